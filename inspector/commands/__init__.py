@@ -1,0 +1,1 @@
+"""Typer command functions, grouped by what they serve; inspector.cli registers them."""

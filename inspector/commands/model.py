@@ -1,0 +1,115 @@
+"""Model commands: train, eval, classify."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inspector.errors import InspectorError
+from inspector.model.loader import BACKENDS
+
+logger = logging.getLogger(__name__)
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a clear error on stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def train(ctx: typer.Context) -> None:
+    """Train a model bundle from an image-folder dataset (all options: inspector train --help)."""
+    try:
+        from training.train import get_args_parser, main
+    except ImportError as exc:
+        raise fail(f"training needs torch: pip install 'inspector[train]' ({exc})") from exc
+    args = get_args_parser().parse_args(ctx.args)
+    args.command = "inspector train " + shlex.join(ctx.args)
+    try:
+        report = main(args)
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    test = report.get("test") or report["val"]
+    figures = {k: test.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
+    typer.echo(json.dumps({"bundle": str(args.out), "recipe": report["recipe"],
+                           "train_seconds": report["train_seconds"],
+                           "split": "test" if report.get("test") else "val", **figures}))
+
+
+def evaluate(
+    bundle: Annotated[Path, typer.Argument(help="model bundle folder")],
+    dataset: Annotated[Path, typer.Argument(help="dataset folder")],
+    split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
+    split: Annotated[str | None, typer.Option(help="evaluate only this split (train/val/test)")] = None,
+    backend: Annotated[str, typer.Option(help=f"one of {', '.join(BACKENDS)}")] = "onnx",
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Evaluate a bundle on a labelled dataset: accuracy, macro-F1, defect recall, false rejects."""
+    from inspector.datasets import scan_dataset
+    from inspector.model.evaluation import evaluate as run_eval
+    from inspector.model.loader import load_classifier
+
+    try:
+        clf = load_classifier(bundle, backend)
+        index = scan_dataset(dataset, split_csv, test_fraction=0.0 if split is None else 0.15)
+        samples = index.samples if split is None else index.split(split)
+        if not samples:
+            raise fail(f"no images in split {split!r} of {dataset}")
+        result = run_eval(clf, samples)
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    for key in ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc",
+                "heatmap_peak_in_mask"):
+        value = result[key]
+        typer.echo(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
+
+
+def classify(
+    bundle: Annotated[Path, typer.Argument(help="model bundle folder")],
+    images: Annotated[list[Path], typer.Argument(help="image files")],
+    backend: Annotated[str, typer.Option(help=f"one of {', '.join(BACKENDS)}")] = "onnx",
+    batch: Annotated[int, typer.Option(help="images per inference batch")] = 16,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON line per image")] = False,
+) -> None:
+    """Classify image files; an unreadable image gets an error line and a non-zero exit."""
+    from inspector.model.loader import load_classifier
+    from inspector.model.preprocess import read_image
+
+    try:
+        clf = load_classifier(bundle, backend, max_batch=batch)
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    failures = 0
+    for start in range(0, len(images), batch):
+        failures += _classify_chunk(clf, images[start:start + batch], read_image, as_json)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _classify_chunk(clf, paths: list[Path], read_image, as_json: bool) -> int:
+    loaded, failures = [], 0
+    for path in paths:
+        try:
+            loaded.append((path, read_image(path)))
+        except InspectorError as exc:
+            failures += 1
+            typer.echo(json.dumps({"image": str(path), "error": str(exc)}) if as_json
+                       else f"{path}: error: {exc}", err=not as_json)
+    preds = clf.predict([img for _, img in loaded], heatmaps=False)
+    for (path, _), pred in zip(loaded, preds, strict=True):
+        row = {"image": str(path), "label": pred.label, "verdict": pred.verdict.value,
+               "defect_score": round(pred.defect_score, 6),
+               "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
+        typer.echo(json.dumps(row) if as_json else
+                   f"{path}: {pred.verdict.value} {pred.label} (defect score {pred.defect_score:.3f})")
+    sys.stdout.flush()
+    return failures

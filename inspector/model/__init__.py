@@ -1,0 +1,1 @@
+"""Model runtime: network definition, preprocessing, model cards, classifiers (torch and ONNX)."""

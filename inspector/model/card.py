@@ -1,0 +1,99 @@
+"""ModelCard: everything a station needs to know about a model bundle, stored as card.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from inspector.errors import ModelError
+
+CARD_FILE = "card.json"
+CARD_SCHEMA = 1
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Verdict thresholds on the defect score: >= ng is NG, >= review is REVIEW, else OK."""
+
+    ng: float
+    review: float
+    anomaly: float | None = None  # anomaly score at or above which a part is at least REVIEW
+
+    def __post_init__(self) -> None:
+        if not (0.0 <= self.review <= self.ng <= 1.0):
+            raise ModelError(
+                f"thresholds must satisfy 0 <= review <= ng <= 1, got review={self.review} ng={self.ng}"
+            )
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Architecture, classes, preprocessing and thresholds of one trained model."""
+
+    name: str
+    arch: str
+    classes: list[str]
+    good_classes: list[str]
+    input_size: int
+    thresholds: Thresholds
+    arch_params: dict[str, Any] = field(default_factory=dict)
+    channels: int = 1
+    normalisation: str = "per_image"  # per-image standardisation: mean 0, std 1
+    tta_views: list[str] = field(default_factory=lambda: ["identity"])
+    recipe: str = "mask-supervised"
+    data_hash: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    command: str = ""
+    code_version: str = ""
+    created_at: str = ""
+    schema: int = CARD_SCHEMA
+
+    @property
+    def defect_classes(self) -> list[str]:
+        return [c for c in self.classes if c not in self.good_classes]
+
+    @property
+    def version(self) -> str:
+        """Short identifier stored with each inspection row."""
+        return f"{self.name}@{self.data_hash[:8] or 'nohash'}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / CARD_FILE).write_text(self.to_json() + "\n")
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> ModelCard:
+        try:
+            raw = dict(raw)
+            raw["thresholds"] = Thresholds(**raw["thresholds"])
+            card = cls(**raw)
+        except (TypeError, KeyError) as exc:
+            raise ModelError(f"card.json is malformed: {exc}") from exc
+        card.validate()
+        return card
+
+    @classmethod
+    def load(cls, folder: Path) -> ModelCard:
+        path = Path(folder) / CARD_FILE
+        if not path.is_file():
+            raise ModelError(f"model bundle {folder}: {CARD_FILE} is missing")
+        try:
+            raw = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelError(f"model bundle {folder}: {CARD_FILE} is not valid JSON ({exc})") from exc
+        if not isinstance(raw, dict):
+            raise ModelError(f"model bundle {folder}: {CARD_FILE} must hold a JSON object")
+        return cls.from_dict(raw)
+
+    def validate(self) -> None:
+        if len(self.classes) < 2 or len(set(self.classes)) != len(self.classes):
+            raise ModelError(f"card lists {self.classes!r}: need at least two distinct classes")
+        unknown = [c for c in self.good_classes if c not in self.classes]
+        if unknown or not self.good_classes:
+            raise ModelError(f"card good_classes {self.good_classes!r} must name listed classes")
+        if self.channels not in (1, 3) or self.input_size < 16:
+            raise ModelError(f"card has bad input: channels={self.channels} size={self.input_size}")

@@ -1,0 +1,114 @@
+"""Evaluate a bundle on labelled samples: accuracy, macro-F1, defect recall, false rejects, AUROC."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from inspector.datasets import Sample
+from inspector.domain import Verdict
+from inspector.errors import DatasetError
+from inspector.model import metrics
+from inspector.model.preprocess import prepare_batch, read_image
+from inspector.model.runtime import BundleRuntime, heatmap_for
+from inspector.model.verdict import decide
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ScoredSamples:
+    """Per-sample outputs of a bundle on a sample list (corrupt images left out and named)."""
+
+    samples: list[Sample]
+    probs: np.ndarray          # N x K class probabilities (view-averaged)
+    defect_scores: np.ndarray  # N
+    peaks_in_mask: list[tuple[bool, bool]]  # (peak inside mask, within 4 px) per defect with a mask
+    skipped: list[str]
+
+
+def _peak_hit(heat: np.ndarray, mask_path) -> tuple[bool, bool] | None:
+    mask = cv2.imread(str(mask_path), cv2.IMREAD_GRAYSCALE)
+    if mask is None or mask.shape != heat.shape or not (mask > 0).any():
+        return None
+    y, x = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    near = cv2.dilate((mask > 0).astype(np.uint8), np.ones((9, 9), np.uint8))
+    return bool(mask[y, x] > 0), bool(near[y, x] > 0)
+
+
+def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> ScoredSamples:
+    """Run the bundle over samples in batches; heatmap peaks are checked where masks exist."""
+    kept, probs, peaks, skipped = [], [], [], []
+    good = set(model.card.good_classes)
+    for start in range(0, len(samples), batch):
+        chunk, images = [], []
+        for s in samples[start:start + batch]:
+            try:
+                images.append(read_image(s.path))
+                chunk.append(s)
+            except DatasetError as exc:
+                logger.warning("skipping %s", exc)
+                skipped.append(str(s.path))
+        if not chunk:
+            continue
+        x, placements = prepare_batch(images, model.card.input_size)
+        p, dmaps = model.forward_views(x)
+        probs.append(p)
+        for i, s in enumerate(chunk):
+            if s.mask is not None and s.label not in good:
+                heat = heatmap_for(dmaps[i, 0], placements[i], model.card.input_size, images[i].shape)
+                hit = _peak_hit(heat, s.mask)
+                if hit is not None:
+                    peaks.append(hit)
+        kept.extend(chunk)
+    all_probs = np.concatenate(probs) if probs else np.zeros((0, len(model.card.classes)))
+    return ScoredSamples(kept, all_probs, model.defect_score(all_probs), peaks, skipped)
+
+
+def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
+    """The evaluation JSON: counts, accuracy, macro-F1, defect recall, false-reject rate, AUROC."""
+    card = model.card
+    classes = card.classes
+    unknown = sorted({s.label for s in scored.samples} - set(classes))
+    if unknown:
+        raise DatasetError(f"dataset has classes the model does not know: {', '.join(unknown)}")
+    y_true = np.array([classes.index(s.label) for s in scored.samples], dtype=np.int64)
+    y_pred = scored.probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
+    is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
+    verdicts = [decide(float(v), card.thresholds) for v in scored.defect_scores]
+    flagged = np.array([v is not Verdict.OK for v in verdicts], dtype=bool)
+    recall, frr = metrics.flag_rates(is_defect, flagged)
+    cm = metrics.confusion_matrix(y_true, y_pred, len(classes))
+    peaks = scored.peaks_in_mask
+    return {
+        "n": len(scored.samples),
+        "accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,
+        "macro_f1": metrics.macro_f1(cm),
+        "defect_recall": recall,
+        "false_reject_rate": frr,
+        "auroc": metrics.auroc(is_defect, scored.defect_scores),
+        "n_defect": int(is_defect.sum()),
+        "n_good": int((~is_defect).sum()),
+        "missed_defects": [f"{s.label}/{s.path.name}" for s, d, f
+                           in zip(scored.samples, is_defect, flagged, strict=True) if d and not f],
+        "verdicts": dict(Counter(v.value for v in verdicts)),
+        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review},
+        "per_class": metrics.per_class_scores(cm, classes),
+        "confusion": {"classes": classes, "matrix": cm.tolist()},
+        "heatmap_peak_in_mask": float(np.mean([p[0] for p in peaks])) if peaks else None,
+        "heatmap_peak_within_4px": float(np.mean([p[1] for p in peaks])) if peaks else None,
+        "heatmap_n": len(peaks),
+        "skipped": scored.skipped,
+        "model": card.version,
+        "tta_views": card.tta_views,
+    }
+
+
+def evaluate(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> dict:
+    """Score and summarise in one call."""
+    return summarise(model, score_samples(model, samples, batch))

@@ -1,0 +1,31 @@
+"""Load a model bundle folder into a Classifier of the chosen backend."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from inspector.errors import ModelError
+from inspector.model.base import Classifier
+from inspector.model.card import ModelCard
+
+BACKENDS = ("onnx", "torch")
+
+
+def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
+                    max_batch: int = 16) -> Classifier:
+    """ONNX Runtime by default (no torch import); `torch` needs the [train] extra."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ModelError(f"model bundle {folder} does not exist or is not a folder")
+    card = ModelCard.load(folder)
+    if backend == "onnx":
+        from inspector.model.onnx_backend import OnnxClassifier
+
+        return OnnxClassifier(folder, card, threads=threads, max_batch=max_batch)
+    if backend == "torch":
+        try:
+            from inspector.model.torch_backend import TorchClassifier
+        except ImportError as exc:
+            raise ModelError("the torch backend needs torch: pip install 'inspector[train]'") from exc
+        return TorchClassifier(folder, card, threads=threads, max_batch=max_batch)
+    raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")

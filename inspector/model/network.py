@@ -1,0 +1,69 @@
+"""The segmentation-assisted defect network (torch): an encoder, a defect map and a decision head."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from inspector.errors import ModelError
+
+
+def _conv(cin: int, cout: int, k: int = 3, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    pad = dilation * (k // 2)
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, k, stride=stride, padding=pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SegDecNet(nn.Module):
+    """Encoder at output stride 8 -> 1x1 defect map; decision head on [features, map] -> classes.
+
+    After Tabernik et al. 2019, except that the class loss trains the whole network (no
+    gradient stop), which the feasibility runs found decisive on small defect classes.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int = 1, widths: tuple[int, ...] = (32, 32, 48, 64),
+                 head_width: int = 64) -> None:
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.encoder = nn.Sequential(
+            _conv(in_channels, w1, k=5, stride=2),
+            nn.MaxPool2d(2),
+            _conv(w1, w2), _conv(w2, w2),
+            nn.MaxPool2d(2),
+            _conv(w2, w3), _conv(w3, w3),
+            _conv(w3, w4, dilation=2), _conv(w4, w4, dilation=4),
+        )
+        self.defect_map = nn.Conv2d(w4, 1, kernel_size=1)
+        self.decision = nn.Sequential(
+            nn.MaxPool2d(2), _conv(w4 + 1, head_width),
+            nn.MaxPool2d(2), _conv(head_width, head_width),
+        )
+        self.classifier = nn.Linear(2 * head_width + 2, num_classes)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return (class logits N x K, defect-map logits N x 1 x H/8 x W/8)."""
+        features = self.encoder(x)
+        dmap = self.defect_map(features)
+        head = self.decision(torch.cat([features, dmap], dim=1))
+        pooled = torch.cat([
+            torch.amax(head, dim=(2, 3)), torch.mean(head, dim=(2, 3)),
+            torch.amax(dmap, dim=(2, 3)), torch.mean(dmap, dim=(2, 3)),
+        ], dim=1)
+        return self.classifier(pooled), dmap
+
+
+ARCHITECTURES = {"segdec": SegDecNet}
+
+
+def build_network(arch: str, num_classes: int, in_channels: int = 1, **params) -> nn.Module:
+    """Build a network by its card name; unknown names are a ModelError."""
+    try:
+        factory = ARCHITECTURES[arch]
+    except KeyError:
+        raise ModelError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    if "widths" in params:
+        params["widths"] = tuple(params["widths"])
+    return factory(num_classes=num_classes, in_channels=in_channels, **params)

@@ -1,0 +1,119 @@
+"""The one preprocessing implementation shared by training and serving (NumPy + OpenCV, no torch)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from inspector.errors import DatasetError
+
+# Test-time views: each maps a CHW canvas to a transformed canvas and back (for heatmaps).
+VIEWS = ("identity", "hflip", "vflip", "rot90")
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the resized image content sits on the square canvas (top, left, height, width)."""
+
+    top: int
+    left: int
+    height: int
+    width: int
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode an image file to uint8 grayscale; a corrupt or empty file is a DatasetError."""
+    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
+    if data is None:
+        raise DatasetError(f"{path}: no such image file")
+    if data.size == 0:
+        raise DatasetError(f"{path}: empty file (0 bytes)")
+    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+    if img is None or img.size == 0:
+        raise DatasetError(f"{path}: not a readable image (corrupt or unsupported format)")
+    return img
+
+
+def to_gray(image: np.ndarray) -> np.ndarray:
+    """Accept gray HxW, HxWx1, BGR HxWx3 or BGRA HxWx4 uint8 and return gray HxW uint8."""
+    if image.ndim == 2:
+        gray = image
+    elif image.ndim == 3 and image.shape[2] == 1:
+        gray = image[:, :, 0]
+    elif image.ndim == 3 and image.shape[2] == 3:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        gray = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+    else:
+        raise ValueError(f"unsupported image shape {image.shape}")
+    if gray.dtype != np.uint8:
+        gray = np.clip(gray, 0, 255).astype(np.uint8)
+    return gray
+
+
+def fit_size(height: int, width: int, size: int, scale: float = 1.0) -> tuple[int, int]:
+    """Size that fits a `size` square with the aspect ratio kept (never squashed)."""
+    factor = size * scale / max(height, width)
+    return max(1, round(height * factor)), max(1, round(width * factor))
+
+
+def resize_to_fit(image: np.ndarray, size: int, scale: float = 1.0, mask: bool = False) -> np.ndarray:
+    """Resize so the longer side is size*scale; masks use nearest neighbour."""
+    h, w = fit_size(image.shape[0], image.shape[1], size, scale)
+    shrink = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_LINEAR
+    interp = cv2.INTER_NEAREST if mask else shrink
+    return cv2.resize(image, (w, h), interpolation=interp)
+
+
+def standardise(content: np.ndarray) -> np.ndarray:
+    """Per-image standardisation to mean 0, std 1 (float32); flat images stay at 0."""
+    x = content.astype(np.float32)
+    mean, std = float(x.mean()), float(x.std())
+    return (x - mean) / max(std, 1e-3 * 255.0)
+
+
+def place(content: np.ndarray, size: int, top: int | None = None, left: int | None = None
+          ) -> tuple[np.ndarray, Placement]:
+    """Put standardised content on a zero canvas (zero = the image mean), centred by default."""
+    h, w = content.shape[:2]
+    top = (size - h) // 2 if top is None else top
+    left = (size - w) // 2 if left is None else left
+    canvas = np.zeros((size, size), dtype=np.float32)
+    canvas[top:top + h, left:left + w] = content
+    return canvas, Placement(top, left, h, w)
+
+
+def prepare(image: np.ndarray, size: int) -> tuple[np.ndarray, Placement]:
+    """Serving-time preprocessing of one image: gray, fit, standardise, centre on the canvas."""
+    gray = to_gray(image)
+    return place(standardise(resize_to_fit(gray, size)), size)
+
+
+def prepare_batch(images: list[np.ndarray], size: int) -> tuple[np.ndarray, list[Placement]]:
+    """Stack prepared images into an N x 1 x size x size float32 batch."""
+    prepared = [prepare(img, size) for img in images]
+    batch = np.stack([p[0] for p in prepared])[:, None, :, :]
+    return np.ascontiguousarray(batch, dtype=np.float32), [p[1] for p in prepared]
+
+
+def apply_view(batch: np.ndarray, view: str) -> np.ndarray:
+    """Transform an N x C x H x W batch into one test-time view."""
+    if view == "identity":
+        return batch
+    if view == "hflip":
+        return batch[..., ::-1]
+    if view == "vflip":
+        return batch[..., ::-1, :]
+    if view == "rot90":
+        return np.rot90(batch, k=1, axes=(-2, -1))
+    raise ValueError(f"unknown test-time view {view!r}; known: {', '.join(VIEWS)}")
+
+
+def invert_view(maps: np.ndarray, view: str) -> np.ndarray:
+    """Map an N x C x h x w output of one view back to the identity orientation."""
+    if view == "rot90":
+        return np.rot90(maps, k=-1, axes=(-2, -1))
+    return apply_view(maps, view)  # flips are their own inverse

@@ -1,0 +1,82 @@
+"""Backend-independent classifier runtime: preprocessing, test-time views, probabilities, heatmaps."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from inspector.domain import Prediction, Verdict
+from inspector.model.card import ModelCard
+from inspector.model.preprocess import Placement, apply_view, invert_view, prepare_batch
+from inspector.model.verdict import decide
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def heatmap_for(defect_map: np.ndarray, placement: Placement, canvas: int, shape: tuple[int, int]
+                ) -> np.ndarray:
+    """Defect-map probabilities upsampled to the canvas, cropped to the content, resized to the image."""
+    full = cv2.resize(defect_map.astype(np.float32), (canvas, canvas), interpolation=cv2.INTER_LINEAR)
+    p = placement
+    content = full[p.top:p.top + p.height, p.left:p.left + p.width]
+    return cv2.resize(content, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+class BundleRuntime:
+    """Shared predict() logic; a backend supplies `_forward(batch) -> (logits, defect_map_logits)`."""
+
+    card: ModelCard
+    max_batch: int = 16
+
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def forward_views(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and defect-map probabilities averaged over the card's views."""
+        views = self.card.tta_views or ["identity"]
+        stacked = np.concatenate([np.ascontiguousarray(apply_view(batch, v)) for v in views])
+        logits, maps = self._forward_chunked(stacked)
+        n = len(batch)
+        probs = np.mean([softmax(logits[i * n:(i + 1) * n]) for i in range(len(views))], axis=0)
+        dmaps = np.mean([invert_view(sigmoid(maps[i * n:(i + 1) * n]), v)
+                         for i, v in enumerate(views)], axis=0)
+        return probs, dmaps
+
+    def _forward_chunked(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        step = max(1, self.max_batch * len(self.card.tta_views or ["identity"]))
+        outs = [self._forward(batch[i:i + step]) for i in range(0, len(batch), step)]
+        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+
+    def defect_score(self, probs: np.ndarray) -> np.ndarray:
+        good = [self.card.classes.index(c) for c in self.card.good_classes]
+        return 1.0 - probs[:, good].sum(axis=1)
+
+    def predict(self, images: Sequence[np.ndarray], heatmaps: bool = True) -> list[Prediction]:
+        """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked."""
+        if len(images) == 0:
+            return []
+        batch, placements = prepare_batch(list(images), self.card.input_size)
+        probs, dmaps = self.forward_views(batch)
+        scores = self.defect_score(probs)
+        out = []
+        for i, image in enumerate(images):
+            verdict = decide(float(scores[i]), self.card.thresholds)
+            heat = None
+            if heatmaps and verdict is not Verdict.OK:
+                heat = heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2])
+            out.append(Prediction(
+                label=self.card.classes[int(probs[i].argmax())],
+                scores={c: float(probs[i, k]) for k, c in enumerate(self.card.classes)},
+                defect_score=float(scores[i]), verdict=verdict, heatmap=heat,
+            ))
+        return out

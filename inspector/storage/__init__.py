@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, InspectionStore, journal, image archive and migrations."""

@@ -1,0 +1,166 @@
+"""EventStore: upstream process events by serial, and the joins the trace package queries."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from inspector.domain import Status
+from inspector.errors import StoreError
+from inspector.storage.tables import inspections, process_events
+
+logger = logging.getLogger(__name__)
+
+EVENT_KEY = ("serial", "machine", "step", "ts")   # the idempotency key of an event
+INSERT_CHUNK = 5_000   # rows per INSERT statement; one transaction per insert() call
+
+
+@dataclass(frozen=True)
+class ProcessEvent:
+    """One thing a machine did to a part before the camera saw it (validated, UTC)."""
+
+    serial: str
+    machine: str
+    step: str
+    ts: datetime                                          # timezone-aware UTC
+    parameters: Mapping[str, float | int | str] = field(default_factory=dict)
+    received_at: datetime | None = None                   # set by the store on insert
+
+
+@dataclass(frozen=True)
+class PartOutcome:
+    """The inspection result of one part in a root-cause window."""
+
+    serial: str
+    inspected_at: datetime
+    verdict: str
+    label: str | None
+    review_label: str | None
+
+
+@dataclass(frozen=True)
+class EventFacts:
+    """The machine, step and parameters of one event, for analytics (no timestamps needed)."""
+
+    serial: str
+    machine: str
+    step: str
+    ts: datetime
+    parameters: Mapping[str, Any]
+
+
+class EventStore:
+    """Process events in the station database (the tables InspectionStore migrates)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+        if engine.dialect.name not in inserts:
+            raise StoreError(f"unsupported database dialect {engine.dialect.name!r}")
+        self._insert = inserts[engine.dialect.name]
+
+    @property
+    def url(self) -> str:
+        """Database URL with the password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def insert(self, events: Sequence[ProcessEvent], received_at: datetime | None = None) -> int:
+        """Store events in one transaction; those already stored (same key) are skipped.
+
+        Returns how many rows were new. All or nothing: a database error stores none.
+        """
+        if not events:
+            return 0
+        now = received_at or datetime.now(UTC)
+        rows = [_row(e, now) for e in events]
+        stmt = (
+            self._insert(process_events)
+            .on_conflict_do_nothing(index_elements=list(EVENT_KEY))
+            .returning(process_events.c.id)
+        )
+        inserted = 0
+        with self._transaction(f"store {len(rows)} process events in") as conn:
+            for start in range(0, len(rows), INSERT_CHUNK):
+                inserted += len(conn.execute(stmt, rows[start:start + INSERT_CHUNK]).all())
+        return inserted
+
+    def for_serial(self, serial: str) -> list[ProcessEvent]:
+        """All events of one serial, oldest first."""
+        cols = process_events.c
+        stmt = select(process_events).where(cols.serial == serial).order_by(cols.ts, cols.id)
+        with self._connection("read process events from") as conn:
+            return [_event(r) for r in conn.execute(stmt).mappings()]
+
+    def count(self) -> int:
+        """Number of stored events."""
+        with self._connection("count process events in") as conn:
+            return int(conn.execute(select(func.count()).select_from(process_events)).scalar_one())
+
+    def outcomes(self, since: datetime, until: datetime) -> list[PartOutcome]:
+        """Inspected parts (status ok) with since <= inspected_at < until, oldest first."""
+        cols = inspections.c
+        stmt = (
+            select(cols.serial, cols.inspected_at, cols.verdict, cols.label, cols.review_label)
+            .where(*_window(since, until), cols.status == Status.OK.value)
+            .order_by(cols.inspected_at, cols.id)
+        )
+        with self._connection("read inspections from") as conn:
+            return [PartOutcome(**r) for r in conn.execute(stmt).mappings()]
+
+    def facts(self, since: datetime, until: datetime) -> list[EventFacts]:
+        """The events of every part inspected (status ok) in the window, joined on serial."""
+        cols = inspections.c
+        serials = select(cols.serial).where(*_window(since, until), cols.status == Status.OK.value)
+        ev = process_events.c
+        stmt = select(ev.serial, ev.machine, ev.step, ev.ts, ev.parameters).where(
+            ev.serial.in_(serials)
+        )
+        with self._connection("read process events from") as conn:
+            return [EventFacts(**r) for r in conn.execute(stmt).mappings()]
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with self._errors(action), self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connection(self, action: str) -> Iterator[Connection]:
+        with self._errors(action), self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            raise StoreError(f"cannot {action} database {self.url}: {detail}") from exc
+
+
+def _window(since: datetime, until: datetime) -> list[Any]:
+    for name, value in (("since", since), ("until", until)):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise StoreError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return [inspections.c.inspected_at >= since, inspections.c.inspected_at < until]
+
+
+def _row(event: ProcessEvent, received_at: datetime) -> dict[str, Any]:
+    return {
+        "serial": event.serial, "machine": event.machine, "step": event.step, "ts": event.ts,
+        "parameters": dict(event.parameters), "received_at": received_at,
+    }
+
+
+def _event(row: Mapping[str, Any]) -> ProcessEvent:
+    return ProcessEvent(
+        serial=row["serial"], machine=row["machine"], step=row["step"], ts=row["ts"],
+        parameters=dict(row["parameters"] or {}), received_at=row["received_at"],
+    )

@@ -1,0 +1,1 @@
+"""Alembic migrations of the station database (run through inspector.storage.migrate)."""

@@ -1,0 +1,287 @@
+"""InspectionStore: one row per inspected part in SQLite or PostgreSQL, plus station status."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from inspector.domain import Inspection, Verdict
+from inspector.errors import StoreError
+from inspector.storage import rows as rowmap
+from inspector.storage.engine import create_engine_for
+from inspector.storage.migrate import upgrade
+from inspector.storage.tables import inspections
+from inspector.storage.tables import station_status as status_table
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE = 1000  # largest page list() returns: bounds memory per API request
+
+
+@dataclass(frozen=True)
+class StationStatus:
+    """The last state a station published, and when."""
+
+    station_id: str
+    updated_at: datetime
+    state: dict[str, Any]
+
+
+class InspectionStore:
+    """Durable inspection records. Thread-safe: every call takes its own pooled connection."""
+
+    def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
+        self._engine = engine
+        self._owns_engine = owns_engine
+        self._insert = _insert_for(engine.dialect.name)
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> InspectionStore:
+        """Create the engine for `url` and bring the schema to the newest revision."""
+        engine = create_engine_for(url)
+        try:
+            if migrate:
+                upgrade(engine)
+        except StoreError:
+            engine.dispose()
+            raise
+        return cls(engine, owns_engine=True)
+
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine, for other storage modules (event tables, outbox)."""
+        return self._engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password hidden, for logs and reports."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        if self._owns_engine:
+            self._engine.dispose()
+
+    # --- writing -------------------------------------------------------------------------
+
+    def write(self, rows: Sequence[Inspection]) -> int:
+        """Insert a batch in one transaction; parts already stored are skipped.
+
+        Returns how many rows were newly inserted. Raises InvalidInspection (a StoreError)
+        before touching the database when a row cannot be stored, and StoreError when the
+        database cannot be written (the caller journals the batch and retries later).
+        """
+        if not rows:
+            return 0
+        values = [rowmap.to_row(r) for r in rows]
+        # RETURNING counts the rows really inserted: executemany rowcount is unreliable
+        # across drivers (psycopg reports -1 for batched inserts).
+        stmt = (
+            self._insert(inspections)
+            .on_conflict_do_nothing(index_elements=["part_id"])
+            .returning(inspections.c.id)
+        )
+        with self._transaction(f"write {len(values)} inspections to") as conn:
+            return len(conn.execute(stmt, values).all())
+
+    def set_review_label(self, part_id: str, label: str | None) -> bool:
+        """Record a human reviewer's label (None clears it); False when the part is unknown."""
+        if label is not None and len(label) > 64:
+            raise StoreError(f"review label is {len(label)} characters, at most 64")
+        reviewed_at = datetime.now(UTC) if label is not None else None
+        stmt = (
+            update(inspections)
+            .where(inspections.c.part_id == part_id)
+            .values(review_label=label, reviewed_at=reviewed_at)
+        )
+        with self._transaction("set a review label in") as conn:
+            return conn.execute(stmt).rowcount > 0
+
+    def set_station_status(self, station_id: str, state: dict[str, Any]) -> None:
+        """Replace the station's published state (metrics, camera status, disk problem)."""
+        _check_json(state)
+        values = {"station_id": station_id, "updated_at": datetime.now(UTC), "state": state}
+        stmt = self._insert(status_table).values(values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["station_id"],
+            set_={"updated_at": stmt.excluded.updated_at, "state": stmt.excluded.state},
+        )
+        with self._transaction("publish station status to") as conn:
+            conn.execute(stmt)
+
+    # --- reading -------------------------------------------------------------------------
+
+    def get(self, part_id: str) -> Inspection | None:
+        rows = self._fetch(select(inspections).where(inspections.c.part_id == part_id))
+        return rows[0] if rows else None
+
+    def by_serial(self, serial: str) -> list[Inspection]:
+        """Every inspection of one serial, oldest first (a part may be inspected again)."""
+        stmt = (
+            select(inspections)
+            .where(inspections.c.serial == serial)
+            .order_by(inspections.c.inspected_at, inspections.c.id)
+        )
+        return self._fetch(stmt)
+
+    def list(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        verdict: Verdict | str | None = None,
+        station_id: str | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> tuple[list[Inspection], str | None]:
+        """One page of inspections, newest first, and the cursor of the next page (or None).
+
+        `since` is inclusive and `until` exclusive. The cursor is opaque: pass it back
+        unchanged with the same filters.
+        """
+        if not 1 <= limit <= MAX_PAGE:
+            raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        cols = inspections.c
+        stmt = select(inspections).where(*self._filters(since, until, verdict, station_id))
+        if cursor is not None:
+            at, last_id = decode_cursor(cursor)
+            stmt = stmt.where(
+                or_(cols.inspected_at < at, and_(cols.inspected_at == at, cols.id < last_id))
+            )
+        stmt = stmt.order_by(cols.inspected_at.desc(), cols.id.desc()).limit(limit + 1)
+        with self._connection("list inspections from") as conn:
+            fetched = conn.execute(stmt).mappings().all()
+        page = fetched[:limit]
+        next_cursor = None
+        if len(fetched) > limit:
+            next_cursor = encode_cursor(page[-1]["inspected_at"], page[-1]["id"])
+        return [rowmap.from_row(r) for r in page], next_cursor
+
+    def counts(
+        self,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        station_id: str | None = None,
+    ) -> dict[str, int]:
+        """Number of parts per verdict ("OK", "REVIEW", "NG"; zero when none)."""
+        stmt = (
+            select(inspections.c.verdict, func.count())
+            .where(*self._filters(since, until, None, station_id))
+            .group_by(inspections.c.verdict)
+        )
+        result = {v.value: 0 for v in Verdict}
+        with self._connection("count inspections in") as conn:
+            for verdict, count in conn.execute(stmt):
+                result[verdict] = int(count)
+        return result
+
+    def station_status(self, station_id: str) -> dict[str, Any] | None:
+        """The state last published by `station_id`, None if it never published."""
+        status = self._statuses(status_table.c.station_id == station_id)
+        return status[0].state if status else None
+
+    def station_statuses(self) -> list[StationStatus]:
+        """Every station's last published state with its time, for an overview."""
+        return self._statuses()
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _filters(
+        self,
+        since: datetime | None,
+        until: datetime | None,
+        verdict: Verdict | str | None,
+        station_id: str | None,
+    ) -> list[Any]:
+        cols = inspections.c
+        clauses: list[Any] = []
+        if since is not None:
+            clauses.append(cols.inspected_at >= _aware("since", since))
+        if until is not None:
+            clauses.append(cols.inspected_at < _aware("until", until))
+        if verdict is not None:
+            clauses.append(cols.verdict == _verdict(verdict))
+        if station_id is not None:
+            clauses.append(cols.station_id == station_id)
+        return clauses
+
+    def _fetch(self, stmt: Select[Any]) -> list[Inspection]:
+        with self._connection("read inspections from") as conn:
+            return [rowmap.from_row(r) for r in conn.execute(stmt).mappings()]
+
+    def _statuses(self, *where: Any) -> list[StationStatus]:
+        stmt = select(status_table).where(*where).order_by(status_table.c.station_id)
+        with self._connection("read station status from") as conn:
+            return [StationStatus(**dict(r)) for r in conn.execute(stmt).mappings()]
+
+    @contextlib.contextmanager
+    def _transaction(self, action: str) -> Iterator[Connection]:
+        with self._errors(action), self._engine.begin() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _connection(self, action: str) -> Iterator[Connection]:
+        with self._errors(action), self._engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except SQLAlchemyError as exc:
+            detail = getattr(exc, "orig", None) or exc
+            raise StoreError(f"cannot {action} database {self.url}: {detail}") from exc
+
+
+def encode_cursor(inspected_at: datetime, row_id: int) -> str:
+    """An opaque page cursor: the sort key of the last row of the previous page."""
+    raw = json.dumps([inspected_at.astimezone(UTC).isoformat(), int(row_id)])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, row_id = json.loads(raw)
+        return _aware("cursor", datetime.fromisoformat(at)), int(row_id)
+    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
+        raise StoreError(f"invalid page cursor {cursor!r}") from exc
+
+
+def _insert_for(dialect: str) -> Any:
+    inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    if dialect not in inserts:
+        raise StoreError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
+    return inserts[dialect]
+
+
+def _aware(name: str, value: datetime) -> datetime:
+    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+        raise StoreError(f"{name} must be a timezone-aware datetime, got {value!r}")
+    return value
+
+
+def _verdict(value: Verdict | str) -> str:
+    try:
+        return Verdict(value).value
+    except ValueError as exc:
+        allowed = ", ".join(v.value for v in Verdict)
+        raise StoreError(f"verdict must be one of {allowed}, got {value!r}") from exc
+
+
+def _check_json(state: Any) -> None:
+    if not isinstance(state, dict):
+        raise StoreError(f"station state must be a dict, got {type(state).__name__}")
+    try:
+        json.dumps(state, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"station state is not plain JSON: {exc}") from exc

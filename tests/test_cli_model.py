@@ -1,0 +1,53 @@
+"""`inspector eval` and `inspector classify` print the promised JSON and fail clearly."""
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from inspector.cli import app
+
+runner = CliRunner()
+
+
+def test_eval_json_fields(tiny_bundle, synthetic_dataset):
+    result = runner.invoke(app, ["eval", str(tiny_bundle), str(synthetic_dataset), "--split", "test",
+                                 "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout.strip().splitlines()[-1])
+    for key in ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc", "per_class"):
+        assert key in data
+    assert data["n"] == 6  # 15% of 12 per class, 3 classes
+    assert set(data["per_class"]) == {"blob", "free", "scratch"}
+
+
+def test_eval_on_unknown_classes_is_an_error(tiny_bundle, sample_dataset):
+    result = runner.invoke(app, ["eval", str(tiny_bundle), str(sample_dataset), "--json"])
+    assert result.exit_code == 2
+    assert "classes the model does not know" in result.output
+
+
+def test_classify_json_lines_and_bad_image(tiny_bundle, synthetic_dataset, tmp_path):
+    good = sorted((synthetic_dataset / "images" / "free").glob("*.png"))[:2]
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"garbage")
+    result = runner.invoke(app, ["classify", str(tiny_bundle), *map(str, good), str(bad), "--json"])
+    assert result.exit_code == 1
+    lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
+    assert [line["image"] for line in lines if "verdict" in line] == [str(p) for p in good]
+    assert {"label", "verdict", "scores", "defect_score"} <= set(lines[-1] if "verdict" in lines[-1]
+                                                                 else lines[0])
+    assert any("error" in line and line["image"] == str(bad) for line in lines)
+
+
+def test_bad_bundle_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["classify", str(tmp_path), "x.png"])
+    assert result.exit_code == 2
+    assert "card.json is missing" in result.output
+
+
+def test_console_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "inspector.cli", "--help"], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "classify" in out.stdout

@@ -1,0 +1,60 @@
+"""Training smoke tests: bundles the runtime loads, recipe choice, determinism, corrupt images."""
+
+import json
+
+import pytest
+
+pytest.importorskip("torch")
+
+from inspector.errors import DatasetError
+from inspector.model.loader import load_classifier
+from tests.conftest import TINY_ARGS
+from tests.synthetic import make_dataset
+from training.train import get_args_parser, main
+
+
+def _train(dataset, out, *extra):
+    return main(get_args_parser().parse_args([str(dataset), "--out", str(out), *TINY_ARGS, *extra]))
+
+
+def test_report_and_card_written(tiny_bundle):
+    report = json.loads((tiny_bundle / "report.json").read_text())
+    assert report["recipe"] == "mask-supervised"
+    assert report["skipped_images"]["count"] == 0
+    assert [h["phase"] for h in report["history"]].count("full") == 3
+    assert {"macro_f1", "defect_recall", "false_reject_rate", "auroc"} <= set(report["val"])
+    assert report["thresholds"]["review"] <= report["thresholds"]["ng"]
+
+
+def test_labels_only_recipe_chosen_without_masks(tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=8, masks=False)
+    report = _train(data, tmp_path / "b")
+    assert report["recipe"] == "labels-only"
+    assert load_classifier(tmp_path / "b").card.recipe == "labels-only"
+    assert all(h["phase"] == "full" for h in report["history"])
+    with pytest.raises(DatasetError, match="needs masks"):
+        _train(data, tmp_path / "c", "--recipe", "mask-supervised")
+
+
+def test_same_seed_same_model(tmp_path, synthetic_dataset):
+    a = _train(synthetic_dataset, tmp_path / "a", "--seed", "3")
+    b = _train(synthetic_dataset, tmp_path / "b", "--seed", "3")
+    assert a["history"] == b["history"]
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
+def test_corrupt_and_empty_images_are_skipped_and_counted(tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=8)
+    (data / "images" / "free" / "zero.png").write_bytes(b"")
+    (data / "images" / "blob" / "broken.png").write_bytes(b"\x89PNG truncated")
+    (data / "split.csv").write_text("image,label,split\n" + "\n".join(
+        f"{p.relative_to(data).as_posix()},{p.parent.name},{'val' if p.stem.endswith('1') else 'train'}"
+        for p in sorted((data / "images").glob("*/*.png"))) + "\n")
+    report = _train(data, tmp_path / "b")
+    assert report["skipped_images"]["count"] == 2
+    assert any("zero.png" in f for f in report["skipped_images"]["files"])
+
+
+def test_unknown_good_class_is_clear(tmp_path, synthetic_dataset):
+    with pytest.raises(DatasetError, match="not among"):
+        _train(synthetic_dataset, tmp_path / "b", "--good-class", "ok")

@@ -1,0 +1,1 @@
+"""Retraining: dataset loading, augmentation, train/eval loops, reports and bundle export."""

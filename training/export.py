@@ -1,0 +1,41 @@
+"""Write a model bundle: model.pt (state_dict), model.onnx (one self-contained file), card.json."""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from pathlib import Path
+
+import torch
+
+from inspector.model.card import ModelCard
+from inspector.model.onnx_backend import ONNX_FILE
+from inspector.model.torch_backend import WEIGHTS_FILE
+
+logger = logging.getLogger(__name__)
+OPSET = 17
+
+
+def export_onnx(model: torch.nn.Module, card: ModelCard, path: Path) -> None:
+    """Export with a dynamic batch axis, weights embedded (no external-data sidecar)."""
+    net = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
+    dummy = torch.zeros(2, card.channels, card.input_size, card.input_size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not actionable here
+        torch.onnx.export(
+            net, (dummy,), str(path), input_names=["image"], output_names=["logits", "defect_map"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "defect_map": {0: "batch"}},
+            opset_version=OPSET, dynamo=False, external_data=False,
+        )
+
+
+def write_bundle(model: torch.nn.Module, card: ModelCard, folder: Path) -> Path:
+    """Save weights, ONNX graph and card into `folder` (created if needed)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, folder / WEIGHTS_FILE)
+    export_onnx(model, card, folder / ONNX_FILE)
+    card.save(folder)
+    return folder

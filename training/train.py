@@ -1,0 +1,317 @@
+"""`inspector train`: train the defect network on an image-folder dataset and write a model bundle."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import logging
+import math
+import random
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from inspector.datasets import DatasetIndex, content_hash, pick_good_classes, scan_dataset
+from inspector.errors import DatasetError
+from inspector.model import metrics
+from inspector.model.card import ModelCard, Thresholds
+from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.loader import load_classifier
+from inspector.model.network import build_network
+from inspector.model.preprocess import VIEWS, place, standardise
+from training import report as reports
+from training.batches import BalancedSampler
+from training.data import CachedSplit, load_split
+from training.export import write_bundle
+from training.loop import predict_probs, train_step
+
+logger = logging.getLogger(__name__)
+RECIPES = ("auto", "mask-supervised", "labels-only")
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inspector train", description=__doc__)
+    p.add_argument("dataset", type=Path, help="<class>/<image> or images/<class>/<image> (+ masks/)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
+    p.add_argument("--recipe", choices=RECIPES, default="auto",
+                   help="auto: mask-supervised when the dataset has masks/, else labels-only")
+    p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-size", type=int, default=320)
+    p.add_argument("--crop-epochs", type=int, default=110, help="phase 1: epochs on crops")
+    p.add_argument("--crop-steps", type=int, default=40, help="phase 1: steps per crop epoch")
+    p.add_argument("--crop-batch", type=int, default=32)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=58, help="phase 2: epochs on full images")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--pos-weight", type=float, default=10.0, help="weight of defect pixels")
+    p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
+    p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
+    p.add_argument("--tta", default=",".join(VIEWS), help="test-time views, comma separated")
+    p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
+    p.add_argument("--head-width", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+@dataclass
+class Run:
+    """What a training run carries between its steps."""
+
+    args: argparse.Namespace
+    index: DatasetIndex
+    good: list[str]
+    recipe: str
+    device: torch.device
+    train: CachedSplit = field(default_factory=CachedSplit)
+    val: CachedSplit = field(default_factory=CachedSplit)
+    history: list[dict] = field(default_factory=list)
+
+    @property
+    def classes(self) -> list[str]:
+        return self.index.classes
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _resolve_recipe(requested: str, index: DatasetIndex) -> str:
+    if requested == "auto":
+        return "mask-supervised" if index.has_masks else "labels-only"
+    if requested == "mask-supervised" and not index.has_masks:
+        raise DatasetError(f"{index.root}: recipe mask-supervised needs masks/<class>/<name>.png")
+    return requested
+
+
+def prepare_run(args: argparse.Namespace) -> Run:
+    index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
+    good = pick_good_classes(index.classes, args.good_class)
+    for split in ("train", "val"):
+        empty = [c for c, n in index.counts(split).items() if n == 0]
+        if empty:
+            raise DatasetError(f"{args.dataset}: the {split} split has no images of {', '.join(empty)}")
+    recipe = _resolve_recipe(args.recipe, index)
+    run = Run(args, index, good, recipe, _pick_device(args.device))
+    use_masks = recipe == "mask-supervised"
+    run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
+    run.val = load_split(index.split("val"), index.classes, args.input_size, False, set(good))
+    if len(run.train) == 0 or len(run.val) == 0:
+        raise DatasetError(f"{args.dataset}: no readable images in the train or val split")
+    return run
+
+
+def _val_canvases(val: CachedSplit, size: int) -> np.ndarray:
+    """Validation inputs prepared exactly like serving (standardise, centre on the canvas)."""
+    return np.stack([place(standardise(img), size)[0] for img in val.images])[:, None]
+
+
+def _val_figures(run: Run, probs: np.ndarray) -> dict:
+    labels = np.asarray(run.val.labels)
+    good_idx = [run.classes.index(c) for c in run.good]
+    score = 1.0 - probs[:, good_idx].sum(axis=1)
+    is_defect = ~np.isin(labels, good_idx)
+    cm = metrics.confusion_matrix(labels, probs.argmax(axis=1), len(run.classes))
+    thr = metrics.threshold_for_recall(is_defect, score, run.args.target_recall)
+    _, frr = metrics.flag_rates(is_defect, score >= thr)
+    auc = metrics.auroc(is_defect, score) or 0.0
+    f1 = metrics.macro_f1(cm)
+    return {"val_macro_f1": f1, "val_auroc": auc, "val_frr": frr, "select": f1 + auc - frr}
+
+
+def _build_model(run: Run) -> torch.nn.Module:
+    widths = [int(w) for w in run.args.widths.split(",")]
+    net = build_network("segdec", len(run.classes), 1, widths=widths, head_width=run.args.head_width)
+    return net.to(run.device).to(memory_format=torch.channels_last)
+
+
+def _steps_per_epoch(run: Run) -> int:
+    return run.args.steps_per_epoch or math.ceil(len(run.train) / run.args.batch)
+
+
+def fit(run: Run) -> torch.nn.Module:
+    """Two phases (crops with pixel loss, then full canvases) under one one-cycle schedule."""
+    args = run.args
+    model = _build_model(run)
+    crop_epochs = args.crop_epochs if run.recipe == "mask-supervised" else 0
+    total = crop_epochs * args.crop_steps + args.epochs * _steps_per_epoch(run)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
+    sampler = BalancedSampler(run.train, len(run.classes), run.classes.index(run.good[0]),
+                              args.input_size, args.seed)
+    ctx = (model, opt, sched, sampler)
+    _phase_crops(run, ctx, crop_epochs)
+    return _phase_full(run, ctx)
+
+
+def _phase_crops(run: Run, ctx, epochs: int) -> None:
+    model, opt, sched, sampler = ctx
+    args = run.args
+    bar = tqdm(range(epochs), desc="crops", disable=args.no_progress, file=sys.stderr)
+    for epoch in bar:
+        losses = [train_step(model, opt, sched, sampler.crop_batch(args.crop_batch, args.crop_size),
+                             run.device, args.pos_weight, True) for _ in range(args.crop_steps)]
+        cls_loss, seg_loss = np.mean(losses, axis=0)
+        run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
+        bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
+        if args.no_progress and epoch % 10 == 0:
+            logger.info("crops epoch %d: cls %.3f seg %.3f", epoch, cls_loss, seg_loss)
+
+
+def _phase_full(run: Run, ctx) -> torch.nn.Module:
+    model, opt, sched, sampler = ctx
+    args = run.args
+    use_seg = run.recipe == "mask-supervised"
+    canvases = _val_canvases(run.val, args.input_size)
+    best, best_state, since_best = -math.inf, copy.deepcopy(model.state_dict()), 0
+    bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
+    for epoch in bar:
+        losses = [train_step(model, opt, sched, sampler.full_batch(args.batch), run.device,
+                             args.pos_weight, use_seg) for _ in range(_steps_per_epoch(run))]
+        figures = _val_figures(run, predict_probs(model, canvases, run.device))
+        cls_loss, seg_loss = np.mean(losses, axis=0)
+        run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
+                            **figures})
+        bar.set_postfix(cls=f"{cls_loss:.3f}", f1=f"{figures['val_macro_f1']:.3f}",
+                        auc=f"{figures['val_auroc']:.3f}", frr=f"{figures['val_frr']:.3f}")
+        if args.no_progress:
+            logger.info("full epoch %d: cls %.3f seg %.3f val f1 %.3f auroc %.3f frr %.3f", epoch,
+                        cls_loss, seg_loss, figures["val_macro_f1"], figures["val_auroc"], figures["val_frr"])
+        if figures["select"] >= best:
+            best, best_state, since_best = figures["select"], copy.deepcopy(model.state_dict()), 0
+        else:
+            since_best += 1
+        if since_best >= args.patience:
+            logger.info("early stop at epoch %d: no val gain for %d epochs", epoch, args.patience)
+            break
+    model.load_state_dict(best_state)
+    return model.cpu()
+
+
+def _code_version() -> str:
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> ModelCard:
+    args = run.args
+    return ModelCard(
+        name=args.name or args.out.name, arch="segdec", classes=run.classes, good_classes=run.good,
+        input_size=args.input_size, thresholds=thresholds,
+        arch_params={"widths": [int(w) for w in args.widths.split(",")], "head_width": args.head_width},
+        tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
+        metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
+        code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
+    """On val with the exported bundle: REVIEW at the target recall, NG at max(review, 0.5)."""
+    scored = score_samples(load_classifier(folder, "onnx", threads=run.args.threads),
+                           run.val.samples)
+    is_defect = np.array([s.label not in run.good for s in scored.samples])
+    if is_defect.any():
+        review = metrics.threshold_for_recall(is_defect, scored.defect_scores, run.args.target_recall)
+    else:
+        review = 0.5
+    review = float(min(max(review, 1e-6), 1.0))
+    return Thresholds(ng=max(review, 0.5), review=review), {"val_scores": scored}
+
+
+def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
+    args = run.args
+    data_hash = content_hash(run.index)
+    provisional = _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {})
+    write_bundle(model, provisional, args.out)
+    thresholds, extra = choose_thresholds(run, args.out)
+    card = _card(run, thresholds, data_hash, {})
+    card.save(args.out)
+    clf = load_classifier(args.out, "onnx", threads=args.threads)
+    val_metrics = summarise(clf, extra["val_scores"])
+    test_samples = run.index.split("test")
+    test_metrics = evaluate(clf, test_samples) if test_samples else None
+    figures = {"val": _headline(val_metrics), "test": _headline(test_metrics) if test_metrics else None,
+               "train_minutes": round(elapsed / 60, 2)}
+    card = _card(run, thresholds, data_hash, figures)
+    card.save(args.out)
+    report = _report(run, card, val_metrics, test_metrics, elapsed)
+    _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
+    reports.write_report(args.out, report)
+    return report
+
+
+def _headline(m: dict) -> dict:
+    keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc",
+            "heatmap_peak_in_mask")
+    return {k: m.get(k) for k in keys}
+
+
+def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed: float) -> dict:
+    args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
+    return {
+        "card": card.name, "recipe": run.recipe, "args": args, "device": str(run.device),
+        "classes": run.classes, "good_classes": run.good,
+        "counts": {s: run.index.counts(s) for s in ("train", "val", "test")},
+        "skipped_images": {"count": len(run.train.skipped) + len(run.val.skipped),
+                           "files": run.train.skipped + run.val.skipped},
+        "train_seconds": round(elapsed, 1), "history": run.history,
+        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review},
+        "val": val_m, "test": test_m,
+    }
+
+
+def _plots(run: Run, clf, card: ModelCard, m: dict, samples) -> None:
+    which = "test" if m.get("n") and run.index.split("test") else "val"
+    reports.confusion_png(m["confusion"]["matrix"], card.classes, run.args.out / "confusion.png",
+                          f"{card.name}: {which} split (n={m['n']})")
+    scored = score_samples(clf, samples)
+    is_defect = np.array([s.label not in card.good_classes for s in scored.samples])
+    reports.score_histogram_png(scored.defect_scores, is_defect,
+                                {"review": card.thresholds.review, "ng": card.thresholds.ng},
+                                run.args.out / "score_histogram.png", f"{card.name}: {which} split")
+
+
+def main(args: argparse.Namespace) -> dict:
+    """Train, export, choose thresholds on val, evaluate, report. Returns the report dict."""
+    _seed_everything(args.seed)
+    torch.set_num_threads(args.threads)
+    run = prepare_run(args)
+    logger.info("recipe %s on %d train / %d val images (%s)", run.recipe, len(run.train), len(run.val),
+                run.device)
+    if args.out.exists() and (args.out / "card.json").exists():
+        shutil.rmtree(args.out)  # replace an old bundle whole, never mix files of two runs
+    start = time.monotonic()
+    model = fit(run)
+    return _finish(run, model, time.monotonic() - start)
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    main(get_args_parser().parse_args())
