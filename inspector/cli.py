@@ -8,6 +8,8 @@ import os
 import typer
 
 from inspector.commands import model as model_cmds
+from inspector.commands import station as station_cmds
+from inspector.commands import trace as trace_cmds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Inspector: line-side visual quality inspection station.")
@@ -23,6 +25,12 @@ app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown
                                        "help_option_names": []})(model_cmds.train)
 app.command("eval")(model_cmds.evaluate)
 app.command("classify")(model_cmds.classify)
+app.command("run")(station_cmds.run)
+app.command("check-config")(station_cmds.check_config)
+app.command("demo")(station_cmds.demo)
+app.command("import-events")(trace_cmds.import_events)
+app.command("genealogy")(trace_cmds.genealogy)
+app.command("root-cause")(trace_cmds.root_cause)
 
 
 if __name__ == "__main__":

@@ -89,6 +89,7 @@ class Inspection:
     verdict: Verdict
     label: str | None = None
     defect_score: float | None = None
+    anomaly_score: float | None = None
     scores: Mapping[str, float] = field(default_factory=dict)
     model_version: str | None = None
     threshold_ng: float | None = None

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Connection, Engine, Text, cast, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -46,14 +47,12 @@ class PartOutcome:
     review_label: str | None
 
 
-@dataclass(frozen=True)
-class EventFacts:
-    """The machine, step and parameters of one event, for analytics (no timestamps needed)."""
+class EventFacts(NamedTuple):
+    """Machine, step and parameters of one event, for analytics (a tuple: cheap by the 100k)."""
 
     serial: str
     machine: str
     step: str
-    ts: datetime
     parameters: Mapping[str, Any]
 
 
@@ -116,15 +115,21 @@ class EventStore:
             return [PartOutcome(**r) for r in conn.execute(stmt).mappings()]
 
     def facts(self, since: datetime, until: datetime) -> list[EventFacts]:
-        """The events of every part inspected (status ok) in the window, joined on serial."""
+        """Events of every part inspected (status ok) in the window, joined on serial, by time."""
         cols = inspections.c
         serials = select(cols.serial).where(*_window(since, until), cols.status == Status.OK.value)
         ev = process_events.c
-        stmt = select(ev.serial, ev.machine, ev.step, ev.ts, ev.parameters).where(
-            ev.serial.in_(serials)
+        # parameters as text, decoded below in one json.loads: per-row decoding and row
+        # mappings cost more than the query itself at 100k events
+        stmt = (
+            select(ev.serial, ev.machine, ev.step, cast(ev.parameters, Text))
+            .where(ev.serial.in_(serials))
+            .order_by(ev.ts, ev.id)
         )
         with self._connection("read process events from") as conn:
-            return [EventFacts(**r) for r in conn.execute(stmt).mappings()]
+            rows = conn.execute(stmt).all()
+        params = json.loads("[" + ",".join(r[3] for r in rows) + "]") if rows else []
+        return [EventFacts(r[0], r[1], r[2], p) for r, p in zip(rows, params, strict=True)]
 
     @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[Connection]:

@@ -139,3 +139,40 @@ def _check_lengths(row: Mapping[str, Any]) -> None:
             raise InvalidInspection(
                 f"part {row.get('part_id')}: {name} is {len(value)} characters, at most {limit}"
             )
+
+
+def repair(ins: Inspection) -> Inspection:
+    """A storable version of an inspection: text trimmed to its column, unusable values dropped.
+
+    A bad value must never block the writer (retrying an invalid batch would stall every later
+    row), so the part still gets its row, with the problem noted in `error`.
+    """
+    try:
+        to_row(ins)
+        return ins
+    except InvalidInspection as exc:
+        problem = str(exc)
+    changes: dict[str, Any] = {}
+    for name, limit in _LIMITS.items():
+        value = getattr(ins, name, None)
+        if isinstance(value, str) and len(value) > limit:
+            changes[name] = value[:limit]
+    for name in _REQUIRED_TEXT:
+        value = changes.get(name, getattr(ins, name))
+        if not isinstance(value, str) or not value:
+            changes[name] = "unknown"
+    for name in _DATETIMES:
+        value = getattr(ins, name, None)
+        if isinstance(value, datetime) and value.tzinfo is None:
+            changes[name] = value.replace(tzinfo=UTC)
+    for name in _FLOATS:
+        if hasattr(ins, name):
+            try:
+                _float(ins.part_id, name, getattr(ins, name))
+            except InvalidInspection:
+                changes[name] = None
+    note = f"record repaired before storing: {problem}"
+    changes["error"] = f"{ins.error}; {note}" if ins.error else note
+    fixed = dataclasses.replace(ins, **changes)
+    to_row(fixed)  # still invalid here means a bug in this function: let it surface
+    return fixed

@@ -254,3 +254,14 @@ def test_inspection_without_optional_fields(
     store.write([bare])
     assert store.get("part-00001") == bare
     assert dataclasses.replace(bare, error=None) != store.get("part-00001")
+
+
+def test_repair_trims_an_overlong_serial_and_notes_it(sqlite_store, make_inspection):
+    from inspector.storage.rows import repair
+
+    bad = make_inspection(1, serial="S" * 300)
+    fixed = repair(bad)
+    assert len(fixed.serial) == 128 and "serial is 300 characters" in fixed.error
+    assert sqlite_store.write([fixed]) == 1
+    good = make_inspection(2)
+    assert repair(good) is good

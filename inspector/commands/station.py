@@ -1,0 +1,272 @@
+"""Station commands: run, check-config, demo (typer functions the CLI registers)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from inspector.capture.config import SPEC_HELP, SimulatedSourceConfig, parse_source_spec
+from inspector.config import (
+    DEFAULT_MODEL,
+    ConfigValidationError,
+    PerFrameTrigger,
+    PresenceTrigger,
+    Roi,
+    StationConfig,
+    apply_env,
+    load_config,
+    summary,
+)
+from inspector.errors import ConfigError, InspectorError
+from inspector.model.base import Classifier
+from inspector.pipeline.metrics import StationMetrics
+from inspector.pipeline.station import Station
+
+logger = logging.getLogger(__name__)
+
+LIVE_TYPES = ("usb", "stream", "simulated")  # flag-only runs: these get the presence trigger
+STATUS_EVERY_S = 0.5
+STATUS_EVERY_S_NOT_TTY = 5.0
+STOP_TIMEOUT_S = 30.0
+DEMO_PPM = 60.0
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+# ---- check-config ------------------------------------------------------------------------
+
+
+def check_config(
+    path: Annotated[Path, typer.Argument(help="station.yaml to validate")],
+) -> None:
+    """Validate a station.yaml: each error as `path.to.key: message` (exit 1), else OK."""
+    try:
+        cfg = load_config(path)
+    except ConfigValidationError as exc:
+        for issue in exc.issues:
+            typer.echo(issue, err=True)
+        raise typer.Exit(1) from exc
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    typer.echo(f"OK {summary(cfg)}")
+    for warning in _path_warnings(cfg):
+        typer.echo(f"warning: {warning}", err=True)
+
+
+def _path_warnings(cfg: StationConfig) -> list[str]:
+    """Files the config names that are not there (yet): not errors, they may come later."""
+    warnings = []
+    if not cfg.model.bundle.is_dir():
+        warnings.append(f"model.bundle: {cfg.model.bundle} does not exist (yet)")
+    for key in ("path", "manifest"):
+        value = getattr(cfg.source, key, None)
+        if isinstance(value, Path) and not value.exists():
+            warnings.append(f"source.{key}: {value} does not exist (yet)")
+    return warnings
+
+
+# ---- run -----------------------------------------------------------------------------------
+
+
+def run(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="station.yaml")] = None,
+    source: Annotated[str | None, typer.Option(help=f"frame source: {SPEC_HELP}")] = None,
+    model: Annotated[Path | None, typer.Option(help="model bundle folder")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="database, images, journal")] = None,
+    parts: Annotated[
+        int | None, typer.Option(min=1, help="stop after N parts and print a JSON summary")
+    ] = None,
+) -> None:
+    """Run the station until the source ends or Ctrl-C (SIGINT/SIGTERM stop it cleanly)."""
+    try:
+        cfg = _config_from_flags(config, source, model, data_dir)
+    except ConfigValidationError as exc:
+        for issue in exc.issues:
+            typer.echo(issue, err=True)
+        raise typer.Exit(1) from exc
+    except InspectorError as exc:
+        raise _fail(str(exc)) from exc
+    run_station(cfg, parts)
+
+
+def _config_from_flags(
+    config: Path | None, source: str | None, model: Path | None, data_dir: Path | None
+) -> StationConfig:
+    """The config file (or defaults) with the command-line flags applied over it."""
+    if config is None and source is None:
+        raise ConfigError("give --config station.yaml or --source (e.g. --source usb:0)")
+    if config is not None:
+        cfg = load_config(config)
+    else:
+        src = parse_source_spec(source)
+        trigger = (PresenceTrigger(type="presence") if src.type in LIVE_TYPES
+                   else PerFrameTrigger(type="per_frame"))
+        cfg = apply_env(StationConfig(source=src, trigger=trigger))
+    updates: dict[str, Any] = {}
+    if config is not None and source is not None:
+        updates["source"] = parse_source_spec(source)
+    if model is not None:
+        updates["model"] = cfg.model.model_copy(update={"bundle": model})
+    if data_dir is not None:
+        updates["station"] = cfg.station.model_copy(update={"data_dir": data_dir})
+    return cfg.model_copy(update=updates)
+
+
+def run_station(
+    cfg: StationConfig, parts: int | None, classifier: Classifier | None = None
+) -> StationMetrics:
+    """Build, start and supervise a station; print the JSON summary when `parts` is set."""
+    try:
+        station = Station.from_config(cfg, classifier, max_parts=parts)
+        station.start()
+    except InspectorError as exc:
+        raise _fail(str(exc)) from exc
+    metrics = supervise(station)
+    if parts is not None:
+        typer.echo(json.dumps(summary_dict(metrics, cfg)))
+    return metrics
+
+
+def supervise(station: Station) -> StationMetrics:
+    """Show the status line until the station finishes or SIGINT/SIGTERM ask it to stop."""
+    stop = threading.Event()
+    previous = _install_signals(stop)
+    tty = sys.stderr.isatty()
+    every = STATUS_EVERY_S if tty else STATUS_EVERY_S_NOT_TTY
+    try:
+        next_line = time.monotonic() + every
+        while not stop.is_set() and not station.wait(STATUS_EVERY_S):
+            if time.monotonic() >= next_line:
+                next_line += every
+                _print_status(station.metrics(), tty)
+    finally:
+        # A second Ctrl-C now interrupts for real (default handlers are back).
+        _restore_signals(previous)
+        if stop.is_set():
+            typer.echo("\nstopping: storing the parts already triggered "
+                       "(Ctrl-C again to quit at once)...", err=True)
+        station.stop(STOP_TIMEOUT_S)
+    metrics = station.metrics()
+    _print_status(metrics, tty, final=True)
+    return metrics
+
+
+def _install_signals(stop: threading.Event) -> dict[int, Any]:
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
+
+
+def status_line(m: StationMetrics) -> str:
+    """One line: parts, verdicts, capture fps, latency, camera and storage state."""
+    v = m.verdicts
+    p50 = "-" if m.e2e_ms_p50 is None else f"{m.e2e_ms_p50:.0f}"
+    p99 = "-" if m.e2e_ms_p99 is None else f"{m.e2e_ms_p99:.0f}"
+    flags = [] if m.db_online else [f"DB AWAY ({m.journal_pending} journaled)"]
+    if m.disk_problem:
+        flags.append("DISK PROBLEM")
+    if m.dropped_frames:
+        flags.append(f"dropped {m.dropped_frames}")
+    return (
+        f"parts {m.parts}  OK {v['OK']}  NG {v['NG']}  REVIEW {v['REVIEW']}  "
+        f"| {m.capture_fps:.1f} fps  {m.parts_per_min:.0f}/min  "
+        f"| latency p50 {p50} ms p99 {p99} ms | camera {m.camera_state}"
+        + ("  | " + ", ".join(flags) if flags else "")
+    )
+
+
+def _print_status(m: StationMetrics, tty: bool, final: bool = False) -> None:
+    line = status_line(m)
+    if tty:
+        sys.stderr.write("\r\x1b[2K" + line + ("\n" if final else ""))
+    else:
+        sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def summary_dict(m: StationMetrics, cfg: StationConfig) -> dict[str, Any]:
+    """The one-line JSON summary of a run."""
+    from inspector.storage.engine import parse_url
+
+    return {
+        "parts": m.parts,
+        "ok": m.verdicts["OK"],
+        "ng": m.verdicts["NG"],
+        "review": m.verdicts["REVIEW"],
+        "errors": m.parts - m.statuses["ok"],
+        "dropped_frames": m.dropped_frames,
+        "p50_ms": m.e2e_ms_p50,
+        "p99_ms": m.e2e_ms_p99,
+        "db": parse_url(cfg.db_url()).render_as_string(hide_password=True),
+        "statuses": m.statuses,
+        "no_read": m.no_read,
+    }
+
+
+# ---- demo ----------------------------------------------------------------------------------
+
+
+def demo(
+    parts: Annotated[
+        int | None, typer.Option(min=1, help="stop after N parts and print a JSON summary")
+    ] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="database, images, journal [default: ./var]")
+    ] = None,
+    model: Annotated[Path, typer.Option(help="model bundle folder")] = DEFAULT_MODEL,
+    parts_per_minute: Annotated[
+        float, typer.Option(min=1, max=300, help="simulated line rate")
+    ] = DEMO_PPM,
+    fast: Annotated[
+        bool, typer.Option(help="render frames as fast as the station takes them (not real time)")
+    ] = False,
+) -> None:
+    """Run the simulated line with the default model and SQLite; Ctrl-C stops it."""
+    cfg = demo_config(data_dir, model, parts_per_minute, realtime=not fast)
+    run_station(cfg, parts)
+
+
+def demo_config(
+    data_dir: Path | None, model: Path, parts_per_minute: float = DEMO_PPM, realtime: bool = True
+) -> StationConfig:
+    """Simulated line -> presence trigger on the rest position -> code serials -> SQLite."""
+    from inspector.capture.sim_scene import Layout
+
+    sim = SimulatedSourceConfig(
+        type="simulated", parts_per_minute=parts_per_minute, realtime=realtime
+    )
+    lay = Layout.for_frame(sim.width, sim.height, 0)
+    roi = Roi(x=lay.centre_x / sim.width, y=lay.box_y / sim.height,
+              w=lay.box_w / sim.width, h=lay.box_h / sim.height)
+    raw = {
+        "station": {"id": "demo"},
+        "source": sim.model_dump(mode="json"),
+        "trigger": {"type": "presence", "roi": roi.model_dump()},
+        "model": {"bundle": str(model)},
+        "serial": {"type": "code"},
+        "outputs": [],
+    }
+    cfg = apply_env(StationConfig.model_validate(raw))  # env: INSPECTOR_DATA_DIR, _DB_URL
+    if data_dir is not None:  # the flag beats the environment
+        cfg = cfg.model_copy(
+            update={"station": cfg.station.model_copy(update={"data_dir": data_dir})})
+    return cfg

@@ -1,0 +1,180 @@
+"""Traceability commands: import-events, genealogy, root-cause."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from inspector.errors import InspectorError
+from inspector.storage.engine import sqlite_url
+from inspector.storage.events import EventStore
+from inspector.storage.store import InspectionStore
+from inspector.trace.config import RootCauseConfig
+from inspector.trace.csv_import import CSV_FORMAT, import_csv
+from inspector.trace.genealogy import genealogy as load_genealogy
+from inspector.trace.ingest import IngestResult, ingest_payload
+from inspector.trace.rootcause import Finding, RootCauseReport
+from inspector.trace.rootcause import root_cause as run_root_cause
+
+logger = logging.getLogger(__name__)
+
+DbOption = Annotated[str | None, typer.Option(
+    "--db", help="database URL (default: $INSPECTOR_DB_URL, else SQLite in --data-dir)")]
+DataDirOption = Annotated[Path | None, typer.Option(
+    help="station data folder (default: $INSPECTOR_DATA_DIR, else ./var)")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print a clear error on stderr and return the exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def resolve_db(db: str | None, data_dir: Path | None) -> str:
+    """--db, else $INSPECTOR_DB_URL, else SQLite inside --data-dir / $INSPECTOR_DATA_DIR / ./var."""
+    if db:
+        return db
+    if os.environ.get("INSPECTOR_DB_URL"):
+        return os.environ["INSPECTOR_DB_URL"]
+    return sqlite_url(data_dir or Path(os.environ.get("INSPECTOR_DATA_DIR") or "./var"))
+
+
+def import_events(
+    file: Annotated[Path, typer.Argument(help="events CSV (or .json: an event or an array)")],
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import upstream process events; bad rows are reported, good rows stored, repeats skipped."""
+    try:
+        store = InspectionStore.open(resolve_db(db, data_dir))
+        try:
+            result = _import(EventStore(store.engine), file)
+        finally:
+            store.close()
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    _print_import(result, as_json)
+    if result.rejected:
+        raise typer.Exit(1)
+
+
+import_events.__doc__ = f"{import_events.__doc__}\n\n{CSV_FORMAT}"
+
+
+def _import(events: EventStore, file: Path) -> IngestResult:
+    if file.suffix.lower() != ".json":
+        return import_csv(events, file)
+    try:
+        payload = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InspectorError(f"cannot read {file} as JSON: {exc}") from exc
+    return ingest_payload(events, payload)
+
+
+def _print_import(result: IngestResult, as_json: bool) -> None:
+    if as_json:
+        errors = [{"index": e.index, "message": e.message} for e in result.errors]
+        typer.echo(json.dumps({"received": result.received, "stored": result.stored,
+                               "duplicates": result.duplicates, "rejected": result.rejected,
+                               "errors": errors}))
+        return
+    typer.echo(f"{result.received} events: {result.stored} stored, {result.duplicates} already "
+               f"known, {result.rejected} rejected")
+    for error in result.errors:
+        typer.echo(f"  rejected: {error.message}", err=True)
+    if result.rejected > len(result.errors):
+        typer.echo(f"  ... and {result.rejected - len(result.errors)} more", err=True)
+
+
+def genealogy(
+    serial: Annotated[str, typer.Argument(help="part serial")],
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """A part's history: upstream events and inspections, in time order."""
+    try:
+        store = InspectionStore.open(resolve_db(db, data_dir))
+        try:
+            result = load_genealogy(serial, store, EventStore(store.engine))
+        finally:
+            store.close()
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(result.to_dict()))
+    else:
+        for entry in result.timeline():
+            details = json.dumps(entry.details, default=str)
+            typer.echo(f"{entry.at.isoformat()}  {entry.kind:<10} {entry.what:<24} {details}")
+    if not result.found:
+        raise fail(f"serial {result.serial!r} is unknown (no inspection, no event)", code=1)
+
+
+def root_cause(
+    since: Annotated[str | None, typer.Option(
+        help="window start, ISO 8601 (no zone = UTC); default: 24 h before --until")] = None,
+    until: Annotated[str | None, typer.Option(
+        help="window end (exclusive), ISO 8601; default: now")] = None,
+    defect_class: Annotated[str | None, typer.Option(
+        help="analyse one defect class (label) instead of all NG parts")] = None,
+    alpha: Annotated[float, typer.Option(help="false-discovery rate")] = 0.05,
+    db: DbOption = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Which machine, step or parameter goes with the defective parts in a time window."""
+    try:
+        end = _parse_time("--until", until) if until else datetime.now(UTC)
+        start = _parse_time("--since", since) if since else end - timedelta(days=1)
+        config = RootCauseConfig(alpha=alpha)
+        store = InspectionStore.open(resolve_db(db, data_dir))
+        try:
+            report = run_root_cause(EventStore(store.engine), start, end, defect_class, config)
+        finally:
+            store.close()
+    except (InspectorError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    if as_json:
+        typer.echo(json.dumps(report.to_dict()))
+    else:
+        _print_report(report)
+
+
+def _parse_time(option: str, text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InspectorError(f"{option} {text!r} is not ISO 8601 (e.g. 2024-05-01T06:00Z)") from exc
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _print_report(report: RootCauseReport) -> None:
+    what = report.defect_class or "all defects (NG)"
+    typer.echo(f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC, {what}: "
+               f"{report.message}")
+    if report.status != "ok":
+        return
+    typer.echo(f"{'#':>3} {'kind':<12} {'name':<26} {'parts':>6} {'defects':>7} "
+               f"{'worst group':<22} {'rate':>6} {'lift':>5} {'effect':>6} {'q':>9}")
+    for rank, f in enumerate(report.ranked, start=1):
+        typer.echo(_row(rank, f))
+    for f in report.not_tested:
+        if f.status != "same_as_machine":
+            typer.echo(f"    {f.kind:<12} {f.name:<26} not tested: {f.status} ({f.note})")
+
+
+def _row(rank: int, f: Finding) -> str:
+    worst = next((b for b in f.bins if b.label == f.worst), f.bins[0])
+    mark = " *" if f.significant else ""
+    return (f"{rank:>3} {f.kind:<12} {f.name:<26} {f.parts:>6} {f.defects:>7} "
+            f"{(f.worst or '')[:22]:<22} {worst.rate:>6.1%} {f.lift or 0:>5.2f} "
+            f"{f.effect or 0:>6.3f} {f.q_value or 0:>9.2e}{mark}")

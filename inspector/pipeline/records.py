@@ -1,0 +1,94 @@
+"""What moves between the pipeline threads (Job, Outcome) and how inspection rows are built."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from inspector.domain import Inspection, Prediction, Status, Trigger, Verdict
+from inspector.model.card import ModelCard
+from inspector.pipeline.serial_hook import PartSerial
+
+# A part the model did not judge is never OK: a person (or a rerun) must look at it.
+UNJUDGED_VERDICT = Verdict.REVIEW
+
+
+@dataclass(frozen=True)
+class Job:
+    """One triggered part waiting for the model."""
+
+    trigger: Trigger
+    serial: PartSerial
+    queued_mono: float
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A finished row plus the pixels the store writer may archive with it."""
+
+    row: Inspection
+    image: np.ndarray | None = None
+    heatmap: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The model facts copied into every row."""
+
+    version: str | None = None
+    threshold_ng: float | None = None
+    threshold_review: float | None = None
+
+    @classmethod
+    def from_card(cls, card: ModelCard | None) -> ModelInfo:
+        if card is None:
+            return cls()
+        return cls(card.version, card.thresholds.ng, card.thresholds.review)
+
+
+def inspected_row(station_id: str, job: Job, pred: Prediction, model: ModelInfo) -> Inspection:
+    """The row of a part the model judged."""
+    trigger, frame = job.trigger, job.trigger.frame
+    latency = None if frame is None else (time.monotonic() - frame.t_mono) * 1000.0
+    return Inspection(
+        part_id=trigger.part_id,
+        station_id=station_id,
+        serial=job.serial.serial,
+        serial_source=job.serial.source,
+        captured_at=frame.t_utc if frame is not None else trigger.t_utc,
+        inspected_at=datetime.now(UTC),
+        status=Status.OK,
+        verdict=pred.verdict,
+        label=pred.label,
+        defect_score=float(pred.defect_score),
+        anomaly_score=None if pred.anomaly_score is None else float(pred.anomaly_score),
+        scores={str(k): float(v) for k, v in pred.scores.items()},
+        model_version=model.version,
+        threshold_ng=model.threshold_ng,
+        threshold_review=model.threshold_review,
+        latency_ms=latency,
+    )
+
+
+def unjudged_row(
+    station_id: str, job: Job, status: Status, error: str, model: ModelInfo
+) -> Inspection:
+    """The row of a part without a model verdict (no_frame, error, overflow): always REVIEW."""
+    trigger, frame = job.trigger, job.trigger.frame
+    return Inspection(
+        part_id=trigger.part_id,
+        station_id=station_id,
+        serial=job.serial.serial,
+        serial_source=job.serial.source,
+        captured_at=frame.t_utc if frame is not None else trigger.t_utc,
+        inspected_at=datetime.now(UTC),
+        status=status,
+        verdict=UNJUDGED_VERDICT,
+        model_version=model.version,
+        threshold_ng=model.threshold_ng,
+        threshold_review=model.threshold_review,
+        error=error[:2000],
+    )

@@ -1,0 +1,331 @@
+"""Station: the composition root that wires source, trigger, model, store and outputs threads."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from inspector.capture.base import FrameSource
+from inspector.config import StationConfig
+from inspector.domain import Status, Trigger
+from inspector.errors import InspectorError
+from inspector.model.base import Classifier
+from inspector.outputs.base import RejectOutput
+from inspector.pipeline.archiver import ArchiveWorker, Countdown
+from inspector.pipeline.buffers import Overflow, Ring
+from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
+from inspector.pipeline.records import Job, ModelInfo
+from inspector.pipeline.serial_hook import SerialResolver
+from inspector.pipeline.triggers import (
+    PerFramePolicy,
+    TriggerPolicy,
+    TriggerRequest,
+    new_part_id,
+    request_times,
+)
+from inspector.pipeline.workers import (
+    CaptureWorker,
+    Emitter,
+    InferenceWorker,
+    PipelineContext,
+    Queues,
+    TriggerWorker,
+    Worker,
+)
+from inspector.pipeline.writer import Listener, OutputWorker, Store, StoreWriter, WriterSettings
+from inspector.storage.archive import ImageArchive
+from inspector.storage.journal import Journal
+
+logger = logging.getLogger(__name__)
+
+JOURNAL_FILE = "journal.jsonl"
+IMAGES_DIR = "images"
+
+
+class StationStateError(InspectorError):
+    """A station method was called in the wrong state (e.g. trigger() before start())."""
+
+
+@dataclass(frozen=True)
+class StationSettings:
+    """Sizes and timings of one station (from the config, or defaults for tests)."""
+
+    station_id: str = "station-1"
+    batch_max: int = 8
+    frames_queue: int = 4
+    jobs_queue: int = 64
+    results_queue: int = 1024
+    outputs_queue: int = 1024
+    requests_queue: int = 256
+    store_batch_size: int = 32
+    flush_interval_s: float = 0.5
+    retry_interval_s: float = 5.0
+    status_interval_s: float = 2.0
+    archive_threads: int = 2  # parallel image encoders (OpenCV releases the GIL)
+    max_parts: int | None = None  # stop after this many triggered parts (demo, benchmarks)
+
+    @classmethod
+    def from_config(cls, cfg: StationConfig, max_parts: int | None = None) -> StationSettings:
+        q, s = cfg.queues, cfg.storage
+        return cls(
+            station_id=cfg.station.id, batch_max=cfg.model.batch_max,
+            frames_queue=q.frames, jobs_queue=q.jobs, results_queue=q.results,
+            outputs_queue=q.outputs, requests_queue=q.triggers,
+            store_batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
+            retry_interval_s=s.retry_interval_s, status_interval_s=s.status_interval_s,
+            max_parts=max_parts,
+        )
+
+
+@dataclass
+class StationParts:
+    """The collaborators a Station drives; tests pass fakes, from_config builds real ones."""
+
+    source: FrameSource
+    classifier: Classifier | None
+    journal: Journal
+    store: Store | None = None
+    trigger: TriggerPolicy = field(default_factory=PerFramePolicy)
+    serials: SerialResolver = field(default_factory=SerialResolver)
+    archive: ImageArchive | None = None
+    outputs: Sequence[RejectOutput] = ()
+    open_store: Any = None  # callable returning a Store, tried when `store` is None
+    owns_store: bool = False
+
+
+class Station:
+    """One inspection station: capture -> trigger -> inference -> store/outputs threads.
+
+    Lifecycle: start(); then wait() for a finite source (or max_parts) to finish, or
+    stop() to end a live run. stop() lets every part already triggered finish and be
+    written before it returns. Signal handling belongs to the caller (the CLI).
+    """
+
+    def __init__(self, parts: StationParts, settings: StationSettings | None = None) -> None:
+        self.parts = parts
+        self.settings = settings or StationSettings()
+        self.recorder = MetricsRecorder()
+        self._stop = threading.Event()
+        self._listeners: list[Listener] = []
+        self._workers: list[Worker] = []
+        self._queues: Queues | None = None
+        self._ctx: PipelineContext | None = None
+        self._writer: StoreWriter | None = None
+        self._started = False
+        self._finished = False
+
+    # ---- composition --------------------------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: StationConfig,
+        classifier: Classifier | None = None,
+        max_parts: int | None = None,
+    ) -> Station:
+        """Build the real station from a validated config (the model is loaded unless given)."""
+        from inspector.pipeline.factory import build_parts
+
+        return cls(build_parts(cfg, classifier), StationSettings.from_config(cfg, max_parts))
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call `listener(event, rows)` after rows are committed or journaled (store thread)."""
+        self._listeners.append(listener)
+        if self._writer is not None:
+            self._writer.listeners.append(listener)
+
+    # ---- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the source and start the threads; raises SourceError if it cannot open."""
+        if self._started:
+            raise StationStateError("station already started")
+        self.parts.source.open()
+        self._queues = self._make_queues()
+        ctx = self._ctx = PipelineContext(
+            station_id=self.settings.station_id, queues=self._queues, recorder=self.recorder,
+            stop=self._stop, emitter=Emitter(self._queues, self.recorder),
+            model=ModelInfo.from_card(getattr(self.parts.classifier, "card", None)),
+        )
+        self._writer = self._make_writer()
+        self._workers = [
+            CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop),
+            TriggerWorker(self.parts.trigger, self.parts.serials, ctx, self.settings.max_parts),
+            InferenceWorker(self.parts.classifier, ctx, self.settings.batch_max,
+                            heatmaps=self.parts.archive is not None),
+            *self._make_archivers(),
+            self._writer,
+            OutputWorker(self._queues.outputs, self.parts.outputs, self.recorder),
+        ]
+        self.recorder.started_mono = time.monotonic()
+        self._started = True
+        for worker in self._workers:
+            worker.start()
+        logger.info("station %s started (source %s, trigger %s)", self.settings.station_id,
+                    self.parts.source.source_id, self.parts.trigger.kind)
+
+    def _make_queues(self) -> Queues:
+        s, live = self.settings, self.parts.source.is_live
+        return Queues(
+            frames=Ring(s.frames_queue, Overflow.DROP_OLDEST if live else Overflow.WAIT, "frames"),
+            requests=Ring(s.requests_queue, Overflow.REJECT, "requests"),
+            # Live parts cannot wait for the model: a full backlog records them as overflow.
+            jobs=Ring(s.jobs_queue, Overflow.REJECT if live else Overflow.WAIT, "jobs"),
+            results=Ring(s.results_queue, Overflow.WAIT, "results"),
+            rows=Ring(s.results_queue, Overflow.WAIT, "rows"),
+            outputs=Ring(s.outputs_queue, Overflow.REJECT, "outputs"),
+        )
+
+    def _make_archivers(self) -> list[ArchiveWorker]:
+        assert self._queues is not None
+        n = self.settings.archive_threads
+        finished = Countdown(n, self._queues.rows.close)
+        return [ArchiveWorker(i, self._queues.results, self._queues.rows, self.parts.archive,
+                              finished) for i in range(n)]
+
+    def _make_writer(self) -> StoreWriter:
+        s = self.settings
+        writer = StoreWriter(
+            WriterSettings(s.station_id, s.store_batch_size, s.flush_interval_s,
+                           s.retry_interval_s, s.status_interval_s),
+            self._queues.rows, self.parts.store, self.parts.journal, self.parts.archive,
+            self.recorder, status=lambda: self.metrics().to_dict(),
+            open_store=self.parts.open_store,
+        )
+        writer.listeners.extend(self._listeners)
+        return writer
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every thread finished (source ended, max_parts reached or stopped)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for worker in self._workers:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not worker.join(remaining):
+                return False
+        self._finish()
+        return True
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop capturing, finish and store every part already triggered; True if all joined."""
+        if not self._started:
+            return True
+        self._stop.set()
+        done = self.wait(timeout)
+        if not done:
+            alive = [w.name for w in self._workers if w.thread.is_alive()]
+            logger.error("station stop timed out after %.1fs; still running: %s", timeout, alive)
+        return done
+
+    def _finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        store = self._writer.store if self._writer is not None else None
+        if self.parts.owns_store and store is not None and hasattr(store, "close"):
+            store.close()
+        logger.info("station %s stopped: %s parts", self.settings.station_id, self.recorder.parts)
+
+    @property
+    def running(self) -> bool:
+        return self._started and any(w.thread.is_alive() for w in self._workers)
+
+    def __enter__(self) -> Station:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- external trigger ----------------------------------------------------------------
+
+    def trigger(self, serial: str | None = None, t: float | datetime | None = None) -> str:
+        """Announce a part (PLC/MES); returns its part_id. `t`: monotonic seconds or UTC time.
+
+        The frame nearest `t` is inspected; none within max_skew_s gives a `no_frame` row.
+        """
+        if not self.parts.trigger.accepts_requests:
+            raise StationStateError(
+                f"trigger type is {self.parts.trigger.kind}: external triggers need "
+                "`trigger: {type: external}` in the station config"
+            )
+        if not self.running or self._queues is None or self._queues.requests.closed:
+            raise StationStateError("station is not running")
+        t_mono, t_utc = request_times(t)
+        req = TriggerRequest(new_part_id(), t_mono, t_utc, serial)
+        if not self._queues.requests.put(req):
+            self._record_overflow(req)
+        return req.part_id
+
+    def _record_overflow(self, req: TriggerRequest) -> None:
+        self.recorder.drop("trigger_requests_full")
+        self.recorder.triggered()
+        trig = Trigger(req.part_id, req.t_mono, req.t_utc, "external", req.serial, None)
+        job = Job(trig, self.parts.serials.resolve(trig), time.monotonic())
+        assert self._ctx is not None
+        self._ctx.record_failure(job, Status.OVERFLOW, "trigger request backlog full")
+
+    # ---- metrics ----------------------------------------------------------------------
+
+    def metrics(self) -> StationMetrics:
+        """A consistent-enough snapshot for the status line, the API and the status row."""
+        now = time.monotonic()
+        counts = self.recorder.counts()
+        fps, ppm = self.recorder.rates(now)
+        health = self._health()
+        q = self._queues
+        drops = dict(counts.pop("drops"))
+        if q is not None and q.frames.dropped:
+            drops["frames_ring_full"] = q.frames.dropped
+        archive = self.parts.archive
+        return StationMetrics(
+            station_id=self.settings.station_id,
+            running=self.running,
+            uptime_s=round(now - self.recorder.started_mono, 3),
+            camera_state=health.get("state", "unknown"),
+            camera_online=health.get("online", False),
+            camera_reconnects=health.get("reconnects", 0),
+            last_frame_age_s=health.get("last_frame_age_s"),
+            capture_fps=fps,
+            dropped_frames=q.frames.dropped if q is not None else 0,
+            drops=drops,
+            queue_depths=self._depths(),
+            parts_per_min=ppm,
+            disk_problem=bool(archive is not None and archive.disk_problem),
+            output_failures=counts.pop("output_failures") + self._output_failures(),
+            extra={"disk_message": archive.disk_problem if archive is not None else None,
+                   "source_error": health.get("last_error")},
+            **counts,
+            **self.recorder.latencies(),
+        )
+
+    def _health(self) -> dict[str, Any]:
+        health = getattr(self.parts.source, "health", None)
+        if health is None:
+            return {}
+        snap = health()
+        return {
+            "state": str(snap.state), "online": bool(snap.online),
+            "reconnects": int(snap.reconnects), "last_frame_age_s": snap.last_frame_age_s,
+            "last_error": snap.last_error,
+        }
+
+    def _depths(self) -> dict[str, int]:
+        q = self._queues
+        if q is None:
+            return {}
+        return {name: len(getattr(q, name))
+                for name in ("frames", "requests", "jobs", "results", "rows", "outputs")}
+
+    def _output_failures(self) -> int:
+        return sum(int(getattr(o, "failures", 0)) for o in self.parts.outputs)
+
+
+def data_paths(data_dir: Path) -> tuple[Path, Path]:
+    """(journal file, image folder) inside a station's data directory."""
+    return Path(data_dir) / JOURNAL_FILE, Path(data_dir) / IMAGES_DIR

@@ -1,0 +1,301 @@
+"""The station's producer threads: capture, trigger/serial and inference."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from inspector.capture.base import FrameSource
+from inspector.domain import Frame, Inspection, Status, Trigger
+from inspector.errors import EndOfSource, ModelError, SourceError
+from inspector.model.base import Classifier
+from inspector.pipeline.buffers import Closed, Ring
+from inspector.pipeline.metrics import MetricsRecorder
+from inspector.pipeline.records import (
+    Job,
+    ModelInfo,
+    Outcome,
+    inspected_row,
+    unjudged_row,
+)
+from inspector.pipeline.serial_hook import SerialResolver
+from inspector.pipeline.triggers import TriggerPolicy, TriggerRequest
+
+logger = logging.getLogger(__name__)
+
+POLL_S = 0.05            # how long a worker waits for input before checking the stop event
+SOURCE_RETRY_S = 0.5     # pause after a source read error (the source reconnects itself)
+
+
+@dataclass
+class Queues:
+    """The bounded queues between the threads (each with its own overflow policy)."""
+
+    frames: Ring[Frame]            # capture -> trigger: DROP_OLDEST (live) or WAIT (files)
+    requests: Ring[TriggerRequest]  # station.trigger() -> trigger: REJECT -> overflow row
+    jobs: Ring[Job]                # trigger -> inference: REJECT (live) -> overflow row, or WAIT
+    results: Ring[Outcome]         # inference -> archive workers: WAIT (they never stall)
+    rows: Ring[Inspection]         # archive workers -> store writer: WAIT (it journals, never stalls)
+    outputs: Ring[Inspection]      # inference -> reject outputs: REJECT, counted
+
+
+class Emitter:
+    """Hands a finished row to the store writer and the reject outputs, and counts it."""
+
+    def __init__(self, queues: Queues, recorder: MetricsRecorder) -> None:
+        self.queues = queues
+        self.recorder = recorder
+
+    def emit(self, outcome: Outcome) -> None:
+        self.recorder.part(outcome.row)
+        if not self.queues.outputs.put(outcome.row):
+            # Outputs are slower than the line: the row is still stored, the signal is lost.
+            self.recorder.drop("outputs_full")
+            logger.error("reject outputs backlog full: no %s signal for part %s",
+                         outcome.row.verdict, outcome.row.part_id)
+        self.queues.results.put(outcome)
+
+
+class Worker:
+    """A named daemon thread running `run()`; crashes are logged, never silent."""
+
+    name = "worker"
+
+    def __init__(self) -> None:
+        self.thread = threading.Thread(target=self._main, name=self.name, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def join(self, timeout: float | None) -> bool:
+        self.thread.join(timeout)
+        return not self.thread.is_alive()
+
+    def _main(self) -> None:
+        try:
+            self.run()
+        except Exception:  # the worker's top: anything left is a bug, logged with traceback
+            logger.exception("%s thread crashed", self.name)
+            self.on_crash()
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def on_crash(self) -> None:
+        """Close this worker's output queues so the threads after it still finish."""
+
+
+class CaptureWorker(Worker):
+    """Reads the source into the frame ring; a live source never waits for the consumer."""
+
+    def __init__(self, source: FrameSource, queues: Queues, recorder: MetricsRecorder,
+                 stop: threading.Event) -> None:
+        self.name = f"capture-{source.source_id}"
+        super().__init__()
+        self.source, self.queues, self.recorder, self.stop = source, queues, recorder, stop
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                frame = self._read()
+                if frame is not None:
+                    self.recorder.frame(time.monotonic())
+                    self._put(frame)
+        except EndOfSource:
+            logger.info("source %s ended", self.source.source_id)
+        finally:
+            self.queues.frames.close()
+            self._close_source()
+
+    def _read(self) -> Frame | None:
+        try:
+            return self.source.read(POLL_S * 2)
+        except EndOfSource:
+            raise
+        except SourceError as exc:
+            # Live sources reconnect inside read(); keep asking rather than stopping the line.
+            self.recorder.error(str(exc))
+            logger.warning("source %s: %s", self.source.source_id, exc)
+            self.stop.wait(SOURCE_RETRY_S)
+            return None
+
+    def _put(self, frame: Frame) -> None:
+        # DROP_OLDEST returns at once; WAIT blocks until the trigger thread made room.
+        while not self.queues.frames.put(frame, timeout=POLL_S):
+            if self.stop.is_set():
+                self.recorder.drop("stopped")  # read, but the station was stopping
+                return
+
+    def _close_source(self) -> None:
+        try:
+            self.source.close()
+        except SourceError as exc:
+            logger.warning("closing source %s: %s", self.source.source_id, exc)
+
+    def on_crash(self) -> None:
+        self.queues.frames.close()
+
+
+class TriggerWorker(Worker):
+    """Turns frames and external requests into parts, resolves serials, queues inspections."""
+
+    name = "trigger"
+
+    def __init__(self, policy: TriggerPolicy, serials: SerialResolver, ctx: PipelineContext,
+                 max_parts: int | None = None) -> None:
+        super().__init__()
+        self.policy, self.serials, self.ctx, self.max_parts = policy, serials, ctx, max_parts
+        self.triggered = 0
+
+    def run(self) -> None:
+        # Runs until capture closes the frame ring (end of source or stop), so the frames
+        # already captured at a stop are still judged: a graceful stop flushes everything.
+        frames = self.ctx.queues.frames
+        while not self._limit_reached():
+            try:
+                frame = frames.get(POLL_S)
+            except Closed:
+                break
+            triggers = self._take_requests()
+            if frame is not None:
+                triggers += self.policy.feed(frame)
+            triggers += self.policy.poll(time.monotonic())
+            self._dispatch(triggers)
+        self._finish()
+
+    def _discard_frames(self) -> None:
+        """Frames captured after max_parts was reached are not parts: count and drop them."""
+        frames = self.ctx.queues.frames
+        extra = 0
+        with contextlib.suppress(Closed):
+            while not frames.closed or len(frames):
+                if frames.get(POLL_S) is not None:
+                    extra += 1
+        if extra:
+            self.ctx.recorder.drop("after_limit", extra)
+
+    def _limit_reached(self) -> bool:
+        if self.max_parts is None or self.triggered < self.max_parts:
+            return False
+        logger.info("trigger: %d parts reached, stopping the line", self.triggered)
+        self.ctx.stop.set()
+        return True
+
+    def _take_requests(self) -> list[Trigger]:
+        triggers: list[Trigger] = []
+        while True:
+            try:
+                req = self.ctx.queues.requests.get(0)
+            except Closed:
+                return triggers
+            if req is None:
+                return triggers
+            triggers += self.policy.request(req)
+
+    def _finish(self) -> None:
+        """Every part already announced gets its row, then the inference queue closes."""
+        self._discard_frames()
+        self.ctx.queues.requests.close()
+        self._dispatch(self._take_requests() + self.policy.flush())
+        self.ctx.queues.jobs.close()
+
+    def _dispatch(self, triggers: Sequence[Trigger]) -> None:
+        for trigger in triggers:
+            self.triggered += 1
+            self.ctx.recorder.triggered()
+            job = Job(trigger, self.serials.resolve(trigger), time.monotonic())
+            if not self.ctx.queues.jobs.put(job):
+                self.ctx.record_failure(job, Status.OVERFLOW, "inspection backlog full")
+                self.ctx.recorder.drop("backlog_full")
+
+    def on_crash(self) -> None:
+        self.ctx.stop.set()  # without a trigger thread nothing consumes frames: stop the line
+        self.ctx.queues.requests.close()
+        self.ctx.queues.jobs.close()
+
+
+@dataclass
+class PipelineContext:
+    """What the workers share: station id, queues, metrics, stop event and model facts."""
+
+    station_id: str
+    queues: Queues
+    recorder: MetricsRecorder
+    stop: threading.Event
+    emitter: Emitter
+    model: ModelInfo
+
+    def record_failure(self, job: Job, status: Status, error: str) -> None:
+        """A part without a model verdict still gets its row (REVIEW), with its frame if any."""
+        row = unjudged_row(self.station_id, job, status, error, self.model)
+        frame = job.trigger.frame
+        self.emitter.emit(Outcome(row, None if frame is None else frame.image))
+
+
+class InferenceWorker(Worker):
+    """Classifies queued parts, batching when several wait; every job yields exactly one row."""
+
+    name = "inference"
+
+    def __init__(self, classifier: Classifier | None, ctx: PipelineContext, batch_max: int,
+                 heatmaps: bool = True) -> None:
+        super().__init__()
+        self.classifier, self.ctx = classifier, ctx
+        self.batch_max, self.heatmaps = batch_max, heatmaps
+
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    jobs = self.ctx.queues.jobs.get_many(self.batch_max, POLL_S)
+                except Closed:
+                    break
+                self._process(jobs)
+        finally:
+            self.ctx.queues.results.close()
+            self.ctx.queues.outputs.close()
+
+    def _process(self, jobs: list[Job]) -> None:
+        framed = []
+        for job in jobs:
+            if job.trigger.frame is None:
+                self.ctx.record_failure(job, Status.NO_FRAME, "no frame near the trigger time")
+            else:
+                framed.append(job)
+        if framed:
+            self._classify(framed)
+
+    def _classify(self, jobs: list[Job]) -> None:
+        images = [job.trigger.frame.image for job in jobs]
+        t0 = time.perf_counter()
+        try:
+            preds = self._predict(images)
+        except Exception as exc:  # the model boundary: any failure becomes rows, never a crash
+            if len(jobs) > 1:
+                for job in jobs:  # retry one by one so only the bad part is an error row
+                    self._classify([job])
+                return
+            logger.exception("inference failed on part %s", jobs[0].trigger.part_id)
+            self.ctx.recorder.error(f"inference: {exc}")
+            self.ctx.record_failure(jobs[0], Status.ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
+        for job, pred in zip(jobs, preds, strict=True):
+            row = inspected_row(self.ctx.station_id, job, pred, self.ctx.model)
+            self.ctx.emitter.emit(Outcome(row, job.trigger.frame.image, pred.heatmap))
+
+    def _predict(self, images: list):
+        if self.classifier is None:
+            raise ModelError("no model loaded")
+        preds = self.classifier.predict(images, heatmaps=self.heatmaps)
+        if len(preds) != len(images):
+            raise ModelError(f"model returned {len(preds)} predictions for {len(images)} images")
+        return preds
+
+    def on_crash(self) -> None:
+        self.ctx.queues.results.close()
+        self.ctx.queues.outputs.close()

@@ -1,0 +1,1 @@
+"""Upstream process events: ingestion (HTTP, CSV, MQTT), genealogy and root-cause analytics."""

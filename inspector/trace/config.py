@@ -1,0 +1,64 @@
+"""Pydantic config models of the trace package (MQTT event subscriber, root-cause defaults)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class MqttEventsConfig(BaseModel):
+    """Subscribe to upstream process events published by the machines over MQTT."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="Start the MQTT event subscriber with the station.")
+    host: str = Field("127.0.0.1", description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    topic: str = Field(
+        "inspector/events/#", min_length=1,
+        description="Topic filter (MQTT wildcards + and # allowed); payload is one JSON event "
+        "object or an array of them.",
+    )
+    qos: Literal[0, 1, 2] = Field(1, description="Subscription QoS; 1 = at least once.")
+    client_id: str = Field(
+        "", description="MQTT client id; empty = broker-assigned (then no persistent session)."
+    )
+    username: str | None = Field(None, description="Broker user name, if it requires one.")
+    password_env: str = Field(
+        "INSPECTOR_MQTT_PASSWORD", description="Environment variable holding the password."
+    )
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval.")
+    queue_size: int = Field(
+        20_000, ge=100, description="Validated events waiting for the database; when full, new "
+        "events wait put_timeout_s and are then dropped and counted (policy: block_then_drop).",
+    )
+    put_timeout_s: float = Field(1.0, ge=0.0, le=30.0, description="See queue_size.")
+    batch_size: int = Field(1_000, ge=1, le=50_000, description="Events per database insert.")
+    flush_interval_s: float = Field(
+        0.5, gt=0.0, le=60.0, description="Longest wait before a partial batch is written."
+    )
+
+
+class RootCauseConfig(BaseModel):
+    """Thresholds of the root-cause analysis."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    alpha: float = Field(
+        0.05, gt=0.0, lt=0.5, description="False-discovery rate (Benjamini-Hochberg) at which a "
+        "finding is reported significant.",
+    )
+    min_parts: int = Field(30, ge=2, description="Fewer parts than this: insufficient data.")
+    min_defects: int = Field(5, ge=1, description="Fewer defects than this: insufficient data.")
+    min_group_parts: int = Field(
+        10, ge=1, description="A machine or category seen on fewer parts is not tested."
+    )
+    bins: int = Field(5, ge=2, le=20, description="Quantile bins per numeric parameter.")
+    max_categories: int = Field(
+        12, ge=2, le=100, description="Categorical parameters: most frequent values kept, the "
+        "rest pooled as 'other'.",
+    )
+    count_review_as_defect: bool = Field(
+        False, description="Count REVIEW verdicts as defects (default: only NG)."
+    )

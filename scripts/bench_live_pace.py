@@ -1,0 +1,152 @@
+"""Benchmark: a video paced at camera rate (default 30 fps for 60 s) through the full station.
+
+Prints one JSON line: parts triggered, rows stored, parts missing a row, frame drops with
+their reasons, latency, CPU use, and the CPU headroom = max sustainable fps / pace fps, where
+the max is measured by running the same video unpaced (every frame, as fast as possible).
+
+    python scripts/bench_live_pace.py --model weights/magnetic-tile --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import psutil
+
+from inspector.capture.folder import IMAGE_SUFFIXES, load_image
+from inspector.config import parse_config
+from inspector.model.loader import load_classifier
+from inspector.pipeline.station import Station
+from inspector.storage.engine import sqlite_url
+from inspector.storage.store import InspectionStore
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=Path("weights/magnetic-tile"))
+    p.add_argument("--backend", default="onnx", choices=["onnx", "torch"])
+    p.add_argument("--video", type=Path, default=None,
+                   help="video to replay; default: one made from --images (a part per frame)")
+    p.add_argument("--images", type=Path, default=Path("datasets/magnetic-tile-sample/images"))
+    p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--fps", type=float, default=30.0, help="pace (camera frame rate)")
+    p.add_argument("--trigger", default="per_frame", choices=["per_frame", "presence"])
+    p.add_argument("--batch-max", type=int, default=8)
+    p.add_argument("--probe-frames", type=int, default=300,
+                   help="frames of the unpaced run that measures the max sustainable fps")
+    p.add_argument("--work-dir", type=Path, default=None)
+    return p
+
+
+def make_video(images: Path, path: Path, frames: int, fps: float) -> Path:
+    """A 640x480 MJPG video: each frame one sample tile centred on a plain background."""
+    tiles = [load_image(p) for p in sorted(images.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    tiles = [t for t in tiles if t is not None]
+    if not tiles:
+        raise SystemExit(f"no images under {images}")
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for i in range(frames):
+        canvas = np.full((480, 640, 3), 90, np.uint8)
+        tile = tiles[i % len(tiles)]
+        tile = tile if tile.ndim == 3 else cv2.cvtColor(tile, cv2.COLOR_GRAY2BGR)
+        scale = min(400 / tile.shape[0], 560 / tile.shape[1])
+        tile = cv2.resize(tile, None, fx=scale, fy=scale)
+        y, x = (480 - tile.shape[0]) // 2, (640 - tile.shape[1]) // 2
+        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
+        writer.write(canvas)
+    writer.release()
+    return path
+
+
+def station_config(args, video: Path, data_dir: Path, paced: bool) -> dict:
+    return {
+        "station": {"id": "pace", "data_dir": str(data_dir)},
+        "source": {"type": "video", "path": str(video), "paced": paced, "fps": args.fps},
+        "trigger": {"type": args.trigger},
+        "model": {"bundle": str(args.model), "backend": args.backend,
+                  "batch_max": args.batch_max},
+        "outputs": [],
+    }
+
+
+def stored_rows(data_dir: Path) -> int:
+    store = InspectionStore.open(sqlite_url(data_dir))
+    try:
+        return sum(store.counts(station_id="pace").values())
+    finally:
+        store.close()
+
+
+def max_sustainable_fps(args, classifier, video: Path, work: Path) -> float:
+    """Every frame of the video, unpaced (the source waits for the station)."""
+    cfg = parse_config(station_config(args, video, work / "probe", paced=False))
+    station = Station.from_config(cfg, classifier, max_parts=args.probe_frames)
+    t0 = time.perf_counter()
+    station.start()
+    station.wait()
+    return station.metrics().rows_committed / (time.perf_counter() - t0)
+
+
+def paced_run(args, classifier, video: Path, data_dir: Path) -> dict:
+    cfg = parse_config(station_config(args, video, data_dir, paced=True))
+    station = Station.from_config(cfg, classifier)
+    proc = psutil.Process()
+    cpu0, t0 = proc.cpu_times(), time.perf_counter()
+    station.start()
+    station.wait(args.seconds)
+    station.stop()
+    wall = time.perf_counter() - t0
+    cpu1 = proc.cpu_times()
+    used = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+    m = station.metrics()
+    health = station.parts.source.health()
+    return {"metrics": m, "wall_s": wall, "cpu_percent": 100.0 * used / wall,
+            "source_superseded": getattr(health, "superseded", 0)}
+
+
+def main(args: argparse.Namespace) -> dict:
+    work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-pace-"))
+    work.mkdir(parents=True, exist_ok=True)
+    frames = int(args.seconds * args.fps)
+    video = args.video or make_video(args.images, work / "line.avi", frames, args.fps)
+    classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
+    max_fps = max_sustainable_fps(args, classifier, video, work)
+    run = paced_run(args, classifier, video, work / "paced")
+    m = run["metrics"]
+    rows = stored_rows(work / "paced")
+    drops = dict(m.drops)
+    if run["source_superseded"]:
+        drops["source_lag"] = run["source_superseded"]  # frames the reader skipped, late
+    result = {
+        "seconds": round(run["wall_s"], 2),
+        "pace_fps": args.fps,
+        "frames_captured": m.frames_captured,
+        "parts": m.triggered,
+        "rows": rows,
+        "missing_rows": m.triggered - rows,
+        "dropped_frames": m.dropped_frames + run["source_superseded"],
+        "drops": drops,
+        "statuses": m.statuses,
+        "p50_ms": m.e2e_ms_p50,
+        "p99_ms": m.e2e_ms_p99,
+        "cpu_percent": round(run["cpu_percent"], 1),
+        "max_fps": round(max_fps, 2),
+        "headroom": round(max_fps / args.fps, 3),
+        "trigger": args.trigger,
+        "model": str(args.model),
+    }
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    main(get_args_parser().parse_args())

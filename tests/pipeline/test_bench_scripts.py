@@ -1,0 +1,39 @@
+"""Smoke runs of the station benchmarks with the tiny bundle (no timing assertions)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bench_station_runs_all_frames_through_both_paths(tiny_bundle, sample_dataset, tmp_path,
+                                                          capsys):
+    bench = _load("bench_station")
+    args = bench.get_args_parser().parse_args([
+        "--model", str(tiny_bundle), "--frames", "20", "--images",
+        str(sample_dataset / "images"), "--work-dir", str(tmp_path),
+    ])
+    result = bench.main(args)
+    assert result["rows"] == 20 and result["dropped_frames"] == 0
+    assert result["bare_fps"] > 0 and result["station_fps"] > 0 and result["ratio"] > 0
+    assert capsys.readouterr().out.count("\n") == 1
+
+
+def test_bench_live_pace_accounts_for_every_part(tiny_bundle, sample_dataset, tmp_path):
+    bench = _load("bench_live_pace")
+    args = bench.get_args_parser().parse_args([
+        "--model", str(tiny_bundle), "--seconds", "1", "--fps", "10", "--probe-frames", "5",
+        "--images", str(sample_dataset / "images"), "--work-dir", str(tmp_path),
+    ])
+    result = bench.main(args)
+    assert result["parts"] > 0 and result["missing_rows"] == 0
+    assert result["headroom"] > 0

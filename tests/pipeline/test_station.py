@@ -1,0 +1,208 @@
+"""Station behaviour with fakes: one row per part whatever happens, clean stop, metrics."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+from inspector.capture.config import FolderSourceConfig
+from inspector.capture.folder import FolderSource
+from inspector.domain import SerialSource, Status, Verdict
+from inspector.outputs.command import CommandOutput
+from inspector.pipeline.serial_hook import SerialResolver
+from inspector.serials import FilenameReaderConfig, FilenameSerialReader
+from inspector.storage.archive import ImageArchive
+
+from .fakes import FakeClassifier, FakeSource, FakeStore, RecordingOutput, gray
+
+
+def test_folder_replay_gives_exactly_one_row_per_image(make_station, image_folder, tmp_path):
+    folder = image_folder(23)
+    store, output = FakeStore(), RecordingOutput()
+    station = make_station(
+        FolderSource(FolderSourceConfig(type="folder", path=folder)),
+        store=store,
+        settings={"batch_max": 4, "store_batch_size": 5},
+        serials=SerialResolver(FilenameSerialReader(FilenameReaderConfig())),
+        archive=ImageArchive(tmp_path / "img", ok_sample_rate=0.0),
+        outputs=[output],
+    )
+    station.start()
+    assert station.wait(20)
+    rows = list(store.rows.values())
+    assert sorted(r.serial for r in rows) == [f"part-{i:04d}" for i in range(23)]
+    assert {r.serial_source for r in rows} == {SerialSource.FILENAME}
+    assert all(r.status is Status.OK for r in rows)
+    by_serial = {r.serial: r for r in rows}
+    assert by_serial["part-0001"].verdict is Verdict.NG
+    assert by_serial["part-0000"].verdict is Verdict.OK
+    # NG frames are archived with their heatmap; sampled-out OK frames are not.
+    assert by_serial["part-0001"].image_path and by_serial["part-0001"].heatmap_path
+    assert by_serial["part-0000"].image_path is None
+    assert (tmp_path / "img" / by_serial["part-0001"].image_path).is_file()
+    assert len(output.seen) == 23
+    m = station.metrics()
+    assert (m.parts, m.triggered, m.rows_committed, m.dropped_frames) == (23, 23, 23, 0)
+    assert m.verdicts == {"OK": 12, "NG": 11, "REVIEW": 0}
+    assert m.inference_ms_p50 is not None and m.e2e_ms_p99 is not None
+
+
+def test_classifier_failure_gives_error_rows_for_the_bad_part_only(make_station):
+    images = [gray(10), gray(20), gray(77), gray(30), gray(200)]
+    classifier = FakeClassifier(fail=lambda img: int(img[0, 0]) == 77)
+    store = FakeStore()
+    station = make_station(FakeSource(images), classifier, store=store,
+                           settings={"batch_max": 8})
+    station.start()
+    assert station.wait(10)
+    rows = sorted(store.rows.values(), key=lambda r: r.captured_at)
+    assert [r.status for r in rows] == [Status.OK, Status.OK, Status.ERROR, Status.OK, Status.OK]
+    bad = rows[2]
+    assert bad.verdict is Verdict.REVIEW and "fake model failure" in bad.error
+    assert station.metrics().statuses["error"] == 1
+
+
+def test_backlog_overflow_records_overflow_rows_and_loses_no_part(make_station):
+    gate = threading.Event()
+    classifier = FakeClassifier(gate=gate)
+    store = FakeStore()
+    source = FakeSource([gray(i) for i in range(40)], live=True, pace_s=0.002)
+    station = make_station(source, classifier, store=store,
+                           settings={"jobs_queue": 2, "batch_max": 1, "frames_queue": 64})
+    station.start()
+    deadline = time.monotonic() + 5
+    while len(source.delivered) < 40 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.set()
+    assert station.wait(10)
+    m = station.metrics()
+    rows = list(store.rows.values())
+    overflow = [r for r in rows if r.status is Status.OVERFLOW]
+    assert overflow and all(r.verdict is Verdict.REVIEW for r in overflow)
+    # Frames may be dropped, parts may not: every triggered part has exactly one row.
+    assert len(rows) == m.parts == m.triggered
+    assert m.frames_captured == m.triggered + m.dropped_frames
+    assert m.drops["backlog_full"] == len(overflow)
+
+
+def test_stop_flushes_every_queued_part(make_station):
+    store = FakeStore()
+    classifier = FakeClassifier(delay_s=0.02)
+    source = FakeSource([gray(i % 256) for i in range(500)], live=True, pace_s=0.002)
+    station = make_station(source, classifier, store=store,
+                           settings={"jobs_queue": 1000, "batch_max": 1, "frames_queue": 1000})
+    station.start()
+    while station.metrics().triggered < 30:
+        time.sleep(0.01)
+    queued = station.metrics().queue_depths["jobs"]
+    assert station.stop(timeout=30)
+    m = station.metrics()
+    assert queued > 0  # parts were still waiting for the model when stop was asked
+    assert len(store.rows) == m.triggered == m.parts == m.rows_committed
+    assert not station.running and source.closed
+
+
+def test_database_away_journals_then_replays_without_duplicates(make_station, tmp_path):
+    store = FakeStore()
+    store.down = True
+    source = FakeSource([gray(i) for i in range(10)], live=True, pace_s=0.01, end=False)
+    events: list[tuple[str, int]] = []
+    station = make_station(source, store=store)
+    station.add_listener(lambda event, rows: events.append((event, len(rows))))
+    station.start()
+    while station.metrics().rows_journaled < 5:
+        time.sleep(0.01)
+    m = station.metrics()
+    assert not m.db_online and m.journal_pending >= 5 and not store.rows
+    store.down = False
+    while len(source.delivered) < 10 or station.metrics().journal_pending:
+        time.sleep(0.01)
+    assert station.stop(10)
+    m = station.metrics()
+    assert m.db_online and m.journal_pending == 0
+    assert len(store.rows) == m.parts == 10
+    assert any(e == "journaled" for e, _ in events)
+    assert (tmp_path / "journal.jsonl").read_bytes() == b""
+
+
+def test_journal_left_by_a_previous_run_is_replayed_on_start(make_station, tmp_path):
+    from inspector.storage.journal import Journal
+
+    store = FakeStore()
+    first = make_station(FakeSource([gray(1), gray(2)]), store=FakeStore(),
+                         journal=Journal(tmp_path / "j.jsonl"))
+    first.parts.store.down = True
+    first.start()
+    assert first.wait(10)
+    assert Journal(tmp_path / "j.jsonl").pending() == 2
+    second = make_station(FakeSource([gray(3)]), store=store, journal=Journal(tmp_path / "j.jsonl"))
+    second.start()
+    assert second.wait(10)
+    assert len(store.rows) == 3 and Journal(tmp_path / "j.jsonl").pending() == 0
+
+
+def test_command_output_runs_per_verdict_and_failures_do_not_stop(make_station, tmp_path):
+    log = tmp_path / "signals.txt"
+    script = "import sys; open(sys.argv[1], 'a').write(' '.join(sys.argv[2:]) + '\\n')"
+    command = CommandOutput(
+        {
+            Verdict.NG: [sys.executable, "-c", script, str(log), "{verdict}", "{part_id}"],
+            Verdict.OK: [sys.executable, "-c", "import sys; sys.exit(3)"],
+        },
+        timeout_s=10,
+    )
+    store = FakeStore()
+    station = make_station(FakeSource([gray(10), gray(200), gray(220), gray(5)]),
+                           store=store, outputs=[command])
+    station.start()
+    assert station.wait(30)
+    ng_ids = sorted(r.part_id for r in store.rows.values() if r.verdict is Verdict.NG)
+    lines = sorted(log.read_text().split("\n")[:-1])
+    assert lines == sorted(f"NG {pid}" for pid in ng_ids) and len(ng_ids) == 2
+    assert command.failures == 2 and station.metrics().output_failures == 2
+
+
+def test_unwritable_image_folder_keeps_rows_and_reports_disk_problem(make_station, tmp_path):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the image folder should be")
+    store = FakeStore()
+    station = make_station(FakeSource([gray(200), gray(210), gray(10)]), store=store,
+                           archive=ImageArchive(blocker / "images", ok_sample_rate=1.0))
+    station.start()
+    assert station.wait(10)
+    assert len(store.rows) == 3
+    assert all(r.image_path is None for r in store.rows.values())
+    m = station.metrics()
+    assert m.disk_problem and "cannot write images" in m.extra["disk_message"]
+
+
+def test_status_row_is_published(make_station):
+    store = FakeStore()
+    station = make_station(FakeSource([gray(1)] * 3), store=store)
+    station.start()
+    assert station.wait(10)
+    status = store.status["station-1"]
+    assert status["parts"] == 3 and status["camera_state"] == "ended"
+
+
+def test_folder_source_missing_raises_on_start(make_station, tmp_path):
+    import pytest
+
+    from inspector.errors import SourceError
+
+    station = make_station(FolderSource(FolderSourceConfig(type="folder", path=tmp_path / "x")))
+    with pytest.raises(SourceError):
+        station.start()
+
+
+def test_external_trigger_needs_external_policy(make_station):
+    import pytest
+
+    from inspector.pipeline.station import StationStateError
+
+    station = make_station(FakeSource([gray(1)]))
+    with pytest.raises(StationStateError, match="external"):
+        station.trigger("X")
+
+

@@ -1,0 +1,52 @@
+"""Smoke runs of the trace scripts at tiny sizes (no timing assertions)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while being created
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(name: str, argv: list[str], capsys) -> dict:
+    module = _load(name)
+    result = module.main(module.get_args_parser().parse_args(argv))
+    out = capsys.readouterr().out.strip().splitlines()
+    assert json.loads(out[-1]) == json.loads(json.dumps(result))
+    return result
+
+
+def test_simulate_line_writes_a_store_and_images(tmp_path: Path, capsys) -> None:
+    result = _run("simulate_line", ["--parts", "300", "--data-dir", str(tmp_path), "--images",
+                                    str(tmp_path / "img"), "--image-count", "3", "--analyze"],
+                  capsys)
+    assert result["parts"] == 300 and result["events"] == 1200 and result["images"] == 3
+    assert (tmp_path / "img" / "manifest.csv").read_text().startswith("image,serial")
+
+
+def test_bench_rootcause_small(capsys) -> None:
+    result = _run("bench_rootcause", ["--parts", "1500", "--seeds", "1"], capsys)
+    assert result["ranked_first_hits"] in (0, 1) and result["false_significant_seeds"] in (0, 1)
+
+
+def test_bench_serials_small(capsys) -> None:
+    result = _run("bench_serials", ["--images", "12"], capsys)
+    assert result["images"] == 12 and result["full_frame"]["wrong_reads"] == 0
+
+
+def test_bench_trace_scale_small(tmp_path: Path, capsys) -> None:
+    result = _run("bench_trace_scale", ["--inspections", "600", "--small", "200", "--lookups",
+                                        "20", "--ingest", "400", "--workdir", str(tmp_path)],
+                  capsys)
+    assert result["events"] == 3000 and result["root_cause_day_parts"] > 0
+    assert result["bulk_api_events_per_s"] > 0 and result["csv_events_per_s"] > 0
