@@ -8,6 +8,7 @@ import os
 import typer
 
 from inspector.commands import model as model_cmds
+from inspector.commands import serve as serve_cmds
 from inspector.commands import station as station_cmds
 from inspector.commands import trace as trace_cmds
 
@@ -31,6 +32,7 @@ app.command("demo")(station_cmds.demo)
 app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
+app.command("serve")(serve_cmds.serve)
 
 
 if __name__ == "__main__":

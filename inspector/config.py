@@ -18,6 +18,7 @@ from inspector.serials.config import (
     ManifestReaderConfig,
     TriggerReaderConfig,
 )
+from inspector.trace.config import MqttEventsConfig, RootCauseConfig
 
 DEFAULT_MODEL = Path("weights/magnetic-tile")
 ENV_DATA_DIR = "INSPECTOR_DATA_DIR"
@@ -262,6 +263,20 @@ class QueuesSection(_Model):
     )
 
 
+# ---- upstream process data -------------------------------------------------------------------
+
+
+class TraceSection(_Model):
+    mqtt: MqttEventsConfig = Field(
+        default_factory=MqttEventsConfig,
+        description="MQTT subscriber for upstream process events, started beside the station "
+        "(and `inspector serve`) when enabled.",
+    )
+    root_cause: RootCauseConfig = Field(
+        default_factory=RootCauseConfig, description="Thresholds of the root-cause analysis."
+    )
+
+
 # ---- root ------------------------------------------------------------------------------------
 
 
@@ -289,6 +304,9 @@ class StationConfig(_Model):
         description="Reject outputs called with each part's verdict.",
     )
     queues: QueuesSection = Field(default_factory=QueuesSection, description="Buffer sizes.")
+    trace: TraceSection = Field(
+        default_factory=TraceSection, description="Upstream process events and root cause."
+    )
 
     def db_url(self) -> str:
         """The configured database URL, or SQLite inside data_dir."""
@@ -371,4 +389,5 @@ def summary(cfg: StationConfig) -> str:
         f"station={cfg.station.id} source={cfg.source.source_id()} "
         f"trigger={cfg.trigger.type} model={cfg.model.bundle} ({cfg.model.backend}) "
         f"serial={cfg.serial.type} db={cfg.db_url()} outputs={outputs}"
+        + (f" mqtt={cfg.trace.mqtt.host}:{cfg.trace.mqtt.port}" if cfg.trace.mqtt.enabled else "")
     )

@@ -120,3 +120,26 @@ def test_check_config_ok_prints_summary(capsys, monkeypatch):
     check_config(folder)
     out = capsys.readouterr().out
     assert out.startswith("OK station=replay") and "trigger=per_frame" in out
+
+
+def test_the_trace_section_defaults_to_no_mqtt():
+    cfg = parse_config({"source": {"type": "folder", "path": "imgs"}})
+    assert cfg.trace.mqtt.enabled is False and cfg.trace.root_cause.alpha == 0.05
+
+
+def test_the_trace_section_enables_mqtt_ingestion():
+    cfg = parse_config({
+        "source": {"type": "folder", "path": "imgs"},
+        "trace": {"mqtt": {"enabled": True, "host": "broker.local", "topic": "plant/+/events"},
+                  "root_cause": {"min_parts": 100}},
+    })
+    assert cfg.trace.mqtt.enabled and cfg.trace.mqtt.host == "broker.local"
+    assert cfg.trace.mqtt.topic == "plant/+/events" and cfg.trace.root_cause.min_parts == 100
+
+
+def test_trace_section_errors_name_their_path():
+    issues = _issues({"source": {"type": "folder", "path": "imgs"},
+                      "trace": {"mqtt": {"port": 70000, "qos": 3, "brokr": "x"}}})
+    assert "trace.mqtt.port: Input should be less than or equal to 65535" in issues
+    assert any(i.startswith("trace.mqtt.qos: ") for i in issues)
+    assert "trace.mqtt.brokr: Extra inputs are not permitted" in issues

@@ -6,6 +6,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,11 @@ logger = logging.getLogger(__name__)
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 UNKNOWN_CLASS = "unknown"  # images lying directly in the images folder, outside a class folder
+
+# Called once per part, in order, with the serial it will carry; returns the class whose image
+# to show (matched case-insensitively), or None for a random one. Runs in the capture thread:
+# it must be quick and must not block.
+PartPlan = Callable[[str], str | None]
 
 
 @dataclass(frozen=True)
@@ -78,8 +84,9 @@ class SimulatedLine:
 
     is_live = True
 
-    def __init__(self, cfg: SimulatedSourceConfig) -> None:
+    def __init__(self, cfg: SimulatedSourceConfig, plan: PartPlan | None = None) -> None:
         self.config = cfg
+        self._plan = plan
         self.source_id = cfg.source_id()
         self.is_live = cfg.realtime
         self.cycle_s = 60.0 / cfg.parts_per_minute
@@ -114,6 +121,9 @@ class SimulatedLine:
     def open(self) -> None:
         cfg = self.config
         self._catalog = find_catalog(cfg.images)
+        self._by_class: dict[str, list[tuple[str, Path]]] = {}
+        for entry in self._catalog:
+            self._by_class.setdefault(entry[0].lower(), []).append(entry)
         self._rng = np.random.default_rng(cfg.seed)
         scene_rng = np.random.default_rng([cfg.seed, 1])  # part order depends on seed alone
         self._belt = belt_texture(cfg.height, cfg.width, scene_rng)
@@ -186,7 +196,8 @@ class SimulatedLine:
         return self._sprite
 
     def _new_sprite(self, k: int, current: int) -> _Sprite:
-        true_class, path, tile = self._pick_tile()
+        wanted = self._plan(self._serial(k)) if self._plan is not None else None
+        true_class, path, tile = self._pick_tile(wanted)
         lay = self._layout
         tile = fit_into(tile, lay.box_w, lay.box_h)
         dx, dy = (lay.box_w - tile.shape[1]) // 2, (lay.box_h - tile.shape[0]) // 2
@@ -206,9 +217,14 @@ class SimulatedLine:
         label = label_image(part.serial, self._label_scale) if self.config.print_codes else None
         return _Sprite(part=part, tile=tile, tile_dx=dx, tile_dy=dy, label=label)
 
-    def _pick_tile(self) -> tuple[str, Path, np.ndarray]:
+    def _pick_tile(self, wanted: str | None = None) -> tuple[str, Path, np.ndarray]:
+        choices = self._catalog
+        if wanted is not None:
+            choices = self._by_class.get(wanted.lower(), self._catalog)
+            if choices is self._catalog:
+                logger.debug("%s: no %r images; showing a random part", self.source_id, wanted)
         for _ in range(10):
-            true_class, path = self._catalog[int(self._rng.integers(len(self._catalog)))]
+            true_class, path = choices[int(self._rng.integers(len(choices)))]
             image = load_image(path)
             if image is not None:
                 if image.ndim == 3:

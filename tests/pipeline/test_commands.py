@@ -7,17 +7,28 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import uuid
 from pathlib import Path
 
+import paho.mqtt.publish as publish
 import pytest
 import typer
 from typer.testing import CliRunner
 
-from inspector.commands.station import demo, run
-from inspector.errors import StoreError
+from inspector.capture.config import SimulatedSourceConfig
+from inspector.capture.simulated import SimulatedLine
+from inspector.commands.demo_line import HISTORY_PARTS, UpstreamFeed
+from inspector.commands.station import demo, run, run_built, run_serial_prefix
+from inspector.config import StationConfig
+from inspector.errors import EndOfSource, StoreError
 from inspector.storage.engine import sqlite_url
+from inspector.storage.events import EventStore
 from inspector.storage.store import InspectionStore
+from inspector.trace.simulate import PlantedCause
+
+from .fakes import FakeSource, gray
 
 SUMMARY_KEYS = {"parts", "ok", "ng", "review", "errors", "dropped_frames", "p50_ms", "p99_ms",
                 "db"}
@@ -46,8 +57,8 @@ def test_demo_with_parts_prints_one_json_summary(tiny_bundle, tmp_path, monkeypa
     monkeypatch.delenv("INSPECTOR_DB_URL", raising=False)
     data = tmp_path / "var"
     result = CliRunner().invoke(
-        _app(demo), ["--parts", "3", "--fast", "--data-dir", str(data), "--model",
-                     str(tiny_bundle)],
+        _app(demo), ["--parts", "3", "--fast", "--no-history", "--data-dir", str(data),
+                     "--model", str(tiny_bundle)],
     )
     assert result.exit_code == 0, result.output
     summary = _summary(result.stdout)
@@ -94,7 +105,7 @@ def test_signal_stops_the_demo_cleanly_with_every_part_stored(sig, tiny_bundle, 
     data = tmp_path / "var"
     env = {k: v for k, v in os.environ.items() if k != "INSPECTOR_DB_URL"}
     proc = subprocess.Popen(
-        [sys.executable, "-c", SIGNAL_SCRIPT, "--fast", "--data-dir", str(data),
+        [sys.executable, "-c", SIGNAL_SCRIPT, "--fast", "--no-history", "--data-dir", str(data),
          "--model", str(tiny_bundle)],
         stderr=subprocess.PIPE, text=True, env=env,
     )
@@ -107,6 +118,7 @@ def test_signal_stops_the_demo_cleanly_with_every_part_stored(sig, tiny_bundle, 
     final = [ln for ln in err.splitlines() if ln.startswith("parts ")][-1]
     parts = int(final.split()[1])
     assert parts >= 3 and _stored(data) == parts
+    assert "root cause: insufficient data" in err  # no history: too few parts, and it says so
 
 
 def _count_or_zero(data: Path) -> int:
@@ -148,3 +160,105 @@ def test_run_with_an_invalid_config_prints_each_error(tmp_path):
     assert result.exit_code == 1
     assert "source: fourcc must be 4 characters, got 'MJPEG'" in result.output
     assert "queues.jobs: Input should be greater than or equal to 1" in result.output
+
+
+def test_demo_preloads_a_history_and_finds_the_planted_cause(tiny_bundle, tmp_path, monkeypatch):
+    monkeypatch.delenv("INSPECTOR_DB_URL", raising=False)
+    data = tmp_path / "var"
+    args = ["--parts", "4", "--fast", "--data-dir", str(data), "--model", str(tiny_bundle)]
+    result = CliRunner().invoke(_app(demo), args)
+    assert result.exit_code == 0, result.output
+    summary = _summary(result.stdout)
+    assert summary["parts"] == 4 and summary["history_parts"] == HISTORY_PARTS
+    top = summary["root_cause_top"]
+    assert top["name"] in PlantedCause().names and top["significant"], top
+    assert top["parts"] >= 1000 and top["lift"] > 1.0 and top["q_value"] < 0.05
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("root cause: ") and top["name"] in last
+    # every live part read by its code carries the upstream events of its serial
+    store = InspectionStore.open(sqlite_url(data))
+    try:
+        live, _ = store.list(station_id="demo", limit=1000)
+        live = [r for r in live if r.model_version != "simulated"]
+        events = EventStore(store.engine)
+        read = [r for r in live if r.serial_source.value == "code"]
+        assert len(live) == 4 and read
+        assert all(len(events.for_serial(r.serial)) == 4 for r in read)
+    finally:
+        store.close()
+    # a second run on the same database does not load the history again
+    again = CliRunner().invoke(_app(demo), args)
+    assert again.exit_code == 0, again.output
+    assert "already in" in again.stderr
+    assert _stored(data) == HISTORY_PARTS + 8
+
+
+def test_the_part_plan_picks_each_live_tile_from_the_simulated_outcome(tmp_path):
+    store = InspectionStore.open(sqlite_url(tmp_path))
+    try:
+        events = EventStore(store.engine)
+        feed = UpstreamFeed(events, PlantedCause(), seed=7)
+        planned: dict[str, str] = {}
+
+        def plan(serial: str) -> str:
+            planned[serial] = feed.plan(serial)
+            return planned[serial]
+
+        cfg = SimulatedSourceConfig(type="simulated", realtime=False, max_parts=12,
+                                    parts_per_minute=60, fps=15, serial_prefix="T-")
+        line = SimulatedLine(cfg, plan=plan)
+        feed.start()
+        line.open()
+        with pytest.raises(EndOfSource):
+            for _ in range(10_000):
+                line.read(1.0)
+        feed.stop()
+        shown = line.parts
+        assert len(shown) == 12 and {p.serial for p in shown} == set(planned)
+        assert all(p.true_class == planned[p.serial] for p in shown)
+        assert all(len(events.for_serial(p.serial)) == 4 for p in shown)
+        assert feed.stored == 48 and feed.dropped == 0
+    finally:
+        store.close()
+
+
+def test_run_serial_prefix_is_short_and_changes_with_time():
+    first, later = run_serial_prefix(1_000_000), run_serial_prefix(1_000_001)
+    assert len(first) == 5 and first.endswith("-") and first != later
+
+
+def _broker() -> tuple[str, int]:
+    value = os.environ.get("INSPECTOR_TEST_MQTT")
+    if not value:
+        pytest.skip("INSPECTOR_TEST_MQTT is not set (e.g. 127.0.0.1:1883, a running Mosquitto)")
+    host, _, port = value.rpartition(":")
+    return host or "127.0.0.1", int(port or 1883)
+
+
+def test_run_ingests_mqtt_events_beside_the_station(make_station, tmp_path):
+    host, port = _broker()
+    topic = f"inspector-test/{uuid.uuid4().hex}/events"
+    store = InspectionStore.open(sqlite_url(tmp_path))  # the station would migrate it
+    events = EventStore(store.engine)
+    cfg = StationConfig.model_validate({
+        "station": {"data_dir": str(tmp_path)}, "source": {"type": "folder", "path": "unused"},
+        "trace": {"mqtt": {"enabled": True, "host": host, "port": port, "topic": f"{topic}/#",
+                           "flush_interval_s": 0.1}},
+    })
+    station = make_station(FakeSource([gray(40)], live=True, end=False))
+    runner = threading.Thread(target=run_built, args=(station, cfg), daemon=True)
+    runner.start()
+    try:
+        event = {"serial": "MQ-1", "machine": "kiln-2", "step": "firing",
+                 "timestamp": "2024-05-01T08:00:00Z", "parameters": {"temperature": 871.5}}
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not events.for_serial("MQ-1"):
+            # published again until stored: the subscription may not be acknowledged yet
+            publish.single(f"{topic}/kiln-2", json.dumps(event), qos=1, hostname=host, port=port)
+            time.sleep(0.3)
+        assert [e.machine for e in events.for_serial("MQ-1")] == ["kiln-2"]
+    finally:
+        station.stop()
+        runner.join(30)
+        store.close()
+    assert not runner.is_alive()

@@ -1,0 +1,70 @@
+"""create_app: the FastAPI app over an InspectionStore and EventStore, errors as JSON messages."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from inspector.api.deps import Authorized
+from inspector.api.routes import events as events_routes
+from inspector.api.routes import health, inspections, root_cause, serials
+from inspector.api.settings import ApiSettings
+from inspector.errors import InspectorError, StoreError, TraceError
+from inspector.storage.events import EventStore
+from inspector.storage.store import InspectionStore
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(
+    store: InspectionStore, events: EventStore | None = None, settings: ApiSettings | None = None
+) -> FastAPI:
+    """The API app; `settings` default: ApiSettings.from_env() (token from INSPECTOR_API_TOKEN).
+
+    The caller owns the stores (opens and closes them); the app only reads and writes through
+    them, so the same app works over SQLite on a station and PostgreSQL in a plant.
+    """
+    app = FastAPI(title="Inspector", summary="Line-side visual inspection: parts, serials, "
+                  "upstream process events and root cause.", version="1")
+    app.state.inspections = store
+    app.state.events = events if events is not None else EventStore(store.engine)
+    app.state.settings = settings if settings is not None else ApiSettings.from_env()
+    app.include_router(health.router)
+    for router in (events_routes.router, serials.router, root_cause.router, inspections.router):
+        app.include_router(router, dependencies=Authorized)
+    _add_error_handlers(app)
+    if app.state.settings.token is None:
+        logger.warning("API without authentication: set INSPECTOR_API_TOKEN to require a token")
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(InspectorError, _inspector_error)
+
+
+def _message(status_code: int, message: str) -> JSONResponse:
+    return JSONResponse({"detail": message}, status_code=status_code)
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """Query or path parameters that do not validate: one readable message, `where: why`."""
+    assert isinstance(exc, RequestValidationError)
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where}: {str(err.get('msg', 'invalid')).removeprefix('Value error, ')}")
+    return _message(HTTPStatus.UNPROCESSABLE_ENTITY, "; ".join(parts) or "invalid request")
+
+
+async def _inspector_error(request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, TraceError):
+        return _message(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc))
+    if isinstance(exc, StoreError):
+        logger.error("%s %s: %s", request.method, request.url.path, exc)
+        return _message(HTTPStatus.SERVICE_UNAVAILABLE, str(exc))
+    return _message(HTTPStatus.BAD_REQUEST, str(exc))

@@ -1,0 +1,29 @@
+"""GET /health: is the database reachable, and what each station last published (no auth)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from http import HTTPStatus
+
+from fastapi import APIRouter, Response
+
+from inspector.api.deps import InspectionsDep
+from inspector.api.schemas import HealthPublic, StationPublic
+from inspector.errors import StoreError
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+@router.get("", response_model=HealthPublic,
+            responses={503: {"model": HealthPublic, "description": "Database unreachable."}})
+def get_health(inspections: InspectionsDep, response: Response) -> HealthPublic:
+    """200 when the database answers (with the station_status rows), else 503."""
+    try:
+        statuses = inspections.station_statuses()
+    except StoreError as exc:
+        response.status_code = HTTPStatus.SERVICE_UNAVAILABLE
+        return HealthPublic(status="unavailable", db=False, db_url=inspections.url,
+                            detail=str(exc), stations=[])
+    now = datetime.now(UTC)
+    return HealthPublic(status="ok", db=True, db_url=inspections.url,
+                        stations=[StationPublic.of(s, now) for s in statuses])

@@ -1,0 +1,183 @@
+"""Response schemas of the API (the create schema of an event is trace.ingest.EventIn)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from inspector.domain import Inspection
+from inspector.storage.events import ProcessEvent
+from inspector.storage.store import StationStatus
+from inspector.trace.ingest import IngestResult
+
+Param = float | int | str
+
+
+class EventErrorPublic(BaseModel):
+    index: int = Field(description="Position of the rejected event in the posted array (0-based).")
+    message: str
+
+
+class IngestPublic(BaseModel):
+    """What happened to a posted batch."""
+
+    received: int
+    stored: int = Field(description="Events new to the database.")
+    duplicates: int = Field(description="Events already stored (same serial, machine, step, time).")
+    rejected: int = Field(description="Invalid events; none of their fields were stored.")
+    errors: list[EventErrorPublic] = Field(description="Why events were rejected (first 100).")
+
+    @classmethod
+    def of(cls, result: IngestResult) -> IngestPublic:
+        errors = [EventErrorPublic(index=e.index, message=e.message) for e in result.errors]
+        return cls(received=result.received, stored=result.stored,
+                   duplicates=result.duplicates, rejected=result.rejected, errors=errors)
+
+
+class EventPublic(BaseModel):
+    serial: str
+    machine: str
+    step: str
+    timestamp: datetime
+    parameters: dict[str, Param]
+    received_at: datetime | None = None
+
+    @classmethod
+    def of(cls, e: ProcessEvent) -> EventPublic:
+        return cls(serial=e.serial, machine=e.machine, step=e.step, timestamp=e.ts,
+                   parameters=dict(e.parameters), received_at=e.received_at)
+
+
+class EventsPublic(BaseModel):
+    serial: str
+    count: int
+    items: list[EventPublic] = Field(description="Oldest first.")
+
+
+class InspectionPublic(BaseModel):
+    part_id: str
+    station_id: str
+    serial: str
+    serial_source: str
+    captured_at: datetime | None
+    inspected_at: datetime
+    status: str
+    verdict: str
+    label: str | None = None
+    defect_score: float | None = None
+    anomaly_score: float | None = None
+    scores: dict[str, float] = Field(default_factory=dict)
+    model_version: str | None = None
+    threshold_ng: float | None = None
+    threshold_review: float | None = None
+    image_path: str | None = None
+    heatmap_path: str | None = None
+    latency_ms: float | None = None
+    error: str | None = None
+    review_label: str | None = None
+
+    @classmethod
+    def of(cls, ins: Inspection) -> InspectionPublic:
+        data = {name: getattr(ins, name) for name in cls.model_fields}
+        data["scores"] = dict(ins.scores)
+        return cls.model_validate(data)
+
+
+class InspectionsPublic(BaseModel):
+    """One page, newest first; pass `next_cursor` back as `cursor` for the next page."""
+
+    items: list[InspectionPublic]
+    count: int
+    next_cursor: str | None
+
+
+class GenealogyPublic(BaseModel):
+    serial: str
+    inspections: list[dict[str, Any]] = Field(description="Oldest first.")
+    events: list[dict[str, Any]] = Field(description="Oldest first.")
+    timeline: list[dict[str, Any]] = Field(
+        description="Events and inspections merged in time order: {at, kind, what, details}."
+    )
+
+
+class BinPublic(BaseModel):
+    label: str
+    parts: int
+    defects: int
+    rate: float
+    lift: float | None
+
+
+class FindingPublic(BaseModel):
+    kind: str = Field(description="machine | machine_step | parameter")
+    name: str
+    parts: int = Field(description="Parts this finding rests on.")
+    defects: int
+    status: str
+    test: str | None = None
+    p_value: float | None = None
+    q_value: float | None = None
+    effect: float | None = None
+    lift: float | None = None
+    worst: str | None = None
+    significant: bool = False
+    bins: list[BinPublic] = Field(default_factory=list)
+    rank_biserial: float | None = None
+    note: str = ""
+
+
+class RootCausePublic(BaseModel):
+    """Ranked findings; `status` is `insufficient_data` (and `ranked` empty) when data are few."""
+
+    since: datetime | None
+    until: datetime | None
+    defect_class: str | None
+    parts: int
+    defects: int
+    defect_rate: float
+    status: str
+    message: str
+    alpha: float
+    tests: int
+    correction: str
+    seconds: float
+    ranked: list[FindingPublic]
+    not_tested: list[FindingPublic]
+
+    @classmethod
+    def of(cls, report_dict: dict[str, Any]) -> RootCausePublic:
+        return cls.model_validate(finite(report_dict))
+
+
+class StationPublic(BaseModel):
+    station_id: str
+    updated_at: datetime
+    age_s: float = Field(description="Seconds since the station last published its state.")
+    state: dict[str, Any]
+
+    @classmethod
+    def of(cls, s: StationStatus, now: datetime) -> StationPublic:
+        return cls(station_id=s.station_id, updated_at=s.updated_at,
+                   age_s=round((now - s.updated_at).total_seconds(), 3), state=s.state)
+
+
+class HealthPublic(BaseModel):
+    status: str = Field(description="ok | unavailable")
+    db: bool = Field(description="The database answered.")
+    db_url: str
+    detail: str | None = None
+    stations: list[StationPublic]
+
+
+def finite(value: Any) -> Any:
+    """NaN and infinity as None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    return value

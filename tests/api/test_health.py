@@ -1,0 +1,45 @@
+"""GET /health: database reachable and station status rows; 503 (and JSON errors) when not."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from inspector.api import ApiSettings, create_app
+from inspector.storage.store import InspectionStore
+
+
+def test_health_reports_the_database_and_station_status(client, store, uid):
+    store.set_station_status(uid, {"parts": 12, "camera_state": "online"})
+    response = client.get("/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["db"] is True
+    mine = next(s for s in body["stations"] if s["station_id"] == uid)
+    assert mine["state"] == {"parts": 12, "camera_state": "online"} and mine["age_s"] >= 0
+
+
+def test_an_unreachable_database_is_503_with_a_message():
+    # nothing listens on port 1: the connection is refused at once
+    store = InspectionStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
+                                 migrate=False)
+    try:
+        client = TestClient(create_app(store, settings=ApiSettings()))
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert health.json()["db"] is False and "cannot" in health.json()["detail"]
+        listing = client.get("/inspections")
+        assert listing.status_code == 503 and "cannot list inspections" in listing.json()["detail"]
+        post = client.post("/events", json=[{"serial": "a", "machine": "m", "step": "s",
+                                             "timestamp": "2024-05-01T00:00:00Z"}])
+        assert post.status_code == 503 and "process events" in post.json()["detail"]
+    finally:
+        store.close()
+
+
+def test_the_openapi_document_lists_every_route(client):
+    response = client.get("/openapi.json")
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert {"/events", "/serials/{serial}", "/root-cause", "/inspections",
+            "/inspections/{part_id}", "/health"} <= set(paths)
+    assert "requestBody" in paths["/events"]["post"]
