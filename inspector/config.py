@@ -157,6 +157,16 @@ class ModelSection(_Model):
     batch_max: int = Field(
         default=8, ge=1, le=256, description="Most queued parts classified in one model call."
     )
+    roi: Roi | None = Field(
+        default=None,
+        description="Region of the frame given to the model (where the fixture holds the part); "
+        "default: the whole frame.",
+    )
+    trim_background: bool = Field(
+        default=False,
+        description="Trim the region to the part by its contrast to a dark belt (Otsu threshold) "
+        "before inspection; the region is kept whole when no part stands out.",
+    )
 
 
 class GeneratedSerial(_Model):

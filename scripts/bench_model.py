@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -24,7 +23,8 @@ from inspector.model.preprocess import prepare_batch, read_image  # noqa: E402
 
 
 def _images(folder: Path, n: int) -> list[Path]:
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".png", ".bmp"})
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in {".jpg", ".png", ".bmp"}
+                   and "masks" not in p.parts)
     if not paths:
         raise SystemExit(f"no images under {folder}")
     return [paths[i % len(paths)] for i in range(n)]
@@ -58,10 +58,18 @@ def _bench_backend(name: str, args, images: list[np.ndarray]) -> dict:
     }
 
 
+# A small launcher measures the child: forked from this (torch-sized) process, the child's peak
+# would include this process's pages until exec.
+_LAUNCHER = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, "
+             "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def _classify_peak_memory(model: Path, paths: list[Path]) -> float:
-    cmd = [str(ROOT / ".venv" / "bin" / "inspector"), "classify", str(model), *map(str, paths), "--json"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024.0  # KiB -> MiB
+    """Peak resident memory (MiB) of `inspector classify` on the given images."""
+    cmd = [sys.executable, "-c", _LAUNCHER, str(ROOT / ".venv" / "bin" / "inspector"), "classify",
+           str(model), *map(str, paths), "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # KiB -> MiB
 
 
 def main() -> None:

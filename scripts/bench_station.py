@@ -31,21 +31,40 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=1000)
     p.add_argument("--images", type=Path, default=Path("datasets/magnetic-tile-sample/images"),
                    help="folder searched recursively for images (cycled to --frames)")
+    p.add_argument("--defect-share", type=float, default=None,
+                   help="share of frames drawn from defect classes (a line's mix; default: cycle all "
+                        "images as found). Good images are those under a folder named free/good/ok")
     p.add_argument("--batch-max", type=int, default=8)
     p.add_argument("--ok-sample-rate", type=float, default=0.05)
     p.add_argument("--work-dir", type=Path, default=None, help="default: a temporary folder")
     return p
 
 
-def prepare_frames(images: Path, n: int, folder: Path) -> list[Path]:
-    """n files in `folder` (symlinks cycling through the source images), in replay order."""
+GOOD_FOLDERS = {"free", "good", "ok"}
+
+
+def _order(sources: list[Path], n: int, defect_share: float | None) -> list[Path]:
+    """Cycle through all sources, or interleave defects at a fixed share (every k-th frame)."""
+    if defect_share is None:
+        return [sources[i % len(sources)] for i in range(n)]
+    good = [p for p in sources if p.parent.name.lower() in GOOD_FOLDERS]
+    bad = [p for p in sources if p.parent.name.lower() not in GOOD_FOLDERS]
+    if not good or not bad:
+        raise SystemExit("--defect-share needs images under free/good/ok and under defect folders")
+    every = max(1, round(1 / defect_share)) if defect_share > 0 else n + 1
+    return [bad[(i // every) % len(bad)] if i % every == every - 1 else good[i % len(good)]
+            for i in range(n)]
+
+
+def prepare_frames(images: Path, n: int, folder: Path, defect_share: float | None = None) -> list[Path]:
+    """n files in `folder` (symlinks to the source images), in replay order."""
     sources = sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not sources:
         raise SystemExit(f"no images under {images}")
     folder.mkdir(parents=True, exist_ok=True)
     out = []
-    for i in range(n):
-        src = sources[i % len(sources)].resolve()
+    for i, src in enumerate(_order(sources, n, defect_share)):
+        src = src.resolve()
         dst = folder / f"{i:06d}{src.suffix.lower()}"
         if not dst.exists():
             os.symlink(src, dst)
@@ -83,7 +102,7 @@ def bench_station(classifier, folder: Path, data_dir: Path, args) -> tuple[float
 
 def main(args: argparse.Namespace) -> dict:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-station-"))
-    files = prepare_frames(args.images, args.frames, work / "frames")
+    files = prepare_frames(args.images, args.frames, work / "frames", args.defect_share)
     classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
     bare = bench_bare(classifier, files, args.batch_max)
     station_fps, m = bench_station(classifier, work / "frames", work / "data", args)
@@ -99,6 +118,7 @@ def main(args: argparse.Namespace) -> dict:
         "dropped_frames": m["dropped_frames"],
         "drops": m["drops"],
         "statuses": m["statuses"],
+        "defect_share": args.defect_share,
         "batch_max": args.batch_max,
         "backend": args.backend,
         "model": str(args.model),

@@ -61,8 +61,14 @@ def box_x_at(u: float, cycle: float, dwell: float, layout: Layout) -> float:
     return layout.centre_x + (layout.end_x - layout.centre_x) * out
 
 
+BELT_LEVEL = 24.0  # mean gray of the belt
+
+
 def belt_texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A gray belt with a faint weave and blotches, tiled twice so a window can scroll over it."""
+    """A dark belt with a faint weave and blotches, tiled twice so a window can scroll over it.
+
+    Dark, as line-side stations choose a belt that contrasts with the parts they inspect.
+    """
     # Low-pass filtering in the Fourier domain keeps the texture periodic: no seam when tiled.
     fy = np.fft.fftfreq(height)[:, None]
     fx = np.fft.fftfreq(width)[None, :]
@@ -72,7 +78,7 @@ def belt_texture(height: int, width: int, rng: np.random.Generator) -> np.ndarra
     blotches /= blotches.std() + 1e-9
     weave = np.sin(np.arange(height) * (2 * np.pi / 6.0))[:, None]
     grain = rng.normal(0.0, 2.0, size=(height, width))
-    tile = np.clip(92.0 + 6.0 * blotches + 3.0 * weave + grain, 0, 255).astype(np.uint8)
+    tile = np.clip(BELT_LEVEL + 6.0 * blotches + 3.0 * weave + grain, 0, 255).astype(np.uint8)
     return np.hstack([tile, tile])
 
 

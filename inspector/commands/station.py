@@ -369,7 +369,9 @@ def demo_config(
         "station": {"id": "demo"},
         "source": sim.model_dump(mode="json"),
         "trigger": {"type": "presence", "roi": roi.model_dump()},
-        "model": {"bundle": str(model)},
+        # The model sees the rest position, trimmed to the tile against the dark belt: the
+        # conveyor and the code label are not part of what it was trained on.
+        "model": {"bundle": str(model), "roi": roi.model_dump(), "trim_background": True},
         "serial": {"type": "code"},
         "outputs": [],
     }

@@ -21,6 +21,7 @@ from inspector.pipeline.archiver import ArchiveWorker, Countdown
 from inspector.pipeline.buffers import Overflow, Ring
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
 from inspector.pipeline.records import Job, ModelInfo
+from inspector.pipeline.region import InspectRegion
 from inspector.pipeline.serial_hook import SerialResolver
 from inspector.pipeline.triggers import (
     PerFramePolicy,
@@ -68,19 +69,28 @@ class StationSettings:
     retry_interval_s: float = 5.0
     status_interval_s: float = 2.0
     archive_threads: int = 2  # parallel image encoders (OpenCV releases the GIL)
+    region: InspectRegion = field(default_factory=InspectRegion)  # what the model sees of a frame
     max_parts: int | None = None  # stop after this many triggered parts (demo, benchmarks)
 
     @classmethod
     def from_config(cls, cfg: StationConfig, max_parts: int | None = None) -> StationSettings:
         q, s = cfg.queues, cfg.storage
         return cls(
-            station_id=cfg.station.id, batch_max=cfg.model.batch_max,
+            station_id=cfg.station.id, batch_max=cfg.model.batch_max, region=_region(cfg),
             frames_queue=q.frames, jobs_queue=q.jobs, results_queue=q.results,
             outputs_queue=q.outputs, requests_queue=q.triggers,
             store_batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
             retry_interval_s=s.retry_interval_s, status_interval_s=s.status_interval_s,
             max_parts=max_parts,
         )
+
+
+def _region(cfg: StationConfig) -> InspectRegion:
+    """The crop the inference step applies to each frame (whole frame unless configured)."""
+    roi, trim = cfg.model.roi, cfg.model.trim_background
+    if roi is None:
+        return InspectRegion(trim=trim)
+    return InspectRegion(roi.x, roi.y, roi.w, roi.h, trim=trim)
 
 
 @dataclass
@@ -158,7 +168,7 @@ class Station:
             CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop),
             TriggerWorker(self.parts.trigger, self.parts.serials, ctx, self.settings.max_parts),
             InferenceWorker(self.parts.classifier, ctx, self.settings.batch_max,
-                            heatmaps=self.parts.archive is not None),
+                            heatmaps=self.parts.archive is not None, region=self.settings.region),
             *self._make_archivers(),
             self._writer,
             OutputWorker(self._queues.outputs, self.parts.outputs, self.recorder),

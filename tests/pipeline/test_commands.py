@@ -118,7 +118,9 @@ def test_signal_stops_the_demo_cleanly_with_every_part_stored(sig, tiny_bundle, 
     final = [ln for ln in err.splitlines() if ln.startswith("parts ")][-1]
     parts = int(final.split()[1])
     assert parts >= 3 and _stored(data) == parts
-    assert "root cause: insufficient data" in err  # no history: too few parts, and it says so
+    # No history: too few parts (or too uniform a sample) to name a cause, and it says so.
+    root_cause = [ln for ln in err.splitlines() if ln.startswith("root cause:")][-1]
+    assert "insufficient data" in root_cause or "NOT significant" in root_cause
 
 
 def _count_or_zero(data: Path) -> int:
