@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Engine, Text, cast, func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Text, cast, func, select
 
 from inspector.domain import Status
 from inspector.errors import StoreError
+from inspector.storage.access import DatabaseAccess
 from inspector.storage.tables import inspections, process_events
 
 logger = logging.getLogger(__name__)
@@ -56,20 +54,8 @@ class EventFacts(NamedTuple):
     parameters: Mapping[str, Any]
 
 
-class EventStore:
+class EventStore(DatabaseAccess):
     """Process events in the station database (the tables InspectionStore migrates)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-        if engine.dialect.name not in inserts:
-            raise StoreError(f"unsupported database dialect {engine.dialect.name!r}")
-        self._insert = inserts[engine.dialect.name]
-
-    @property
-    def url(self) -> str:
-        """Database URL with the password hidden."""
-        return self._engine.url.render_as_string(hide_password=True)
 
     def insert(self, events: Sequence[ProcessEvent], received_at: datetime | None = None) -> int:
         """Store events in one transaction; those already stored (same key) are skipped.
@@ -131,23 +117,6 @@ class EventStore:
         params = json.loads("[" + ",".join(r[3] for r in rows) + "]") if rows else []
         return [EventFacts(r[0], r[1], r[2], p) for r, p in zip(rows, params, strict=True)]
 
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        with self._errors(action), self._engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _connection(self, action: str) -> Iterator[Connection]:
-        with self._errors(action), self._engine.connect() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            raise StoreError(f"cannot {action} database {self.url}: {detail}") from exc
 
 
 def _window(since: datetime, until: datetime) -> list[Any]:

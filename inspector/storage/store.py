@@ -4,21 +4,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Engine, Select, and_, func, or_, select, update
 
 from inspector.domain import Inspection, Verdict
 from inspector.errors import StoreError
 from inspector.storage import rows as rowmap
+from inspector.storage.access import DatabaseAccess
 from inspector.storage.engine import create_engine_for
 from inspector.storage.migrate import upgrade
 from inspector.storage.tables import inspections
@@ -38,13 +36,12 @@ class StationStatus:
     state: dict[str, Any]
 
 
-class InspectionStore:
+class InspectionStore(DatabaseAccess):
     """Durable inspection records. Thread-safe: every call takes its own pooled connection."""
 
     def __init__(self, engine: Engine, *, owns_engine: bool = False) -> None:
-        self._engine = engine
+        super().__init__(engine)
         self._owns_engine = owns_engine
-        self._insert = _insert_for(engine.dialect.name)
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> InspectionStore:
@@ -62,11 +59,6 @@ class InspectionStore:
     def engine(self) -> Engine:
         """The SQLAlchemy engine, for other storage modules (event tables, outbox)."""
         return self._engine
-
-    @property
-    def url(self) -> str:
-        """The database URL with any password hidden, for logs and reports."""
-        return self._engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
         if self._owns_engine:
@@ -223,23 +215,6 @@ class InspectionStore:
         with self._connection("read station status from") as conn:
             return [StationStatus(**dict(r)) for r in conn.execute(stmt).mappings()]
 
-    @contextlib.contextmanager
-    def _transaction(self, action: str) -> Iterator[Connection]:
-        with self._errors(action), self._engine.begin() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _connection(self, action: str) -> Iterator[Connection]:
-        with self._errors(action), self._engine.connect() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            raise StoreError(f"cannot {action} database {self.url}: {detail}") from exc
 
 
 def encode_cursor(inspected_at: datetime, row_id: int) -> str:
@@ -255,13 +230,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         return _aware("cursor", datetime.fromisoformat(at)), int(row_id)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise StoreError(f"invalid page cursor {cursor!r}") from exc
-
-
-def _insert_for(dialect: str) -> Any:
-    inserts = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-    if dialect not in inserts:
-        raise StoreError(f"unsupported database dialect {dialect!r}: use SQLite or PostgreSQL")
-    return inserts[dialect]
 
 
 def _aware(name: str, value: datetime) -> datetime:
