@@ -8,11 +8,13 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from inspector.capture.simulated import SimPart
+from inspector.domain import Status, Verdict
 from inspector.storage.events import EventStore, ProcessEvent
 from inspector.storage.store import InspectionStore
 from inspector.trace.config import RootCauseConfig
@@ -170,3 +172,27 @@ def describe(report: RootCauseReport) -> str:
     return (f"root cause: {where} ({top.kind}) ranks first: {rate}{top.lift or 0:.1f}x the "
             f"average, q = {top.q_value:.1e}, {verdict}; {top.parts} parts, "
             f"{top.defects} defects")
+
+
+def truth_check(store: InspectionStore, presented: Sequence[SimPart], good: str = "free") -> dict[str, int]:
+    """Compare the station's verdicts with what the simulated camera really showed."""
+    counts = {"defective": 0, "caught": 0, "good": 0, "false_rejects": 0, "not_inspected": 0}
+    for part in presented:
+        rows = [r for r in store.by_serial(part.serial) if r.status is Status.OK]
+        if not rows:
+            counts["not_inspected"] += 1  # left the frame before the trigger, or still in flight
+            continue
+        flagged = rows[-1].verdict is not Verdict.OK
+        if part.true_class == good:
+            counts["good"] += 1
+            counts["false_rejects"] += flagged
+        else:
+            counts["defective"] += 1
+            counts["caught"] += flagged
+    return counts
+
+
+def describe_truth(counts: dict[str, int]) -> str:
+    return (f"against the simulated truth: caught {counts['caught']}/{counts['defective']} "
+            f"defective parts; {counts['false_rejects']}/{counts['good']} good parts sent to "
+            "REVIEW or NG")

@@ -317,13 +317,15 @@ def run_demo(
         finally:
             feed.stop()
         report = story.analyse(events, cfg.trace.root_cause)
+        truth = story.truth_check(store, built.source.parts)
     except InspectorError as exc:
         raise _fail(str(exc)) from exc
     finally:
         store.close()
     typer.echo(story.describe(report), err=True)
+    typer.echo(story.describe_truth(truth), err=True)
     if parts is not None:
-        extra = {"history_parts": loaded, "upstream_events": feed.stored,
+        extra = {"vs_truth": truth, "history_parts": loaded, "upstream_events": feed.stored,
                  "upstream_events_dropped": feed.dropped,
                  "root_cause_top": story.top_finding(report)}
         typer.echo(json.dumps({**summary_dict(metrics, cfg), **extra}))

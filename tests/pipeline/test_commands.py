@@ -175,8 +175,11 @@ def test_demo_preloads_a_history_and_finds_the_planted_cause(tiny_bundle, tmp_pa
     top = summary["root_cause_top"]
     assert top["name"] in PlantedCause().names and top["significant"], top
     assert top["parts"] >= 1000 and top["lift"] > 1.0 and top["q_value"] < 0.05
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("root cause: ") and top["name"] in last
+    cause_line, truth_line = result.stderr.strip().splitlines()[-2:]
+    assert cause_line.startswith("root cause: ") and top["name"] in cause_line
+    truth = summary["vs_truth"]  # every live part compared with what the camera really showed
+    assert truth["defective"] + truth["good"] + truth["not_inspected"] == 4
+    assert truth_line.startswith("against the simulated truth: ")
     # every live part read by its code carries the upstream events of its serial
     store = InspectionStore.open(sqlite_url(data))
     try:
