@@ -26,6 +26,8 @@ app.command("train", context_settings={"allow_extra_args": True, "ignore_unknown
                                        "help_option_names": []})(model_cmds.train)
 app.command("eval")(model_cmds.evaluate)
 app.command("classify")(model_cmds.classify)
+app.command("tune-thresholds")(model_cmds.tune_thresholds)
+app.command("attach-gate")(model_cmds.attach_gate)
 app.command("run")(station_cmds.run)
 app.command("check-config")(station_cmds.check_config)
 app.command("demo")(station_cmds.demo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -11,28 +13,52 @@ from training.batches import Batch
 STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 
 
-def losses(model: torch.nn.Module, batch: Batch, device: torch.device, pos_weight: float,
-           use_seg: bool) -> tuple[torch.Tensor, float, float]:
-    """Cross-entropy on the class plus pixel BCE on the defect map (defect pixels weighted)."""
+@dataclass(frozen=True)
+class LossConfig:
+    """Loss weights: pixel BCE (defect pixels up-weighted), synthetic 'not good', map max (MIL)."""
+
+    pos_weight: float = 10.0
+    use_seg: bool = True
+    good_index: int = 0
+    aux_weight: float = 0.5
+    mil_weight: float = 0.5
+
+
+def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (values * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
+def losses(model: torch.nn.Module, batch: Batch, device: torch.device, cfg: LossConfig
+           ) -> tuple[torch.Tensor, float, float]:
+    """Cross-entropy on the class plus pixel BCE on the defect map, plus the label-only terms."""
     logits, dmap = model(batch.images.to(device))
-    cls_loss = F.cross_entropy(logits, batch.labels.to(device))
-    seg_value = 0.0
+    cls_w = batch.cls_weight.to(device)
+    cls_loss = _weighted_mean(F.cross_entropy(logits, batch.labels.to(device), reduction="none"), cls_w)
     total = cls_loss
-    if use_seg and float(batch.seg_weight.sum()) > 0:
+    seg_value = 0.0
+    seg_w = batch.seg_weight.to(device)
+    if cfg.use_seg and float(batch.seg_weight.sum()) > 0:
         target = F.max_pool2d(batch.masks.to(device), STRIDE)
         per_pixel = F.binary_cross_entropy_with_logits(
-            dmap, target, reduction="none", pos_weight=torch.tensor(pos_weight, device=device))
-        per_sample = per_pixel.mean(dim=(1, 2, 3)) * batch.seg_weight.to(device)
-        seg_loss = per_sample.sum() / batch.seg_weight.sum().to(device)
+            dmap, target, reduction="none", pos_weight=torch.tensor(cfg.pos_weight, device=device))
+        seg_loss = _weighted_mean(per_pixel.mean(dim=(1, 2, 3)), seg_w)
         total = total + seg_loss
         seg_value = float(seg_loss.detach())
+    if cfg.aux_weight > 0 and float(batch.aux_weight.sum()) > 0:
+        # -log(1 - p(good)) = logsumexp(all) - logsumexp(defect classes), stable in logits.
+        others = torch.cat([logits[:, :cfg.good_index], logits[:, cfg.good_index + 1:]], dim=1)
+        not_good = torch.logsumexp(logits, dim=1) - torch.logsumexp(others, dim=1)
+        total = total + cfg.aux_weight * _weighted_mean(not_good, batch.aux_weight.to(device))
+    if cfg.mil_weight > 0 and float(batch.mil_weight.sum()) > 0:
+        peak = torch.amax(dmap, dim=(1, 2, 3))
+        mil = F.binary_cross_entropy_with_logits(peak, torch.ones_like(peak), reduction="none")
+        total = total + cfg.mil_weight * _weighted_mean(mil, batch.mil_weight.to(device))
     return total, float(cls_loss.detach()), seg_value
 
 
-def train_step(model, optimizer, scheduler, batch: Batch, device, pos_weight: float,
-               use_seg: bool) -> tuple[float, float]:
+def train_step(model, optimizer, scheduler, batch: Batch, device, cfg: LossConfig) -> tuple[float, float]:
     model.train()
-    loss, cls_value, seg_value = losses(model, batch, device, pos_weight, use_seg)
+    loss, cls_value, seg_value = losses(model, batch, device, cfg)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import logging
 import math
 import random
@@ -24,17 +25,22 @@ from inspector.errors import DatasetError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.gate import attach_gate
 from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
 from inspector.model.preprocess import VIEWS, place, standardise
+from inspector.model.thresholds import ThresholdRule
+from inspector.model.thresholds import choose as choose_thresholds_by_rule
+from training import anomaly
 from training import report as reports
-from training.batches import BalancedSampler
+from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED, BalancedSampler, SynthConfig
 from training.data import CachedSplit, load_split
 from training.export import write_bundle
-from training.loop import predict_probs, train_step
+from training.locate import locate_defects
+from training.loop import LossConfig, predict_probs, train_step
 
 logger = logging.getLogger(__name__)
-RECIPES = ("auto", "mask-supervised", "labels-only")
+RECIPES = ("auto", MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -44,6 +50,24 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
     p.add_argument("--recipe", choices=RECIPES, default="auto",
                    help="auto: mask-supervised when the dataset has masks/, else labels-only")
+    p.add_argument("--good-only", action="store_true",
+                   help="train an anomaly gate on the good images only (recipe good-only)")
+    p.add_argument("--gate", type=Path, default=None,
+                   help="good-only gate bundle to attach (anomaly.onnx + thresholds.anomaly)")
+    p.add_argument("--gate-frr", type=float, default=0.05,
+                   help="good-only: anomaly threshold at this false-reject rate on val good images")
+    p.add_argument("--synth-crop-p", type=float, default=0.5,
+                   help="labels-only/good-only: share of good crops given a synthetic defect")
+    p.add_argument("--synth-full-p", type=float, default=None,
+                   help="share of good full images given a synthetic defect "
+                        "(default 0.3 labels-only, 0.5 good-only)")
+    p.add_argument("--aux-weight", type=float, default=0.5,
+                   help="labels-only: weight of the 'not good' loss on synthetic defects")
+    p.add_argument("--mil-weight", type=float, default=0.5,
+                   help="labels-only: weight of the defect-map-max loss on real defect images")
+    p.add_argument("--locate-at", type=float, default=0.5,
+                   help="labels-only: share of the crop epochs after which real defects are located "
+                        "by the defect map's peak and cropped there too (>= 1: never)")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
@@ -59,6 +83,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--pos-weight", type=float, default=10.0, help="weight of defect pixels")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
+    p.add_argument("--max-false-reject", type=float, default=0.01,
+                   help="false-reject budget on val spent on recall (REVIEW threshold lowered to it)")
     p.add_argument("--tta", default=",".join(VIEWS), help="test-time views, comma separated")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
     p.add_argument("--head-width", type=int, default=64)
@@ -78,13 +104,12 @@ class Run:
     good: list[str]
     recipe: str
     device: torch.device
+    classes: list[str] = field(default_factory=list)
     train: CachedSplit = field(default_factory=CachedSplit)
     val: CachedSplit = field(default_factory=CachedSplit)
+    select: CachedSplit | None = None  # checkpoint-selection set (default: val)
+    gate: dict | None = None           # attached gate's card
     history: list[dict] = field(default_factory=list)
-
-    @property
-    def classes(self) -> list[str]:
-        return self.index.classes
 
 
 def _seed_everything(seed: int) -> None:
@@ -99,24 +124,44 @@ def _pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _resolve_recipe(requested: str, index: DatasetIndex) -> str:
+def resolve_recipe(requested: str, index: DatasetIndex, good_only: bool = False) -> str:
+    """auto: mask-supervised with masks/, labels-only without; --good-only wins over both."""
+    if good_only or requested == GOOD_ONLY:
+        return GOOD_ONLY
     if requested == "auto":
-        return "mask-supervised" if index.has_masks else "labels-only"
-    if requested == "mask-supervised" and not index.has_masks:
+        return MASK_SUPERVISED if index.has_masks else LABELS_ONLY
+    if requested == MASK_SUPERVISED and not index.has_masks:
         raise DatasetError(f"{index.root}: recipe mask-supervised needs masks/<class>/<name>.png")
     return requested
 
 
+def _prepare_good_only(args: argparse.Namespace) -> Run:
+    """Good rows only, classes [good, anomaly]; val good rows plus synthetic copies pick the epoch."""
+    index = anomaly.scan_good_only(args.dataset, args.split_csv, args.seed)
+    good = anomaly.good_classes_of(index, args.good_class)
+    train_rows, val_rows = (anomaly.good_rows(index, split, good) for split in ("train", "val"))
+    classes = [good[0], anomaly.ANOMALY if good[0] != anomaly.ANOMALY else "anomalous"]
+    run = Run(args, index, [good[0]], GOOD_ONLY, _pick_device(args.device), classes)
+    run.train = load_split(train_rows, classes, args.input_size, False, {good[0]})
+    run.val = load_split(val_rows, classes, args.input_size, False, {good[0]})
+    if len(run.train) == 0 or len(run.val) == 0:
+        raise DatasetError(f"{args.dataset}: no readable good images in the train or val split")
+    run.select = anomaly.synthetic_val(run.val, args.seed)
+    return run
+
+
 def prepare_run(args: argparse.Namespace) -> Run:
+    if getattr(args, "good_only", False) or args.recipe == GOOD_ONLY:
+        return _prepare_good_only(args)
     index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
     good = pick_good_classes(index.classes, args.good_class)
     for split in ("train", "val"):
         empty = [c for c, n in index.counts(split).items() if n == 0]
         if empty:
             raise DatasetError(f"{args.dataset}: the {split} split has no images of {', '.join(empty)}")
-    recipe = _resolve_recipe(args.recipe, index)
-    run = Run(args, index, good, recipe, _pick_device(args.device))
-    use_masks = recipe == "mask-supervised"
+    recipe = resolve_recipe(args.recipe, index)
+    run = Run(args, index, good, recipe, _pick_device(args.device), list(index.classes))
+    use_masks = recipe == MASK_SUPERVISED
     run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
     run.val = load_split(index.split("val"), index.classes, args.input_size, False, set(good))
     if len(run.train) == 0 or len(run.val) == 0:
@@ -130,7 +175,7 @@ def _val_canvases(val: CachedSplit, size: int) -> np.ndarray:
 
 
 def _val_figures(run: Run, probs: np.ndarray) -> dict:
-    labels = np.asarray(run.val.labels)
+    labels = np.asarray((run.select or run.val).labels)
     good_idx = [run.classes.index(c) for c in run.good]
     score = 1.0 - probs[:, good_idx].sum(axis=1)
     is_defect = ~np.isin(labels, good_idx)
@@ -156,24 +201,34 @@ def fit(run: Run) -> torch.nn.Module:
     """Two phases (crops with pixel loss, then full canvases) under one one-cycle schedule."""
     args = run.args
     model = _build_model(run)
-    crop_epochs = args.crop_epochs if run.recipe == "mask-supervised" else 0
+    crop_epochs = args.crop_epochs
     total = crop_epochs * args.crop_steps + args.epochs * _steps_per_epoch(run)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
-    sampler = BalancedSampler(run.train, len(run.classes), run.classes.index(run.good[0]),
-                              args.input_size, args.seed)
-    ctx = (model, opt, sched, sampler)
+    full_p = args.synth_full_p
+    if full_p is None:
+        full_p = 0.5 if run.recipe == GOOD_ONLY else 0.3
+    good_index = run.classes.index(run.good[0])
+    sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
+                              recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p))
+    loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
+    ctx = (model, opt, sched, sampler, loss_cfg)
     _phase_crops(run, ctx, crop_epochs)
     return _phase_full(run, ctx)
 
 
 def _phase_crops(run: Run, ctx, epochs: int) -> None:
-    model, opt, sched, sampler = ctx
+    model, opt, sched, sampler, loss_cfg = ctx
     args = run.args
+    first_locate = math.ceil(args.locate_at * epochs) if run.recipe == LABELS_ONLY else math.inf
     bar = tqdm(range(epochs), desc="crops", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
+        if epoch >= first_locate and (epoch - first_locate) % 10 == 0:
+            # Real defects join the crops where the map (trained on synthetic defects) peaks.
+            sampler.pseudo = locate_defects(model, run.train, sampler.good_index, args.input_size,
+                                            run.device)
         losses = [train_step(model, opt, sched, sampler.crop_batch(args.crop_batch, args.crop_size),
-                             run.device, args.pos_weight, True) for _ in range(args.crop_steps)]
+                             run.device, loss_cfg) for _ in range(args.crop_steps)]
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
@@ -182,15 +237,14 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
 
 
 def _phase_full(run: Run, ctx) -> torch.nn.Module:
-    model, opt, sched, sampler = ctx
+    model, opt, sched, sampler, loss_cfg = ctx
     args = run.args
-    use_seg = run.recipe == "mask-supervised"
-    canvases = _val_canvases(run.val, args.input_size)
+    canvases = _val_canvases(run.select or run.val, args.input_size)
     best, best_state, since_best = -math.inf, copy.deepcopy(model.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
-        losses = [train_step(model, opt, sched, sampler.full_batch(args.batch), run.device,
-                             args.pos_weight, use_seg) for _ in range(_steps_per_epoch(run))]
+        losses = [train_step(model, opt, sched, sampler.full_batch(args.batch), run.device, loss_cfg)
+                  for _ in range(_steps_per_epoch(run))]
         figures = _val_figures(run, predict_probs(model, canvases, run.device))
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
@@ -229,31 +283,40 @@ def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> M
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
         code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        gate=run.gate,
     )
 
 
 def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
-    """On val with the exported bundle: REVIEW at the target recall, NG at max(review, 0.5)."""
+    """On val with the exported bundle: REVIEW by the threshold rule, NG at max(review, 0.5)."""
     scored = score_samples(load_classifier(folder, "onnx", threads=run.args.threads),
                            run.val.samples)
+    if run.recipe == GOOD_ONLY:
+        # Good images only: the threshold holds false rejects at --gate-frr; a gate never says NG.
+        thr = anomaly.gate_threshold(scored.defect_scores, run.args.gate_frr)
+        return Thresholds(ng=1.0, review=thr, anomaly=thr), {"val_scores": scored}
     is_defect = np.array([s.label not in run.good for s in scored.samples])
-    if is_defect.any():
-        review = metrics.threshold_for_recall(is_defect, scored.defect_scores, run.args.target_recall)
-    else:
-        review = 0.5
-    review = float(min(max(review, 1e-6), 1.0))
-    return Thresholds(ng=max(review, 0.5), review=review), {"val_scores": scored}
+    rule = ThresholdRule(run.args.target_recall, run.args.max_false_reject)
+    return choose_thresholds_by_rule(is_defect, scored.defect_scores, rule), {"val_scores": scored}
 
 
 def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     args = run.args
-    data_hash = content_hash(run.index)
+    index = run.index
+    if run.recipe == GOOD_ONLY:  # the gate saw the good rows only: hash just those
+        index = dataclasses.replace(index, samples=[s for s in index.samples if s.label in run.good])
+    data_hash = content_hash(index)
     provisional = _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {})
     write_bundle(model, provisional, args.out)
     thresholds, extra = choose_thresholds(run, args.out)
     card = _card(run, thresholds, data_hash, {})
     card.save(args.out)
+    if args.gate is not None:
+        card = attach_gate(args.out, args.gate)
+        run.gate, thresholds = card.gate, card.thresholds
     clf = load_classifier(args.out, "onnx", threads=args.threads)
+    if clf.gate is not None:  # the val scores were taken before the gate came: score again
+        extra["val_scores"] = score_samples(clf, run.val.samples)
     val_metrics = summarise(clf, extra["val_scores"])
     test_samples = run.index.split("test")
     test_metrics = evaluate(clf, test_samples) if test_samples else None
@@ -282,7 +345,8 @@ def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed
         "skipped_images": {"count": len(run.train.skipped) + len(run.val.skipped),
                            "files": run.train.skipped + run.val.skipped},
         "train_seconds": round(elapsed, 1), "history": run.history,
-        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review},
+        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
+                       "anomaly": card.thresholds.anomaly},
         "val": val_m, "test": test_m,
     }
 

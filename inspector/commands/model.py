@@ -1,4 +1,4 @@
-"""Model commands: train, eval, classify."""
+"""Model commands: train, eval, classify, attach-gate."""
 
 from __future__ import annotations
 
@@ -71,6 +71,24 @@ def evaluate(
                 "heatmap_peak_in_mask"):
         value = result[key]
         typer.echo(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
+    for part in ("classifier_only", "gate_only"):  # bundles with an attached anomaly gate
+        if part in result:
+            typer.echo(f"{part:>22}: {json.dumps(result[part])}")
+
+
+def attach_gate(
+    bundle: Annotated[Path, typer.Argument(help="classifier bundle folder (changed in place)")],
+    gate: Annotated[Path, typer.Argument(help="good-only gate bundle (inspector train --good-only)")],
+) -> None:
+    """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
+    from inspector.model.gate import attach_gate as attach
+
+    try:
+        card = attach(bundle, gate)
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,
+                           "anomaly_threshold": card.thresholds.anomaly}))
 
 
 def classify(
@@ -109,7 +127,27 @@ def _classify_chunk(clf, paths: list[Path], read_image, as_json: bool) -> int:
         row = {"image": str(path), "label": pred.label, "verdict": pred.verdict.value,
                "defect_score": round(pred.defect_score, 6),
                "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
+        if pred.anomaly_score is not None:
+            row["anomaly_score"] = round(pred.anomaly_score, 6)
         typer.echo(json.dumps(row) if as_json else
                    f"{path}: {pred.verdict.value} {pred.label} (defect score {pred.defect_score:.3f})")
     sys.stdout.flush()
     return failures
+
+
+def tune_thresholds(
+    bundle: Annotated[Path, typer.Argument(help="model bundle folder (card.json is rewritten)")],
+    dataset: Annotated[Path, typer.Argument(help="dataset folder with a val split")],
+    split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
+    target_recall: Annotated[float, typer.Option(help="defect recall to reach on val")] = 0.99,
+    max_false_reject: Annotated[float, typer.Option(help="false-reject budget on val")] = 0.01,
+) -> None:
+    """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line."""
+    from inspector.model.retune import retune
+    from inspector.model.thresholds import ThresholdRule
+
+    try:
+        result = retune(bundle, dataset, split_csv, ThresholdRule(target_recall, max_false_reject))
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+    typer.echo(json.dumps(result))

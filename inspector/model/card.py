@@ -49,10 +49,16 @@ class ModelCard:
     code_version: str = ""
     created_at: str = ""
     schema: int = CARD_SCHEMA
+    gate: dict[str, Any] | None = None  # card of an attached good-only anomaly gate (anomaly.onnx)
 
     @property
     def defect_classes(self) -> list[str]:
         return [c for c in self.classes if c not in self.good_classes]
+
+    @property
+    def gate_card(self) -> ModelCard | None:
+        """The attached anomaly gate's card, or None when the bundle carries no gate."""
+        return None if self.gate is None else ModelCard.from_dict(self.gate)
 
     @property
     def version(self) -> str:
@@ -97,3 +103,9 @@ class ModelCard:
             raise ModelError(f"card good_classes {self.good_classes!r} must name listed classes")
         if self.channels not in (1, 3) or self.input_size < 16:
             raise ModelError(f"card has bad input: channels={self.channels} size={self.input_size}")
+        if self.gate is not None:
+            if not isinstance(self.gate, dict):
+                raise ModelError("card gate must be the gate's card (a JSON object)")
+            if self.thresholds.anomaly is None:
+                raise ModelError("card carries a gate but no thresholds.anomaly")
+            self.gate_card  # noqa: B018 - validates the nested card

@@ -30,6 +30,14 @@ class ScoredSamples:
     defect_scores: np.ndarray  # N
     peaks_in_mask: list[tuple[bool, bool]]  # (peak inside mask, within 4 px) per defect with a mask
     skipped: list[str]
+    anomaly_scores: np.ndarray | None = None  # N, from an attached gate
+
+
+def label_for(card, label: str) -> str:
+    """A dataset label as the card names it: a good-only card calls every other class anomalous."""
+    if card.recipe == "good-only" and label not in card.good_classes:
+        return card.defect_classes[0]
+    return label
 
 
 def _peak_hit(heat: np.ndarray, mask_path) -> tuple[bool, bool] | None:
@@ -43,7 +51,7 @@ def _peak_hit(heat: np.ndarray, mask_path) -> tuple[bool, bool] | None:
 
 def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> ScoredSamples:
     """Run the bundle over samples in batches; heatmap peaks are checked where masks exist."""
-    kept, probs, peaks, skipped = [], [], [], []
+    kept, probs, peaks, skipped, anomaly = [], [], [], [], []
     good = set(model.card.good_classes)
     for start in range(0, len(samples), batch):
         chunk, images = [], []
@@ -59,6 +67,8 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
         x, placements = prepare_batch(images, model.card.input_size)
         p, dmaps = model.forward_views(x)
         probs.append(p)
+        if model.gate is not None:
+            anomaly.append(model.anomaly_scores(images)[0])
         for i, s in enumerate(chunk):
             if s.mask is not None and s.label not in good:
                 heat = heatmap_for(dmaps[i, 0], placements[i], model.card.input_size, images[i].shape)
@@ -67,24 +77,45 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
                     peaks.append(hit)
         kept.extend(chunk)
     all_probs = np.concatenate(probs) if probs else np.zeros((0, len(model.card.classes)))
-    return ScoredSamples(kept, all_probs, model.defect_score(all_probs), peaks, skipped)
+    scores = model.defect_score(all_probs)
+    gate_scores = np.concatenate(anomaly) if anomaly else None
+    if model.is_gate:
+        gate_scores = scores
+    return ScoredSamples(kept, all_probs, scores, peaks, skipped, gate_scores)
+
+
+def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:
+    """Classifier alone vs classifier + gate, and the gate's own AUROC (bundles with a gate)."""
+    alone = [decide(float(v), card.thresholds) is not Verdict.OK for v in scored.defect_scores]
+    recall, frr = metrics.flag_rates(is_defect, np.array(alone, dtype=bool))
+    fired = scored.anomaly_scores >= card.thresholds.anomaly
+    g_recall, g_frr = metrics.flag_rates(is_defect, fired)
+    return {"classifier_only": {"defect_recall": recall, "false_reject_rate": frr},
+            "gate_only": {"defect_recall": g_recall, "false_reject_rate": g_frr,
+                          "auroc": metrics.auroc(is_defect, scored.anomaly_scores)}}
 
 
 def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     """The evaluation JSON: counts, accuracy, macro-F1, defect recall, false-reject rate, AUROC."""
     card = model.card
     classes = card.classes
-    unknown = sorted({s.label for s in scored.samples} - set(classes))
+    labels = [label_for(card, s.label) for s in scored.samples]
+    unknown = sorted(set(labels) - set(classes))
     if unknown:
         raise DatasetError(f"dataset has classes the model does not know: {', '.join(unknown)}")
-    y_true = np.array([classes.index(s.label) for s in scored.samples], dtype=np.int64)
+    y_true = np.array([classes.index(label) for label in labels], dtype=np.int64)
     y_pred = scored.probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
-    is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
-    verdicts = [decide(float(v), card.thresholds) for v in scored.defect_scores]
+    is_defect = np.array([label not in card.good_classes for label in labels], dtype=bool)
+    anomaly = (scored.anomaly_scores if scored.anomaly_scores is not None
+               else [None] * len(scored.defect_scores))
+    verdicts = [decide(float(v), card.thresholds, None if a is None else float(a))
+                for v, a in zip(scored.defect_scores, anomaly, strict=True)]
     flagged = np.array([v is not Verdict.OK for v in verdicts], dtype=bool)
     recall, frr = metrics.flag_rates(is_defect, flagged)
     cm = metrics.confusion_matrix(y_true, y_pred, len(classes))
     peaks = scored.peaks_in_mask
+    extra = _gate_figures(card, scored, is_defect) if scored.anomaly_scores is not None \
+        and not model.is_gate else {}
     return {
         "n": len(scored.samples),
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,
@@ -97,7 +128,8 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "missed_defects": [f"{s.label}/{s.path.name}" for s, d, f
                            in zip(scored.samples, is_defect, flagged, strict=True) if d and not f],
         "verdicts": dict(Counter(v.value for v in verdicts)),
-        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review},
+        "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
+                       "anomaly": card.thresholds.anomaly},
         "per_class": metrics.per_class_scores(cm, classes),
         "confusion": {"classes": classes, "matrix": cm.tolist()},
         "heatmap_peak_in_mask": float(np.mean([p[0] for p in peaks])) if peaks else None,
@@ -106,6 +138,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "skipped": scored.skipped,
         "model": card.version,
         "tta_views": card.tta_views,
+        **extra,
     }
 
 

@@ -21,11 +21,20 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     if backend == "onnx":
         from inspector.model.onnx_backend import OnnxClassifier
 
-        return OnnxClassifier(folder, card, threads=threads, max_batch=max_batch)
-    if backend == "torch":
+        clf = OnnxClassifier(folder, card, threads=threads, max_batch=max_batch)
+    elif backend == "torch":
         try:
             from inspector.model.torch_backend import TorchClassifier
         except ImportError as exc:
             raise ModelError("the torch backend needs torch: pip install 'inspector[train]'") from exc
-        return TorchClassifier(folder, card, threads=threads, max_batch=max_batch)
-    raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        clf = TorchClassifier(folder, card, threads=threads, max_batch=max_batch)
+    else:
+        raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    gate_card = card.gate_card
+    if gate_card is not None:
+        # The gate always runs on ONNX Runtime, whatever the classifier's backend.
+        from inspector.model.onnx_backend import GATE_ONNX_FILE, OnnxClassifier
+
+        clf.gate = OnnxClassifier(folder, gate_card, threads=threads, max_batch=max_batch,
+                                  onnx_file=GATE_ONNX_FILE)
+    return clf

@@ -66,3 +66,14 @@ def flag_rates(is_defect: np.ndarray, flagged: np.ndarray) -> tuple[float | None
     recall = float(flagged[is_defect].mean()) if is_defect.any() else None
     frr = float(flagged[~is_defect].mean()) if (~is_defect).any() else None
     return recall, frr
+
+
+def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> float:
+    """Lowest threshold at which at most max_rate of the good scores reach it (score >= threshold)."""
+    ranked = np.sort(np.asarray(good_scores, dtype=np.float64))[::-1]
+    if len(ranked) == 0:
+        raise ValueError("no good samples to choose a threshold from")
+    allowed = int(np.floor(max_rate * len(ranked) + 1e-9))
+    if allowed >= len(ranked):
+        return 0.0
+    return float(np.nextafter(ranked[allowed], np.inf))

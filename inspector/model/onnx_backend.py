@@ -11,18 +11,20 @@ from inspector.model.card import ModelCard
 from inspector.model.runtime import BundleRuntime
 
 ONNX_FILE = "model.onnx"
+GATE_ONNX_FILE = "anomaly.onnx"  # an attached good-only anomaly gate
 
 
 class OnnxClassifier(BundleRuntime):
     """Runs model.onnx with ONNX Runtime on the CPU."""
 
-    def __init__(self, folder: Path, card: ModelCard, threads: int = 2, max_batch: int = 16) -> None:
+    def __init__(self, folder: Path, card: ModelCard, threads: int = 2, max_batch: int = 16,
+                 onnx_file: str = ONNX_FILE) -> None:
         import onnxruntime as ort  # imported here: building a session is the only use
 
-        self.card, self.max_batch = card, max_batch
-        path = Path(folder) / ONNX_FILE
+        self.card, self.max_batch, self.onnx_file = card, max_batch, onnx_file
+        path = Path(folder) / onnx_file
         if not path.is_file():
-            raise ModelError(f"model bundle {folder}: {ONNX_FILE} is missing")
+            raise ModelError(f"model bundle {folder}: {onnx_file} is missing")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -30,18 +32,18 @@ class OnnxClassifier(BundleRuntime):
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"model bundle {folder}: {ONNX_FILE} cannot be loaded ({exc})") from exc
+            raise ModelError(f"model bundle {folder}: {onnx_file} cannot be loaded ({exc})") from exc
         self._check_against_card(folder)
 
     def _check_against_card(self, folder: Path) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 2:
-            raise ModelError(f"model bundle {folder}: {ONNX_FILE} must have 1 input and 2 outputs")
+            raise ModelError(f"model bundle {folder}: {self.onnx_file} must have 1 input and 2 outputs")
         channels = inputs[0].shape[1]
         n_classes = outputs[0].shape[1]
         if channels != self.card.channels or n_classes != len(self.card.classes):
             raise ModelError(
-                f"model bundle {folder}: {ONNX_FILE} takes {channels} channel(s) and gives "
+                f"model bundle {folder}: {self.onnx_file} takes {channels} channel(s) and gives "
                 f"{n_classes} classes, but card.json says {self.card.channels} and "
                 f"{len(self.card.classes)} ({', '.join(self.card.classes)})")
         self._input = inputs[0].name

@@ -37,6 +37,7 @@ class BundleRuntime:
 
     card: ModelCard
     max_batch: int = 16
+    gate: BundleRuntime | None = None  # attached good-only anomaly gate (loader sets it)
 
     def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
@@ -53,7 +54,9 @@ class BundleRuntime:
         return probs, dmaps
 
     def _forward_chunked(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        step = max(1, self.max_batch * len(self.card.tta_views or ["identity"]))
+        # max_batch counts network inputs (views included): activations at 320 px cost ~3 MB an
+        # input per layer, and ONNX Runtime's arena keeps its peak, so this bounds resident memory.
+        step = max(1, self.max_batch)
         outs = [self._forward(batch[i:i + step]) for i in range(0, len(batch), step)]
         return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
 
@@ -61,22 +64,50 @@ class BundleRuntime:
         good = [self.card.classes.index(c) for c in self.card.good_classes]
         return 1.0 - probs[:, good].sum(axis=1)
 
+    @property
+    def is_gate(self) -> bool:
+        """A good-only bundle: its defect score is itself an anomaly score."""
+        return self.card.recipe == "good-only"
+
+    def score_images(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+        """(probabilities, defect maps, placements) for uint8 images, prepared like serving."""
+        batch, placements = prepare_batch(images, self.card.input_size)
+        probs, dmaps = self.forward_views(batch)
+        return probs, dmaps, placements
+
+    def anomaly_scores(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+        """The attached gate's (anomaly scores, maps, placements); empty without a gate."""
+        if self.gate is None:
+            return np.zeros(0), np.zeros(0), []
+        probs, dmaps, placements = self.gate.score_images(images)
+        return self.gate.defect_score(probs), dmaps, placements
+
     def predict(self, images: Sequence[np.ndarray], heatmaps: bool = True) -> list[Prediction]:
-        """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked."""
+        """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked.
+
+        With a gate attached, a part the classifier passes goes to REVIEW when the gate fires,
+        and its heatmap is then the gate's.
+        """
         if len(images) == 0:
             return []
-        batch, placements = prepare_batch(list(images), self.card.input_size)
-        probs, dmaps = self.forward_views(batch)
+        images = list(images)
+        probs, dmaps, placements = self.score_images(images)
         scores = self.defect_score(probs)
+        anomaly, gate_maps, gate_places = self.anomaly_scores(images)
         out = []
         for i, image in enumerate(images):
-            verdict = decide(float(scores[i]), self.card.thresholds)
+            a_score = float(anomaly[i]) if self.gate is not None else (
+                float(scores[i]) if self.is_gate else None)
+            verdict = decide(float(scores[i]), self.card.thresholds, a_score)
             heat = None
             if heatmaps and verdict is not Verdict.OK:
-                heat = heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2])
+                by_gate = self.gate is not None and scores[i] < self.card.thresholds.review
+                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.input_size,
+                                    image.shape[:2]) if by_gate else
+                        heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2]))
             out.append(Prediction(
                 label=self.card.classes[int(probs[i].argmax())],
                 scores={c: float(probs[i, k]) for k, c in enumerate(self.card.classes)},
-                defect_score=float(scores[i]), verdict=verdict, heatmap=heat,
+                defect_score=float(scores[i]), verdict=verdict, heatmap=heat, anomaly_score=a_score,
             ))
         return out

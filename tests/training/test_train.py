@@ -6,11 +6,12 @@ import pytest
 
 pytest.importorskip("torch")
 
+from inspector.datasets import scan_dataset
 from inspector.errors import DatasetError
 from inspector.model.loader import load_classifier
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset
-from training.train import get_args_parser, main
+from training.train import get_args_parser, main, resolve_recipe
 
 
 def _train(dataset, out, *extra):
@@ -31,9 +32,21 @@ def test_labels_only_recipe_chosen_without_masks(tmp_path):
     report = _train(data, tmp_path / "b")
     assert report["recipe"] == "labels-only"
     assert load_classifier(tmp_path / "b").card.recipe == "labels-only"
-    assert all(h["phase"] == "full" for h in report["history"])
+    # Synthetic defects on good images give the crop phase its pixel loss.
+    assert {h["phase"] for h in report["history"]} == {"crops", "full"}
+    assert all(h["seg_loss"] > 0 for h in report["history"] if h["phase"] == "crops")
     with pytest.raises(DatasetError, match="needs masks"):
         _train(data, tmp_path / "c", "--recipe", "mask-supervised")
+
+
+def test_recipe_follows_the_layout(tmp_path):
+    with_masks = scan_dataset(make_dataset(tmp_path / "m", per_class=4))
+    without = scan_dataset(make_dataset(tmp_path / "n", per_class=4, masks=False))
+    assert resolve_recipe("auto", with_masks) == "mask-supervised"
+    assert resolve_recipe("auto", without) == "labels-only"
+    assert resolve_recipe("labels-only", with_masks) == "labels-only"  # masks may be ignored
+    assert resolve_recipe("auto", with_masks, good_only=True) == "good-only"
+    assert resolve_recipe("good-only", without) == "good-only"
 
 
 def test_same_seed_same_model(tmp_path, synthetic_dataset):

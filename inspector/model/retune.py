@@ -1,0 +1,55 @@
+"""Re-choose a bundle's thresholds on a validation split and refresh its card and report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from inspector.datasets import scan_dataset
+from inspector.model.card import ModelCard
+from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.loader import load_classifier
+from inspector.model.thresholds import ThresholdRule, choose
+
+
+def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
+    """Thresholds from the `val` rows only; `test` rows, when present, are evaluated afterwards."""
+    clf = load_classifier(bundle, "onnx")
+    index = scan_dataset(dataset, split_csv)
+    scored = score_samples(clf, index.split("val"))
+    is_defect = np.array([s.label not in clf.card.good_classes for s in scored.samples])
+    thresholds = choose(is_defect, scored.defect_scores, rule)
+    card = dataclasses.replace(clf.card, thresholds=dataclasses.replace(
+        thresholds, anomaly=clf.card.thresholds.anomaly))
+    card.save(bundle)
+    clf = load_classifier(bundle, "onnx")
+    val = summarise(clf, scored)
+    test = evaluate(clf, index.split("test")) if index.split("test") else None
+    _refresh(bundle, card, rule, val, test)
+    return {"bundle": str(bundle), "thresholds": dataclasses.asdict(card.thresholds),
+            "rule": dataclasses.asdict(rule), "val": _headline(val),
+            "test": _headline(test) if test else None}
+
+
+def _headline(m: dict) -> dict:
+    keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc",
+            "heatmap_peak_in_mask")
+    return {k: m.get(k) for k in keys}
+
+
+def _refresh(bundle: Path, card: ModelCard, rule: ThresholdRule, val: dict, test: dict | None) -> None:
+    metrics = dict(card.metrics, val=_headline(val), threshold_rule=dataclasses.asdict(rule))
+    if test:
+        metrics["test"] = _headline(test)
+    dataclasses.replace(card, metrics=metrics).save(bundle)
+    report_path = bundle / "report.json"
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        report.update(val=val, thresholds={"ng": card.thresholds.ng, "review": card.thresholds.review},
+                      threshold_rule=dataclasses.asdict(rule))
+        if test:
+            report["test"] = test
+        report_path.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,49 @@
+"""The threshold rule (recall first, within a false-reject budget) and `inspector tune-thresholds`."""
+
+import json
+import shutil
+
+import numpy as np
+from typer.testing import CliRunner
+
+from inspector.cli import app
+from inspector.model import metrics
+from inspector.model.card import ModelCard
+from inspector.model.thresholds import ThresholdRule, choose
+
+
+def test_false_reject_budget_threshold():
+    good = np.array([0.9, 0.5, 0.4, 0.1] + [0.0] * 96)
+    assert metrics.threshold_for_false_reject(good, 0.0) > 0.9
+    thr = metrics.threshold_for_false_reject(good, 0.01)  # one of 100 may be rejected
+    assert 0.5 < thr <= np.nextafter(0.5, 1)
+    assert (good >= thr).mean() <= 0.01
+
+
+def test_perfect_separation_spends_the_budget_on_recall():
+    is_defect = np.array([True] * 50 + [False] * 100)
+    scores = np.concatenate([np.linspace(0.8, 1.0, 50), np.linspace(0.0, 0.3, 100)])
+    th = choose(is_defect, scores, ThresholdRule(0.99, 0.01))
+    assert th.review < 0.8  # below the lowest defect: a margin for the next defect
+    assert (scores[~is_defect] >= th.review).mean() <= 0.01
+    assert th.ng == 0.5
+
+
+def test_overlap_keeps_the_recall_target():
+    is_defect = np.array([True] * 100 + [False] * 100)
+    scores = np.concatenate([np.linspace(0.05, 1.0, 100), np.linspace(0.0, 0.5, 100)])
+    th = choose(is_defect, scores, ThresholdRule(0.99, 0.01))
+    assert (scores[is_defect] >= th.review).mean() >= 0.99  # recall first, even past the budget
+
+
+def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset),
+                                      "--max-false-reject", "0.0"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    card = ModelCard.load(bundle)
+    assert card.thresholds.review == out["thresholds"]["review"]
+    assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0}
+    assert out["test"]["n"] == 6 and out["val"]["n"] == 6

@@ -1,0 +1,179 @@
+"""Good-only anomaly gate: trained on good tiles, it flags planted blobs; attached to a classifier."""
+
+import dataclasses
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from inspector.domain import Verdict
+from inspector.errors import DatasetError, ModelError
+from inspector.model.card import ModelCard
+from inspector.model.evaluation import evaluate
+from inspector.model.gate import attach_gate
+from inspector.model.loader import load_classifier
+from tests.conftest import TINY_ARGS
+from tests.synthetic import make_dataset, plant, tile
+from training.train import get_args_parser, main
+
+# Enough training for a clear margin on the synthetic tiles (a few seconds on one thread).
+GATE_ARGS = ["--input-size", "64", "--crop-size", "32", "--crop-epochs", "20", "--crop-steps", "8",
+             "--crop-batch", "16", "--epochs", "10", "--batch", "16", "--widths", "8,8,8,8",
+             "--head-width", "8", "--no-progress", "--threads", "1", "--tta", "identity",
+             "--seed", "1"]
+
+
+@pytest.fixture(scope="module")
+def gate(tmp_path_factory):
+    root = make_dataset(tmp_path_factory.mktemp("good") / "d", per_class=40, masks=False,
+                        classes=("free",))
+    out = tmp_path_factory.mktemp("gates") / "gate"
+    main(get_args_parser().parse_args([str(root), "--out", str(out), "--good-only", *GATE_ARGS]))
+    return out
+
+
+@pytest.fixture
+def gated(tmp_path, tiny_bundle, gate):
+    dst = tmp_path / "classifier"
+    shutil.copytree(tiny_bundle, dst)
+    attach_gate(dst, gate)
+    return dst
+
+
+def test_gate_flags_a_planted_blob_and_passes_clean_tiles(gate):
+    clf = load_classifier(gate)
+    rng = np.random.default_rng(123)
+    clean = clf.predict([tile(rng) for _ in range(10)])
+    blobs = clf.predict([plant(tile(rng), "blob", rng)[0] for _ in range(10)])
+    assert all(p.verdict is Verdict.REVIEW for p in blobs)  # a gate never says NG
+    assert sum(p.verdict is Verdict.OK for p in clean) >= 7
+    assert min(p.anomaly_score for p in blobs) > max(p.anomaly_score for p in clean)
+    assert all(p.heatmap.shape == (72, 96) for p in blobs)
+
+
+def test_gate_card_and_report(gate):
+    card = ModelCard.load(gate)
+    assert card.recipe == "good-only" and card.classes == ["free", "anomaly"]
+    assert card.good_classes == ["free"]
+    assert card.thresholds.anomaly == card.thresholds.review and card.thresholds.ng == 1.0
+    report = json.loads((gate / "report.json").read_text())
+    assert report["recipe"] == "good-only" and report["val"]["false_reject_rate"] <= 0.05 + 1e-9
+
+
+def test_gate_evaluates_on_a_labelled_dataset(tmp_path, gate, tiny_bundle):
+    from inspector.datasets import scan_dataset
+
+    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
+    samples = scan_dataset(data).samples
+    result = evaluate(load_classifier(gate), samples)
+    reference = evaluate(load_classifier(tiny_bundle), samples)
+    assert set(reference) <= set(result)  # the same JSON fields as a classifier's
+    assert result["confusion"]["classes"] == ["free", "anomaly"]
+    assert result["n_defect"] == 12 and result["auroc"] > 0.9
+
+
+def test_attached_gate_sends_anomalous_parts_to_review(gated):
+    card = ModelCard.load(gated)
+    assert card.gate["recipe"] == "good-only" and card.thresholds.anomaly is not None
+    assert (gated / "anomaly.onnx").is_file()
+    rng = np.random.default_rng(9)
+    images = [tile(rng) for _ in range(4)]
+    preds = load_classifier(gated).predict(images)
+    assert all(p.anomaly_score is not None for p in preds)
+    # With the gate at 0 every part is anomalous: none may stay OK, whatever the classifier says.
+    raw = json.loads((gated / "card.json").read_text())
+    raw["thresholds"]["anomaly"] = 0.0
+    (gated / "card.json").write_text(json.dumps(raw))
+    for img, pred in zip(images, load_classifier(gated).predict(images), strict=True):
+        assert pred.verdict is not Verdict.OK and pred.heatmap.shape == img.shape
+
+
+def test_gate_figures_in_the_evaluation(tmp_path, gated):
+    from inspector.datasets import scan_dataset
+
+    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
+    result = evaluate(load_classifier(gated), scan_dataset(data).samples)
+    assert {"classifier_only", "gate_only"} <= set(result)
+    assert result["defect_recall"] >= result["classifier_only"]["defect_recall"]
+
+
+def test_gate_runs_without_torch(gate, gated):
+    code = textwrap.dedent(f"""
+        import sys, importlib.abc
+        class Block(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name == "torch" or name.startswith(("torch.", "torchvision")):
+                    raise ImportError("torch is blocked in this test")
+        sys.meta_path.insert(0, Block())
+        import numpy as np
+        from inspector.model.loader import load_classifier
+        img = np.full((60, 80), 120, np.uint8); img[20:35, 30:45] = 20
+        for folder in ({str(gate)!r}, {str(gated)!r}):
+            pred = load_classifier(folder, "onnx").predict([img])[0]
+            assert pred.anomaly_score is not None
+        assert "torch" not in sys.modules
+        print("OK")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK")
+
+
+def test_attach_refuses_a_classifier_as_gate(tmp_path, tiny_bundle, gate):
+    dst = tmp_path / "c"
+    shutil.copytree(tiny_bundle, dst)
+    with pytest.raises(ModelError, match="not a good-only gate"):
+        attach_gate(dst, tiny_bundle)
+    with pytest.raises(ModelError, match="itself a good-only gate"):
+        attach_gate(gate, gate)
+
+
+def test_gate_card_without_threshold_is_refused(gated):
+    card = ModelCard.load(gated)
+    with pytest.raises(ModelError, match=r"no thresholds\.anomaly"):
+        dataclasses.replace(card, thresholds=dataclasses.replace(card.thresholds, anomaly=None)
+                            ).validate()
+
+
+def test_good_only_dataset_without_images(tmp_path):
+    (tmp_path / "d" / "free").mkdir(parents=True)
+    with pytest.raises(DatasetError, match="no images: free"):
+        main(get_args_parser().parse_args([str(tmp_path / "d"), "--out", str(tmp_path / "b"),
+                                           "--good-only", *TINY_ARGS]))
+    (tmp_path / "e").mkdir()
+    with pytest.raises(DatasetError, match="no class folders"):
+        main(get_args_parser().parse_args([str(tmp_path / "e"), "--out", str(tmp_path / "b"),
+                                           "--good-only", *TINY_ARGS]))
+
+
+def test_defect_class_without_images(tmp_path):
+    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
+    (data / "images" / "dent").mkdir()
+    for extra in ([], ["--good-only"]):
+        with pytest.raises(DatasetError, match="no images: dent"):
+            main(get_args_parser().parse_args([str(data), "--out", str(tmp_path / "b"),
+                                               *TINY_ARGS, *extra]))
+
+
+def test_attach_gate_command(tmp_path, tiny_bundle, gate):
+    import typer
+    from typer.testing import CliRunner
+
+    from inspector.commands import model as model_cmds
+
+    app = typer.Typer()
+    app.command("attach-gate")(model_cmds.attach_gate)
+    app.command("eval")(model_cmds.evaluate)
+    dst = tmp_path / "c"
+    shutil.copytree(tiny_bundle, dst)
+    result = CliRunner().invoke(app, ["attach-gate", str(dst), str(gate)])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["anomaly_threshold"] == ModelCard.load(gate).thresholds.anomaly
+    bad = CliRunner().invoke(app, ["attach-gate", str(dst), str(tiny_bundle)])
+    assert bad.exit_code == 2 and "not a good-only gate" in bad.output

@@ -1,0 +1,60 @@
+"""Synthetic defects: the mask is exactly the altered pixels, seeded, inside the tile region only."""
+
+import numpy as np
+import pytest
+
+from tests.synthetic import tile
+from training.synthetic_defects import KINDS, synthesize
+
+
+@pytest.fixture
+def image():
+    return tile(np.random.default_rng(1), 120, 160)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_mask_is_exactly_the_altered_pixels(image, kind):
+    drawn = 0
+    for seed in range(12):
+        out, mask = synthesize(image, np.random.default_rng(seed), kind)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert mask.dtype == np.uint8 and set(np.unique(mask)) <= {0, 1}
+        np.testing.assert_array_equal(mask > 0, out != image)
+        drawn += int(mask.any())
+    assert drawn >= 10  # almost every draw leaves a visible defect
+
+
+def test_random_kind_is_seeded_and_deterministic(image):
+    a = synthesize(image, np.random.default_rng(7))
+    b = synthesize(image, np.random.default_rng(7))
+    c = synthesize(image, np.random.default_rng(8))
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert not np.array_equal(a[1], c[1])
+
+
+def test_input_is_left_untouched(image):
+    before = image.copy()
+    synthesize(image, np.random.default_rng(0), "patch")
+    np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_nothing_changes_outside_the_tile_region(kind):
+    rng = np.random.default_rng(3)
+    canvas = np.zeros((100, 100), np.uint8)
+    canvas[20:80, 10:90] = tile(rng, 60, 80)
+    valid = np.zeros_like(canvas, dtype=bool)
+    valid[20:80, 10:90] = True
+    for seed in range(6):
+        out, mask = synthesize(canvas, np.random.default_rng(seed), kind, valid=valid)
+        assert not mask[~valid].any()
+        np.testing.assert_array_equal(out[~valid], canvas[~valid])
+        np.testing.assert_array_equal(mask > 0, out != canvas)
+
+
+def test_bad_arguments(image):
+    with pytest.raises(ValueError, match="unknown synthetic defect"):
+        synthesize(image, np.random.default_rng(0), "dent")
+    with pytest.raises(ValueError, match="uint8 gray"):
+        synthesize(image.astype(np.float32), np.random.default_rng(0))

@@ -1,0 +1,85 @@
+"""Good-only training data: one-class datasets, good rows only, a synthetic val set, the threshold."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from inspector.datasets import (
+    DatasetIndex,
+    Sample,
+    _list_classes,
+    _mask_for,
+    _read_split_csv,
+    _stratified_split,
+    pick_good_classes,
+    scan_dataset,
+)
+from inspector.errors import DatasetError
+from training.data import CachedSplit
+from training.synthetic_defects import synthesize
+
+ANOMALY = "anomaly"
+
+
+def scan_good_only(root: Path, split_csv: Path | None, seed: int) -> DatasetIndex:
+    """Like scan_dataset, but a dataset of one (good) class is fine here."""
+    root = Path(root)
+    classes = _list_classes(root)  # clear errors for a missing folder, no class, empty class
+    if len(classes) > 1:
+        return scan_dataset(root, split_csv, seed=seed)
+    csv_path = Path(split_csv) if split_csv else root / "split.csv"
+    if csv_path.is_file():
+        rows = _read_split_csv(root, csv_path, classes)
+    elif split_csv:
+        raise DatasetError(f"split file {split_csv} does not exist")
+    else:
+        rows = _stratified_split(classes, seed, 0.15, 0.0)  # no defects: nothing to test on
+    samples = [Sample(p, label, split, _mask_for(root, p, label)) for p, label, split in rows]
+    return DatasetIndex(root, sorted(classes), samples, False)
+
+
+def good_classes_of(index: DatasetIndex, requested: list[str] | None) -> list[str]:
+    """A one-class dataset's class is the good one; otherwise the usual detection."""
+    if len(index.classes) == 1 and not requested:
+        return list(index.classes)
+    return pick_good_classes(index.classes, requested)
+
+
+def good_rows(index: DatasetIndex, split: str, good: list[str]) -> list[Sample]:
+    """The good rows of a split, all under the first good class's name; none is a DatasetError."""
+    rows = [dataclasses.replace(s, label=good[0]) for s in index.split(split) if s.label in good]
+    if not rows:
+        raise DatasetError(f"{index.root}: the {split} split has no good images "
+                           f"({', '.join(good)}): a good-only gate needs them")
+    return rows
+
+
+def synthetic_val(val: CachedSplit, seed: int, anomaly_index: int = 1) -> CachedSplit:
+    """Each val good image plus one synthetic-defect copy: checkpoint selection without real defects."""
+    rng = np.random.default_rng(seed + 7919)
+    out = CachedSplit()
+    for img, label, sample in zip(val.images, val.labels, val.samples, strict=True):
+        out.images.append(img)
+        out.labels.append(label)
+        out.samples.append(sample)
+        for _ in range(5):  # a defect can come out empty (rare): draw again
+            altered, mask = synthesize(img, rng)
+            if mask.any():
+                out.images.append(altered)
+                out.labels.append(anomaly_index)
+                out.samples.append(sample)
+                break
+    out.masks = [None] * len(out.images)
+    return out
+
+
+def gate_threshold(good_scores: np.ndarray, frr: float) -> float:
+    """Lowest threshold (score >= threshold flags) rejecting at most `frr` of the good scores."""
+    scores = np.sort(np.asarray(good_scores, dtype=np.float64))
+    if len(scores) == 0:
+        raise DatasetError("no good validation images to set the anomaly threshold on")
+    allowed = int(np.floor(frr * len(scores) + 1e-9))
+    return float(min(np.nextafter(scores[len(scores) - allowed - 1], np.inf), 1.0))

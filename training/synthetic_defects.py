@@ -1,0 +1,172 @@
+"""Synthetic defects drawn on good images, each returned with a mask of exactly the altered pixels."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Kinds after the magnetic-tile defects: blowholes, cracks, scratches, edge breaks, fray, uneven
+# texture; `patch` is CutPaste (a piece of the same image moved, brightness shifted).
+KINDS = ("hole", "crack", "scratch", "break", "fray", "patch", "uneven")
+KIND_P = (0.2, 0.2, 0.1, 0.15, 0.1, 0.15, 0.1)
+# Changes smaller than this (gray levels) are undone, so the mask only holds visible damage.
+MIN_CHANGE = 6
+
+
+def synthesize(image: np.ndarray, rng: np.random.Generator, kind: str | None = None,
+               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic defect on a uint8 gray image: (altered image, uint8 0/1 mask).
+
+    `valid` (bool HxW) marks the tile region (e.g. not the canvas padding): nothing outside it
+    changes. Every mask pixel differs from the input and no pixel outside the mask does; the
+    mask may be empty when the defect fell outside `valid`.
+    """
+    if image.ndim != 2 or image.dtype != np.uint8:
+        raise ValueError(f"synthesize needs a uint8 gray image, got {image.dtype} {image.shape}")
+    if kind is None:
+        kind = str(rng.choice(KINDS, p=KIND_P))
+    try:
+        draw = _DRAWERS[kind]
+    except KeyError:
+        raise ValueError(f"unknown synthetic defect {kind!r}; known: {', '.join(KINDS)}") from None
+    target = draw(image.astype(np.float32), rng)
+    altered = np.clip(np.rint(target), 0, 255).astype(np.uint8)
+    changed = np.abs(altered.astype(np.int16) - image.astype(np.int16)) >= MIN_CHANGE
+    if valid is not None:
+        changed &= valid.astype(bool)
+    return np.where(changed, altered, image), changed.astype(np.uint8)
+
+
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]]
+    return yy.astype(np.float32), xx.astype(np.float32)
+
+
+def _point(f: np.ndarray, rng: np.random.Generator, margin: float = 0.1) -> tuple[float, float]:
+    h, w = f.shape
+    return rng.uniform(margin * w, (1 - margin) * w), rng.uniform(margin * h, (1 - margin) * h)
+
+
+def _hole(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A blowhole: a dark ellipse, darkest at its centre, with a faint bright rim."""
+    s = min(f.shape)
+    cx, cy = _point(f, rng)
+    a, b = s * rng.uniform(0.025, 0.09, size=2) + 1.5
+    t = rng.uniform(0, np.pi)
+    yy, xx = _grid(f.shape)
+    u = ((xx - cx) * np.cos(t) + (yy - cy) * np.sin(t)) / a
+    v = (-(xx - cx) * np.sin(t) + (yy - cy) * np.cos(t)) / b
+    d = np.sqrt(u * u + v * v)
+    depth = rng.uniform(0.4, 0.85)
+    inside = np.clip(1.0 - d, 0.0, 1.0) ** 0.5
+    rim = np.clip(1.0 - np.abs(d - 1.15) / 0.15, 0.0, 1.0) * rng.uniform(0.0, 0.25)
+    return f * (1.0 - depth * inside) * (1.0 + rim)
+
+
+def _walk(f: np.ndarray, rng: np.random.Generator, steps: int, step: float, turn: float) -> np.ndarray:
+    x, y = _point(f, rng, 0.05)
+    angle = rng.uniform(0, 2 * np.pi)
+    pts = [(x, y)]
+    for _ in range(steps):
+        angle += rng.normal(0.0, turn)
+        x, y = x + step * np.cos(angle), y + step * np.sin(angle)
+        pts.append((x, y))
+    return np.round(np.array(pts) * 16).astype(np.int32)  # 4 fractional bits for cv2
+
+
+def _crack(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A crack: a thin dark random-walk polyline, sometimes with a branch."""
+    s = min(f.shape)
+    line = np.zeros(f.shape, np.uint8)
+    for _ in range(1 + int(rng.random() < 0.3)):
+        pts = _walk(f, rng, int(rng.integers(6, 25)), s * rng.uniform(0.015, 0.04), 0.45)
+        cv2.polylines(line, [pts], False, 255, int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
+    weight = line.astype(np.float32) / 255.0
+    return f * (1.0 - rng.uniform(0.35, 0.8) * weight)
+
+
+def _scratch(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A scratch: a straight or gently curved thin line, brighter or darker than the surface."""
+    s = min(f.shape)
+    line = np.zeros(f.shape, np.uint8)
+    pts = _walk(f, rng, int(rng.integers(3, 8)), s * rng.uniform(0.04, 0.1), 0.08)
+    cv2.polylines(line, [pts], False, 255, int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
+    sign = 1.0 if rng.random() < 0.5 else -1.0
+    return f + sign * rng.uniform(25, 60) * line.astype(np.float32) / 255.0
+
+
+def _edge_polygon(f: np.ndarray, rng: np.random.Generator, depth: float) -> np.ndarray:
+    """Vertices of an irregular chunk whose base lies on a random image edge."""
+    h, w = f.shape
+    side = int(rng.integers(4))
+    length = (w if side % 2 == 0 else h)
+    span = length * rng.uniform(0.1, 0.45)
+    start = rng.uniform(-0.1 * length, length - 0.5 * span)
+    n = int(rng.integers(2, 5))
+    along = np.sort(rng.uniform(start, start + span, n))
+    inward = rng.uniform(0.3, 1.0, n) * depth
+    pts = [(start, -2.0), *zip(along, inward, strict=True), (start + span, -2.0)]
+    out = []
+    for a, d in pts:
+        if side == 0:
+            out.append((a, d))
+        elif side == 1:
+            out.append((w - 1 - d, a))
+        elif side == 2:
+            out.append((a, h - 1 - d))
+        else:
+            out.append((d, a))
+    return np.round(np.array(out) * 16).astype(np.int32)
+
+
+def _break(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """An edge break: a chunk missing at the tile edge, showing the dark background."""
+    region = np.zeros(f.shape, np.uint8)
+    poly = _edge_polygon(f, rng, min(f.shape) * rng.uniform(0.06, 0.25))
+    cv2.fillPoly(region, [poly], 255, cv2.LINE_8, shift=4)
+    background = rng.uniform(5, 40) + rng.normal(0, 3, f.shape)
+    return np.where(region > 0, background, f)
+
+
+def _fray(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Fray: a band along an edge with ragged dark texture."""
+    band = np.zeros(f.shape, np.uint8)
+    cv2.fillPoly(band, [_edge_polygon(f, rng, min(f.shape) * rng.uniform(0.05, 0.14))], 255,
+                 cv2.LINE_8, shift=4)
+    noise = cv2.GaussianBlur(rng.normal(0, 1, f.shape).astype(np.float32), (0, 0), 1.2)
+    texture = np.clip(np.abs(noise) * rng.uniform(2.5, 4.5), 0.0, 1.0)  # blurred std is ~0.23
+    return f * (1.0 - rng.uniform(0.5, 0.85) * texture * (band > 0))
+
+
+def _patch(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """CutPaste: a piece of the image, flipped/rotated and brightness-shifted, pasted elsewhere."""
+    h, w = f.shape
+    ph = max(4, int(h * rng.uniform(0.08, 0.3)))
+    pw = max(4, int(w * rng.uniform(0.08, 0.3)))
+    sy, sx = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
+    piece = np.rot90(f[sy:sy + ph, sx:sx + pw], 2 * int(rng.integers(2)))
+    if rng.random() < 0.5:
+        piece = piece[:, ::-1]
+    shift = rng.choice([-1.0, 1.0]) * rng.uniform(15, 45)
+    ty, tx = int(rng.integers(0, h - ph + 1)), int(rng.integers(0, w - pw + 1))
+    shape = np.zeros((ph, pw), np.uint8)
+    cv2.ellipse(shape, (pw // 2, ph // 2), (max(1, pw // 2), max(1, ph // 2)), 0, 0, 360, 255, -1)
+    out = f.copy()
+    region = out[ty:ty + ph, tx:tx + pw]
+    region[...] = np.where(shape > 0, piece + shift, region)
+    return out
+
+
+def _uneven(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Uneven surface: a large soft region of changed brightness."""
+    s = min(f.shape)
+    cx, cy = _point(f, rng, 0.0)
+    sx, sy = s * rng.uniform(0.08, 0.25, size=2)
+    yy, xx = _grid(f.shape)
+    blob = np.exp(-0.5 * (((xx - cx) / sx) ** 2 + ((yy - cy) / sy) ** 2))
+    gain = rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 0.45)
+    return f * (1.0 + gain * blob)
+
+
+_DRAWERS = {"hole": _hole, "crack": _crack, "scratch": _scratch, "break": _break, "fray": _fray,
+            "patch": _patch, "uneven": _uneven}
