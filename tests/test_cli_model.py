@@ -51,3 +51,20 @@ def test_console_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "inspector.cli", "--help"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and "classify" in out.stdout
+
+
+def test_train_command_writes_a_bundle_and_records_itself(synthetic_dataset, tmp_path):
+    from inspector.model.card import ModelCard
+    from tests.conftest import TINY_ARGS
+
+    out = tmp_path / "bundle"
+    cmd = [sys.executable, "-m", "inspector.cli", "train", str(synthetic_dataset), "--out", str(out),
+           *TINY_ARGS]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["bundle"] == str(out) and summary["recipe"] == "mask-supervised"
+    assert ModelCard.load(out).command.startswith(f"inspector train {synthetic_dataset} --out")
+    bad = subprocess.run([*cmd[:4], str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "does not exist" in bad.stderr

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import json
 import logging
 import math
+import os
 import random
 import shutil
 import subprocess
@@ -21,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from inspector.datasets import DatasetIndex, content_hash, pick_good_classes, scan_dataset
-from inspector.errors import DatasetError
+from inspector.errors import DatasetError, InspectorError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, score_samples, summarise
@@ -376,6 +378,23 @@ def main(args: argparse.Namespace) -> dict:
     return _finish(run, model, time.monotonic() - start)
 
 
-if __name__ == "__main__":
+def cli(argv: list[str] | None = None) -> int:
+    """Command-line entry (`inspector train` runs it): one JSON summary line, exit 2 on bad input."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    main(get_args_parser().parse_args())
+    args = get_args_parser().parse_args(argv)
+    args.command = os.environ.get("INSPECTOR_TRAIN_COMMAND", "")
+    try:
+        report = main(args)
+    except InspectorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    test = report.get("test") or report["val"]
+    figures = {k: test.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
+    print(json.dumps({"bundle": str(args.out), "recipe": report["recipe"],
+                      "train_seconds": report["train_seconds"],
+                      "split": "test" if report.get("test") else "val", **figures}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

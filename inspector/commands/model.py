@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
+import os
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,21 +28,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
 
 def train(ctx: typer.Context) -> None:
     """Train a model bundle from an image-folder dataset (all options: inspector train --help)."""
-    try:
-        from training.train import get_args_parser, main
-    except ImportError as exc:
-        raise fail(f"training needs torch: pip install 'inspector[train]' ({exc})") from exc
-    args = get_args_parser().parse_args(ctx.args)
-    args.command = "inspector train " + shlex.join(ctx.args)
-    try:
-        report = main(args)
-    except InspectorError as exc:
-        raise fail(str(exc)) from exc
-    test = report.get("test") or report["val"]
-    figures = {k: test.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
-    typer.echo(json.dumps({"bundle": str(args.out), "recipe": report["recipe"],
-                           "train_seconds": report["train_seconds"],
-                           "split": "test" if report.get("test") else "val", **figures}))
+    # The training package depends on inspector, never the reverse: run it as its own module
+    # (python -m training.train), which also keeps torch out of this process.
+    if importlib.util.find_spec("training") is None or importlib.util.find_spec("torch") is None:
+        raise fail("training needs torch and the training package: pip install 'inspector[train]'")
+    env = dict(os.environ, INSPECTOR_TRAIN_COMMAND="inspector train " + shlex.join(ctx.args))
+    raise typer.Exit(subprocess.call([sys.executable, "-m", "training.train", *ctx.args], env=env))
 
 
 def evaluate(
