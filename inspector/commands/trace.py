@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -46,6 +48,19 @@ def resolve_db(db: str | None, data_dir: Path | None) -> str:
     return sqlite_url(data_dir or Path(os.environ.get("INSPECTOR_DATA_DIR") or "./var"))
 
 
+@contextlib.contextmanager
+def _stores(db: str | None, data_dir: Path | None) -> Iterator[tuple[InspectionStore, EventStore]]:
+    """Open the station database for one command; any InspectorError becomes a clear exit."""
+    try:
+        store = InspectionStore.open(resolve_db(db, data_dir))
+        try:
+            yield store, EventStore(store.engine)
+        finally:
+            store.close()
+    except InspectorError as exc:
+        raise fail(str(exc)) from exc
+
+
 def import_events(
     file: Annotated[Path, typer.Argument(help="events CSV (or .json: an event or an array)")],
     db: DbOption = None,
@@ -53,14 +68,8 @@ def import_events(
     as_json: JsonOption = False,
 ) -> None:
     """Import upstream process events; bad rows are reported, good rows stored, repeats skipped."""
-    try:
-        store = InspectionStore.open(resolve_db(db, data_dir))
-        try:
-            result = _import(EventStore(store.engine), file)
-        finally:
-            store.close()
-    except InspectorError as exc:
-        raise fail(str(exc)) from exc
+    with _stores(db, data_dir) as (_, events):
+        result = _import(events, file)
     _print_import(result, as_json)
     if result.rejected:
         raise typer.Exit(1)
@@ -101,14 +110,8 @@ def genealogy(
     as_json: JsonOption = False,
 ) -> None:
     """A part's history: upstream events and inspections, in time order."""
-    try:
-        store = InspectionStore.open(resolve_db(db, data_dir))
-        try:
-            result = load_genealogy(serial, store, EventStore(store.engine))
-        finally:
-            store.close()
-    except InspectorError as exc:
-        raise fail(str(exc)) from exc
+    with _stores(db, data_dir) as (store, events):
+        result = load_genealogy(serial, store, events)
     if as_json:
         typer.echo(json.dumps(result.to_dict()))
     else:
@@ -136,13 +139,10 @@ def root_cause(
         end = _parse_time("--until", until) if until else datetime.now(UTC)
         start = _parse_time("--since", since) if since else end - timedelta(days=1)
         config = RootCauseConfig(alpha=alpha)
-        store = InspectionStore.open(resolve_db(db, data_dir))
-        try:
-            report = run_root_cause(EventStore(store.engine), start, end, defect_class, config)
-        finally:
-            store.close()
     except (InspectorError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    with _stores(db, data_dir) as (_, events):
+        report = run_root_cause(events, start, end, defect_class, config)
     if as_json:
         typer.echo(json.dumps(report.to_dict()))
     else:

@@ -49,26 +49,34 @@ class ModelInfo:
         return cls(card.version, card.thresholds.ng, card.thresholds.review)
 
 
+def _part_fields(station_id: str, job: Job, model: ModelInfo) -> dict:
+    """What every row of a triggered part carries, judged or not."""
+    trigger, frame = job.trigger, job.trigger.frame
+    return {
+        "part_id": trigger.part_id,
+        "station_id": station_id,
+        "serial": job.serial.serial,
+        "serial_source": job.serial.source,
+        "captured_at": frame.t_utc if frame is not None else trigger.t_utc,
+        "inspected_at": datetime.now(UTC),
+        "model_version": model.version,
+        "threshold_ng": model.threshold_ng,
+        "threshold_review": model.threshold_review,
+    }
+
+
 def inspected_row(station_id: str, job: Job, pred: Prediction, model: ModelInfo) -> Inspection:
     """The row of a part the model judged."""
-    trigger, frame = job.trigger, job.trigger.frame
+    frame = job.trigger.frame
     latency = None if frame is None else (time.monotonic() - frame.t_mono) * 1000.0
     return Inspection(
-        part_id=trigger.part_id,
-        station_id=station_id,
-        serial=job.serial.serial,
-        serial_source=job.serial.source,
-        captured_at=frame.t_utc if frame is not None else trigger.t_utc,
-        inspected_at=datetime.now(UTC),
+        **_part_fields(station_id, job, model),
         status=Status.OK,
         verdict=pred.verdict,
         label=pred.label,
         defect_score=float(pred.defect_score),
         anomaly_score=None if pred.anomaly_score is None else float(pred.anomaly_score),
         scores={str(k): float(v) for k, v in pred.scores.items()},
-        model_version=model.version,
-        threshold_ng=model.threshold_ng,
-        threshold_review=model.threshold_review,
         latency_ms=latency,
     )
 
@@ -77,18 +85,9 @@ def unjudged_row(
     station_id: str, job: Job, status: Status, error: str, model: ModelInfo
 ) -> Inspection:
     """The row of a part without a model verdict (no_frame, error, overflow): always REVIEW."""
-    trigger, frame = job.trigger, job.trigger.frame
     return Inspection(
-        part_id=trigger.part_id,
-        station_id=station_id,
-        serial=job.serial.serial,
-        serial_source=job.serial.source,
-        captured_at=frame.t_utc if frame is not None else trigger.t_utc,
-        inspected_at=datetime.now(UTC),
+        **_part_fields(station_id, job, model),
         status=status,
         verdict=UNJUDGED_VERDICT,
-        model_version=model.version,
-        threshold_ng=model.threshold_ng,
-        threshold_review=model.threshold_review,
         error=error[:2000],
     )
