@@ -123,6 +123,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "defect_recall": recall,
         "false_reject_rate": frr,
         "auroc": metrics.auroc(is_defect, scored.defect_scores),
+        "score_margin": metrics.score_margin(is_defect, scored.defect_scores),
         "n_defect": int(is_defect.sum()),
         "n_good": int((~is_defect).sum()),
         "missed_defects": [f"{s.label}/{s.path.name}" for s, d, f

@@ -77,3 +77,17 @@ def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> floa
     if allowed >= len(ranked):
         return 0.0
     return float(np.nextafter(ranked[allowed], np.inf))
+
+
+def score_margin(is_defect: np.ndarray, score: np.ndarray) -> float | None:
+    """Gap between the lowest defect and the highest good score, in logits (> 0: fully separated).
+
+    Unlike AUROC this keeps measuring once a split is perfectly separated, so it can rank models
+    that all score 1.0 on a small validation split; logits keep scores near 0 and 1 apart.
+    """
+    is_defect = np.asarray(is_defect, dtype=bool)
+    p = np.clip(np.asarray(score, dtype=np.float64), 1e-6, 1 - 1e-6)
+    if not is_defect.any() or is_defect.all():
+        return None
+    logit = np.log(p) - np.log1p(-p)
+    return float(logit[is_defect].min() - logit[~is_defect].max())

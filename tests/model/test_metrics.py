@@ -26,3 +26,13 @@ def test_macro_f1_and_confusion():
     assert cm.tolist() == [[1, 1], [0, 2]]
     f1_0, f1_1 = 2 * 1 * 0.5 / 1.5, 2 * (2 / 3) * 1 / (5 / 3)
     assert abs(metrics.macro_f1(cm) - (f1_0 + f1_1) / 2) < 1e-9
+
+
+def test_score_margin_ranks_separated_and_overlapping_scores():
+    labels = np.array([1, 1, 0, 0], dtype=bool)
+    wide = metrics.score_margin(labels, np.array([0.99, 0.9, 0.1, 0.01]))
+    narrow = metrics.score_margin(labels, np.array([0.6, 0.9, 0.4, 0.01]))
+    overlap = metrics.score_margin(labels, np.array([0.3, 0.9, 0.4, 0.01]))
+    assert abs(wide - 2 * np.log(9.0)) < 1e-9  # logit(0.9) - logit(0.1)
+    assert narrow > 0 > overlap
+    assert metrics.score_margin(labels[:2], np.array([0.5, 0.6])) is None
