@@ -18,10 +18,10 @@ UNJUDGED_VERDICT = Verdict.REVIEW
 
 @dataclass(frozen=True)
 class Job:
-    """One triggered part waiting for the model."""
+    """One triggered part waiting for the model; its serial is read off the trigger thread."""
 
     trigger: Trigger
-    serial: PartSerial
+    serial: PartSerial | None  # None until the inference thread (or a failure row) reads it
     queued_mono: float
 
 
@@ -52,6 +52,8 @@ class ModelInfo:
 def _part_fields(station_id: str, job: Job, model: ModelInfo) -> dict:
     """What every row of a triggered part carries, judged or not."""
     trigger, frame = job.trigger, job.trigger.frame
+    if job.serial is None:
+        raise ValueError(f"part {trigger.part_id}: serial not resolved before its row was built")
     return {
         "part_id": trigger.part_id,
         "station_id": station_id,

@@ -162,11 +162,12 @@ class Station:
             station_id=self.settings.station_id, queues=self._queues, recorder=self.recorder,
             stop=self._stop, emitter=Emitter(self._queues, self.recorder),
             model=ModelInfo.from_card(getattr(self.parts.classifier, "card", None)),
+            serials=self.parts.serials,
         )
         self._writer = self._make_writer()
         self._workers = [
             CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop),
-            TriggerWorker(self.parts.trigger, self.parts.serials, ctx, self.settings.max_parts),
+            TriggerWorker(self.parts.trigger, ctx, self.settings.max_parts),
             InferenceWorker(self.parts.classifier, ctx, self.settings.batch_max,
                             heatmaps=self.parts.archive is not None, region=self.settings.region),
             *self._make_archivers(),
@@ -276,7 +277,7 @@ class Station:
         self.recorder.drop("trigger_requests_full")
         self.recorder.triggered()
         trig = Trigger(req.part_id, req.t_mono, req.t_utc, "external", req.serial, None)
-        job = Job(trig, self.parts.serials.resolve(trig), time.monotonic())
+        job = Job(trig, None, time.monotonic())
         assert self._ctx is not None
         self._ctx.record_failure(job, Status.OVERFLOW, "trigger request backlog full")
 

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from inspector.capture.base import FrameSource
 from inspector.domain import Frame, Inspection, Status, Trigger
@@ -142,14 +142,18 @@ class CaptureWorker(Worker):
 
 
 class TriggerWorker(Worker):
-    """Turns frames and external requests into parts, resolves serials, queues inspections."""
+    """Turns frames and external requests into parts and queues them for inspection.
+
+    It never reads a serial code itself (a hard-to-read label can take tens of ms): a slow
+    read here would delay the next trigger and drop live frames. The inference thread reads it.
+    """
 
     name = "trigger"
 
-    def __init__(self, policy: TriggerPolicy, serials: SerialResolver, ctx: PipelineContext,
+    def __init__(self, policy: TriggerPolicy, ctx: PipelineContext,
                  max_parts: int | None = None) -> None:
         super().__init__()
-        self.policy, self.serials, self.ctx, self.max_parts = policy, serials, ctx, max_parts
+        self.policy, self.ctx, self.max_parts = policy, ctx, max_parts
         self.triggered = 0
 
     def run(self) -> None:
@@ -208,8 +212,10 @@ class TriggerWorker(Worker):
         for trigger in triggers:
             self.triggered += 1
             self.ctx.recorder.triggered()
-            job = Job(trigger, self.serials.resolve(trigger), time.monotonic())
+            job = Job(trigger, None, time.monotonic())
             if not self.ctx.queues.jobs.put(job):
+                # Rare (the model is behind): this part's serial is read here, because an
+                # overflow row without its serial could not be traced.
                 self.ctx.record_failure(job, Status.OVERFLOW, "inspection backlog full")
                 self.ctx.recorder.drop("backlog_full")
 
@@ -229,10 +235,17 @@ class PipelineContext:
     stop: threading.Event
     emitter: Emitter
     model: ModelInfo
+    serials: SerialResolver = field(default_factory=SerialResolver)
+
+    def with_serial(self, job: Job) -> Job:
+        """The job with its serial read (from the frame's code, the trigger, or generated)."""
+        if job.serial is not None:
+            return job
+        return replace(job, serial=self.serials.resolve(job.trigger))
 
     def record_failure(self, job: Job, status: Status, error: str) -> None:
         """A part without a model verdict still gets its row (REVIEW), with its frame if any."""
-        row = unjudged_row(self.station_id, job, status, error, self.model)
+        row = unjudged_row(self.station_id, self.with_serial(job), status, error, self.model)
         frame = job.trigger.frame
         self.emitter.emit(Outcome(row, None if frame is None else frame.image))
 
@@ -263,7 +276,7 @@ class InferenceWorker(Worker):
 
     def _process(self, jobs: list[Job]) -> None:
         framed = []
-        for job in jobs:
+        for job in map(self.ctx.with_serial, jobs):
             if job.trigger.frame is None:
                 self.ctx.record_failure(job, Status.NO_FRAME, "no frame near the trigger time")
             else:

@@ -12,6 +12,7 @@ from inspector.domain import SerialSource, Status, Verdict
 from inspector.outputs.command import CommandOutput
 from inspector.pipeline.serial_hook import SerialResolver
 from inspector.serials import FilenameReaderConfig, FilenameSerialReader
+from inspector.serials.base import SerialRead
 from inspector.storage.archive import ImageArchive
 
 from .fakes import FakeClassifier, FakeSource, FakeStore, RecordingOutput, gray
@@ -206,3 +207,35 @@ def test_external_trigger_needs_external_policy(make_station):
         station.trigger("X")
 
 
+
+
+class BlockingSerialReader:
+    """A code reader stuck on a hard label until released (a slow read on the line)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.reads = 0
+
+    def read(self, frame, trigger=None):
+        self.release.wait(10)
+        self.reads += 1
+        return SerialRead(f"SN-{int(frame.image[0, 0]):03d}", SerialSource.CODE)
+
+
+def test_slow_serial_reads_do_not_hold_up_triggering(make_station):
+    reader = BlockingSerialReader()
+    store = FakeStore()
+    station = make_station(FakeSource([gray(i) for i in range(12)]), store=store,
+                           settings={"jobs_queue": 64, "batch_max": 4},
+                           serials=SerialResolver(reader))
+    station.start()
+    deadline = time.monotonic() + 5
+    while station.metrics().triggered < 12 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # Every part was triggered while the first code read was still blocked.
+    assert station.metrics().triggered == 12 and reader.reads == 0
+    reader.release.set()
+    assert station.wait(10)
+    rows = list(store.rows.values())
+    assert sorted(r.serial for r in rows) == [f"SN-{i:03d}" for i in range(12)]
+    assert {r.serial_source for r in rows} == {SerialSource.CODE}
