@@ -67,7 +67,8 @@ def _mask_for(root: Path, image: Path, label: str) -> Path | None:
     return mask if mask.is_file() else None
 
 
-def _list_classes(root: Path) -> dict[str, list[Path]]:
+def list_classes(root: Path) -> dict[str, list[Path]]:
+    """Class name -> its image files; a missing folder, no class or an empty class is a DatasetError."""
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist")
     image_dir = _image_dir(root)
@@ -123,11 +124,12 @@ def _stratified_split(classes: dict[str, list[Path]], seed: int, val: float, tes
 
 
 def scan_dataset(root: str | Path, split_csv: str | Path | None = None, seed: int = 0,
-                 val_fraction: float = 0.15, test_fraction: float = 0.15) -> DatasetIndex:
+                 val_fraction: float = 0.15, test_fraction: float = 0.15,
+                 min_classes: int = 2) -> DatasetIndex:
     """Scan a dataset folder; use split.csv when given or present, else a stratified seeded split."""
     root = Path(root)
-    classes = _list_classes(root)
-    if len(classes) < 2:
+    classes = list_classes(root)
+    if len(classes) < min_classes:
         raise DatasetError(f"{root}: only one class ({next(iter(classes))}); need at least two")
     csv_path = Path(split_csv) if split_csv else root / "split.csv"
     if csv_path.is_file():

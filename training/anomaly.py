@@ -7,16 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inspector.datasets import (
-    DatasetIndex,
-    Sample,
-    _list_classes,
-    _mask_for,
-    _read_split_csv,
-    _stratified_split,
-    pick_good_classes,
-    scan_dataset,
-)
+from inspector.datasets import DatasetIndex, Sample, list_classes, pick_good_classes, scan_dataset
 from inspector.errors import DatasetError
 from training.data import CachedSplit
 from training.synthetic_defects import synthesize
@@ -26,19 +17,11 @@ ANOMALY = "anomaly"
 
 def scan_good_only(root: Path, split_csv: Path | None, seed: int) -> DatasetIndex:
     """Like scan_dataset, but a dataset of one (good) class is fine here."""
-    root = Path(root)
-    classes = _list_classes(root)  # clear errors for a missing folder, no class, empty class
+    classes = list_classes(Path(root))  # clear errors for a missing folder, no class, empty class
     if len(classes) > 1:
         return scan_dataset(root, split_csv, seed=seed)
-    csv_path = Path(split_csv) if split_csv else root / "split.csv"
-    if csv_path.is_file():
-        rows = _read_split_csv(root, csv_path, classes)
-    elif split_csv:
-        raise DatasetError(f"split file {split_csv} does not exist")
-    else:
-        rows = _stratified_split(classes, seed, 0.15, 0.0)  # no defects: nothing to test on
-    samples = [Sample(p, label, split, _mask_for(root, p, label)) for p, label, split in rows]
-    return DatasetIndex(root, sorted(classes), samples, False)
+    # Good images only: no defects to test on, so no test split is held out.
+    return scan_dataset(root, split_csv, seed=seed, test_fraction=0.0, min_classes=1)
 
 
 def good_classes_of(index: DatasetIndex, requested: list[str] | None) -> list[str]:
