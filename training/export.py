@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from inspector.model.card import ModelCard
+from inspector.model.network import WithFeatures
 from inspector.model.onnx_backend import ONNX_FILE
 from inspector.model.torch_backend import WEIGHTS_FILE
 
@@ -20,12 +21,15 @@ OPSET = 17
 def export_onnx(model: torch.nn.Module, card: ModelCard, path: Path) -> None:
     """Export with a dynamic batch axis, weights embedded (no external-data sidecar)."""
     net = copy.deepcopy(model).cpu().eval().to(memory_format=torch.contiguous_format)
+    outputs = ["logits", "defect_map"]
+    if card.feature_bank is not None:  # a gate with a feature bank also outputs patch features
+        net, outputs = WithFeatures(net), [*outputs, "features"]
     dummy = torch.zeros(2, card.channels, card.input_size, card.input_size)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not actionable here
         torch.onnx.export(
-            net, (dummy,), str(path), input_names=["image"], output_names=["logits", "defect_map"],
-            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}, "defect_map": {0: "batch"}},
+            net, (dummy,), str(path), input_names=["image"], output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in ["image", *outputs]},
             opset_version=OPSET, dynamo=False, external_data=False,
         )
 

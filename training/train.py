@@ -30,10 +30,11 @@ from inspector.model.evaluation import evaluate, score_samples, summarise
 from inspector.model.gate import attach_gate
 from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
+from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import VIEWS, place, standardise
 from inspector.model.thresholds import ThresholdRule
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
-from training import anomaly
+from training import anomaly, feature_bank
 from training import report as reports
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED, BalancedSampler, SynthConfig
 from training.data import CachedSplit, load_split
@@ -70,6 +71,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--locate-at", type=float, default=0.5,
                    help="labels-only: share of the crop epochs after which real defects are located "
                         "by the defect map's peak and cropped there too (>= 1: never)")
+    p.add_argument("--bank-size", type=int, default=feature_bank.BANK_SIZE,
+                   help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
@@ -111,6 +114,7 @@ class Run:
     val: CachedSplit = field(default_factory=CachedSplit)
     select: CachedSplit | None = None  # checkpoint-selection set (default: val)
     gate: dict | None = None           # attached gate's card
+    feature_bank: dict | None = None   # good-only: the bank's card entry (top_k, calibration)
     history: list[dict] = field(default_factory=list)
 
 
@@ -285,7 +289,7 @@ def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> M
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
         code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        gate=run.gate,
+        gate=run.gate, feature_bank=run.feature_bank,
     )
 
 
@@ -308,6 +312,8 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if run.recipe == GOOD_ONLY:  # the gate saw the good rows only: hash just those
         index = dataclasses.replace(index, samples=[s for s in index.samples if s.label in run.good])
     data_hash = content_hash(index)
+    if run.recipe == GOOD_ONLY and args.bank_size > 0:
+        _add_feature_bank(run, model, data_hash)
     provisional = _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {})
     write_bundle(model, provisional, args.out)
     thresholds, extra = choose_thresholds(run, args.out)
@@ -330,6 +336,19 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
     reports.write_report(args.out, report)
     return report
+
+
+def _add_feature_bank(run: Run, model: torch.nn.Module, data_hash: str) -> None:
+    """Good-only: bank the good training patches, then calibrate them against p(anomaly) on val."""
+    args = run.args
+    bank = feature_bank.build_bank(model, run.train.samples, args.input_size, torch.device("cpu"),
+                                   args.seed, args.bank_size)
+    run.feature_bank = bank.config()
+    write_bundle(model, _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {}), args.out)
+    bank.save(args.out / bank_file_for(ONNX_FILE))
+    calibration = feature_bank.calibrate(load_classifier(args.out, "onnx", threads=args.threads),
+                                         run.val.samples)
+    run.feature_bank = {**bank.config(), "calibration": dataclasses.asdict(calibration)}
 
 
 def _headline(m: dict) -> dict:

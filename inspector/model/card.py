@@ -50,6 +50,8 @@ class ModelCard:
     created_at: str = ""
     schema: int = CARD_SCHEMA
     gate: dict[str, Any] | None = None  # card of an attached good-only anomaly gate (anomaly.onnx)
+    # A gate's good-patch feature bank (bank file beside its ONNX graph): top_k and calibration.
+    feature_bank: dict[str, Any] | None = None
 
     @property
     def defect_classes(self) -> list[str]:
@@ -103,6 +105,8 @@ class ModelCard:
             raise ModelError(f"card good_classes {self.good_classes!r} must name listed classes")
         if self.channels not in (1, 3) or self.input_size < 16:
             raise ModelError(f"card has bad input: channels={self.channels} size={self.input_size}")
+        if self.feature_bank is not None and not isinstance(self.feature_bank, dict):
+            raise ModelError("card feature_bank must be a JSON object (top_k, calibration)")
         if self.gate is not None:
             if not isinstance(self.gate, dict):
                 raise ModelError("card gate must be the gate's card (a JSON object)")

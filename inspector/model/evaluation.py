@@ -51,7 +51,7 @@ def _peak_hit(heat: np.ndarray, mask_path) -> tuple[bool, bool] | None:
 
 def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> ScoredSamples:
     """Run the bundle over samples in batches; heatmap peaks are checked where masks exist."""
-    kept, probs, peaks, skipped, anomaly = [], [], [], [], []
+    kept, probs, scores, peaks, skipped, anomaly = [], [], [], [], [], []
     good = set(model.card.good_classes)
     for start in range(0, len(samples), batch):
         chunk, images = [], []
@@ -65,8 +65,9 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
         if not chunk:
             continue
         x, placements = prepare_batch(images, model.card.input_size)
-        p, dmaps = model.forward_views(x)
+        p, batch_scores, dmaps = model.score_batch(x, placements)
         probs.append(p)
+        scores.append(batch_scores)
         if model.gate is not None:
             anomaly.append(model.anomaly_scores(images)[0])
         for i, s in enumerate(chunk):
@@ -77,11 +78,11 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
                     peaks.append(hit)
         kept.extend(chunk)
     all_probs = np.concatenate(probs) if probs else np.zeros((0, len(model.card.classes)))
-    scores = model.defect_score(all_probs)
+    all_scores = np.concatenate(scores) if scores else np.zeros(0)
     gate_scores = np.concatenate(anomaly) if anomaly else None
     if model.is_gate:
-        gate_scores = scores
-    return ScoredSamples(kept, all_probs, scores, peaks, skipped, gate_scores)
+        gate_scores = all_scores
+    return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores)
 
 
 def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:

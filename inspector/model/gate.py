@@ -10,7 +10,7 @@ from pathlib import Path
 
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard, Thresholds
-from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE
+from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE, bank_file_for
 
 logger = logging.getLogger(__name__)
 GOOD_ONLY = "good-only"
@@ -32,7 +32,14 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
     card = ModelCard.load(bundle)
     if card.recipe == GOOD_ONLY:
         raise ModelError(f"{bundle} is itself a good-only gate: attach the gate to a classifier")
+    if gate.feature_bank is not None and not (gate_bundle / bank_file_for(ONNX_FILE)).is_file():
+        raise ModelError(f"gate bundle {gate_bundle}: {bank_file_for(ONNX_FILE)} is missing")
     shutil.copyfile(gate_bundle / ONNX_FILE, bundle / GATE_ONNX_FILE)
+    stale = bundle / bank_file_for(GATE_ONNX_FILE)
+    if gate.feature_bank is not None:
+        shutil.copyfile(gate_bundle / bank_file_for(ONNX_FILE), stale)
+    elif stale.exists():
+        stale.unlink()  # a previously attached gate's bank must not outlive it
     gate_dict = json.loads(gate.to_json())
     gate_dict.pop("gate", None)
     thresholds = Thresholds(card.thresholds.ng, card.thresholds.review, gate.thresholds.anomaly)

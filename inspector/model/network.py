@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from inspector.errors import ModelError
 
@@ -45,7 +46,21 @@ class SegDecNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return (class logits N x K, defect-map logits N x 1 x H/8 x W/8)."""
-        features = self.encoder(x)
+        return self._heads(self.encoder(x))
+
+    def forward_with_features(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, defect map, patch features N x (w2 + w4) x H/8 x W/8) for the gate's feature bank.
+
+        A patch is described by the stride-4 block (pooled to stride 8) and the encoder's output,
+        each averaged over its 3 x 3 neighbourhood: fine texture plus wider context.
+        """
+        mid = self.encoder[:4](x)
+        features = self.encoder[4:](mid)
+        logits, dmap = self._heads(features)
+        patches = torch.cat([F.avg_pool2d(mid, 2), features], dim=1)
+        return logits, dmap, F.avg_pool2d(patches, 3, stride=1, padding=1, count_include_pad=False)
+
+    def _heads(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         dmap = self.defect_map(features)
         head = self.decision(torch.cat([features, dmap], dim=1))
         pooled = torch.cat([
@@ -53,6 +68,17 @@ class SegDecNet(nn.Module):
             torch.amax(dmap, dim=(2, 3)), torch.mean(dmap, dim=(2, 3)),
         ], dim=1)
         return self.classifier(pooled), dmap
+
+
+class WithFeatures(nn.Module):
+    """Export wrapper: a network whose forward also returns its patch features (gate bundles)."""
+
+    def __init__(self, net: SegDecNet) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return self.net.forward_with_features(x)
 
 
 ARCHITECTURES = {"segdec": SegDecNet}

@@ -8,10 +8,17 @@ import numpy as np
 
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard
+from inspector.model.feature_bank import FeatureBank
 from inspector.model.runtime import BundleRuntime
 
 ONNX_FILE = "model.onnx"
 GATE_ONNX_FILE = "anomaly.onnx"  # an attached good-only anomaly gate
+
+
+def bank_file_for(onnx_file: str) -> str:
+    """The feature bank beside a gate's graph: model.onnx -> bank.npy, anomaly.onnx -> anomaly_bank.npy."""
+    stem = onnx_file.removesuffix(".onnx")
+    return "bank.npy" if stem == "model" else f"{stem}_bank.npy"
 
 
 class OnnxClassifier(BundleRuntime):
@@ -34,11 +41,15 @@ class OnnxClassifier(BundleRuntime):
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise ModelError(f"model bundle {folder}: {onnx_file} cannot be loaded ({exc})") from exc
         self._check_against_card(folder)
+        if card.feature_bank is not None:
+            self.bank = FeatureBank.load(Path(folder) / bank_file_for(onnx_file), card.feature_bank)
 
     def _check_against_card(self, folder: Path) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
-        if len(inputs) != 1 or len(outputs) != 2:
-            raise ModelError(f"model bundle {folder}: {self.onnx_file} must have 1 input and 2 outputs")
+        wanted = 3 if self.card.feature_bank is not None else 2  # a gate's bank needs its features
+        if len(inputs) != 1 or len(outputs) != wanted:
+            raise ModelError(f"model bundle {folder}: {self.onnx_file} must have 1 input and "
+                             f"{wanted} outputs, it has {len(inputs)} and {len(outputs)}")
         channels = inputs[0].shape[1]
         n_classes = outputs[0].shape[1]
         if channels != self.card.channels or n_classes != len(self.card.classes):
@@ -48,6 +59,5 @@ class OnnxClassifier(BundleRuntime):
                 f"{len(self.card.classes)} ({', '.join(self.card.classes)})")
         self._input = inputs[0].name
 
-    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, dmap = self.session.run(None, {self._input: batch.astype(np.float32, copy=False)})
-        return logits, dmap
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        return tuple(self.session.run(None, {self._input: batch.astype(np.float32, copy=False)}))

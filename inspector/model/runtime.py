@@ -9,6 +9,7 @@ import numpy as np
 
 from inspector.domain import Prediction, Verdict
 from inspector.model.card import ModelCard
+from inspector.model.feature_bank import FeatureBank
 from inspector.model.preprocess import Placement, apply_view, invert_view, prepare_batch
 from inspector.model.verdict import decide
 
@@ -33,32 +34,44 @@ def heatmap_for(defect_map: np.ndarray, placement: Placement, canvas: int, shape
 
 
 class BundleRuntime:
-    """Shared predict() logic; a backend supplies `_forward(batch) -> (logits, defect_map_logits)`."""
+    """Shared predict() logic; a backend supplies `_forward(batch) -> (logits, defect_map[, features])`."""
 
     card: ModelCard
     max_batch: int = 16
     gate: BundleRuntime | None = None  # attached good-only anomaly gate (loader sets it)
+    bank: FeatureBank | None = None    # a gate's good-patch feature bank (its third ONNX output)
 
-    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         raise NotImplementedError
 
-    def forward_views(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Class probabilities and defect-map probabilities averaged over the card's views."""
+    def _views_forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """View-averaged class and defect-map probabilities, plus the identity view's features."""
         views = self.card.tta_views or ["identity"]
         stacked = np.concatenate([np.ascontiguousarray(apply_view(batch, v)) for v in views])
-        logits, maps = self._forward_chunked(stacked)
+        outs = self._forward_chunked(stacked)
+        logits, maps = outs[0], outs[1]
         n = len(batch)
         probs = np.mean([softmax(logits[i * n:(i + 1) * n]) for i in range(len(views))], axis=0)
         dmaps = np.mean([invert_view(sigmoid(maps[i * n:(i + 1) * n]), v)
                          for i, v in enumerate(views)], axis=0)
+        features = None
+        if len(outs) > 2:
+            # The bank holds upright training patches: compare the upright view's features.
+            k = views.index("identity") if "identity" in views else 0
+            features = invert_view(outs[2][k * n:(k + 1) * n], views[k])
+        return probs, dmaps, features
+
+    def forward_views(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class probabilities and defect-map probabilities averaged over the card's views."""
+        probs, dmaps, _ = self._views_forward(batch)
         return probs, dmaps
 
-    def _forward_chunked(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _forward_chunked(self, batch: np.ndarray) -> list[np.ndarray]:
         # max_batch counts network inputs (views included): activations at 320 px cost ~3 MB an
         # input per layer, and ONNX Runtime's arena keeps its peak, so this bounds resident memory.
         step = max(1, self.max_batch)
         outs = [self._forward(batch[i:i + step]) for i in range(0, len(batch), step)]
-        return np.concatenate([o[0] for o in outs]), np.concatenate([o[1] for o in outs])
+        return [np.concatenate([o[k] for o in outs]) for k in range(len(outs[0]))]
 
     def defect_score(self, probs: np.ndarray) -> np.ndarray:
         good = [self.card.classes.index(c) for c in self.card.good_classes]
@@ -69,18 +82,39 @@ class BundleRuntime:
         """A good-only bundle: its defect score is itself an anomaly score."""
         return self.card.recipe == "good-only"
 
-    def score_images(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
-        """(probabilities, defect maps, placements) for uint8 images, prepared like serving."""
+    def raw_gate_scores(self, batch: np.ndarray, placements: list[Placement]
+                        ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """(probs, p(anomaly), feature distance or None, defect maps) of a gate on prepared inputs."""
+        probs, dmaps, features = self._views_forward(batch)
+        distance = None
+        if self.bank is not None and features is not None:
+            distance, _ = self.bank.distances(features, placements)
+        return probs, self.defect_score(probs), distance, dmaps
+
+    def score_batch(self, batch: np.ndarray, placements: list[Placement]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(probs, scores, defect maps) on prepared inputs; a gate's score joins its feature distance."""
+        if not self.is_gate:
+            probs, dmaps = self.forward_views(batch)
+            return probs, self.defect_score(probs), dmaps
+        probs, p_anomaly, distance, dmaps = self.raw_gate_scores(batch, placements)
+        if distance is None or self.bank is None or self.bank.calibration is None:
+            return probs, p_anomaly, dmaps
+        return probs, self.bank.calibration.combine(p_anomaly, distance), dmaps
+
+    def score_images(self, images: list[np.ndarray]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Placement]]:
+        """(probabilities, scores, defect maps, placements) for uint8 images, prepared like serving."""
         batch, placements = prepare_batch(images, self.card.input_size)
-        probs, dmaps = self.forward_views(batch)
-        return probs, dmaps, placements
+        probs, scores, dmaps = self.score_batch(batch, placements)
+        return probs, scores, dmaps, placements
 
     def anomaly_scores(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
         """The attached gate's (anomaly scores, maps, placements); empty without a gate."""
         if self.gate is None:
             return np.zeros(0), np.zeros(0), []
-        probs, dmaps, placements = self.gate.score_images(images)
-        return self.gate.defect_score(probs), dmaps, placements
+        _, scores, dmaps, placements = self.gate.score_images(images)
+        return scores, dmaps, placements
 
     def predict(self, images: Sequence[np.ndarray], heatmaps: bool = True) -> list[Prediction]:
         """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked.
@@ -91,8 +125,7 @@ class BundleRuntime:
         if len(images) == 0:
             return []
         images = list(images)
-        probs, dmaps, placements = self.score_images(images)
-        scores = self.defect_score(probs)
+        probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
         out = []
         for i, image in enumerate(images):

@@ -10,7 +10,9 @@ import torch
 
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard
+from inspector.model.feature_bank import FeatureBank
 from inspector.model.network import build_network
+from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.runtime import BundleRuntime
 
 WEIGHTS_FILE = "model.pt"
@@ -47,8 +49,11 @@ class TorchClassifier(BundleRuntime):
             torch.set_num_threads(threads)
         self.device = torch.device(device)
         self.net = load_network(folder, card).to(self.device)
+        if card.feature_bank is not None:
+            self.bank = FeatureBank.load(Path(folder) / bank_file_for(ONNX_FILE), card.feature_bank)
 
     @torch.inference_mode()
-    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        logits, dmap = self.net(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
-        return logits.float().cpu().numpy(), dmap.float().cpu().numpy()
+    def _forward(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        x = torch.from_numpy(np.ascontiguousarray(batch)).to(self.device)
+        outs = self.net.forward_with_features(x) if self.bank is not None else self.net(x)
+        return tuple(o.float().cpu().numpy() for o in outs)

@@ -177,3 +177,43 @@ def test_attach_gate_command(tmp_path, tiny_bundle, gate):
     assert json.loads(result.stdout)["anomaly_threshold"] == ModelCard.load(gate).thresholds.anomaly
     bad = CliRunner().invoke(app, ["attach-gate", str(dst), str(tiny_bundle)])
     assert bad.exit_code == 2 and "not a good-only gate" in bad.output
+
+
+def test_gate_bundle_carries_a_calibrated_feature_bank(gate, gated):
+    import onnx
+
+    card = ModelCard.load(gate)
+    cal = card.feature_bank["calibration"]
+    assert set(cal) == {"p_mean", "p_std", "d_mean", "d_std"} and cal["d_std"] > 0
+    bank = np.load(gate / "bank.npy")
+    assert bank.dtype == np.float16 and bank.shape[1] == 16  # stride-4 block (8) + encoder (8)
+    outputs = [o.name for o in onnx.load(str(gate / "model.onnx")).graph.output]
+    assert outputs == ["logits", "defect_map", "features"]
+    assert np.array_equal(np.load(gated / "anomaly_bank.npy"), bank)
+
+
+def test_gate_scores_agree_between_torch_and_onnx(gate):
+    rng = np.random.default_rng(4)
+    images = [tile(rng) for _ in range(3)] + [plant(tile(rng), "blob", rng)[0]]
+    onnx_preds = load_classifier(gate, "onnx").predict(images)
+    torch_preds = load_classifier(gate, "torch").predict(images)
+    for a, b in zip(onnx_preds, torch_preds, strict=True):
+        assert abs(a.anomaly_score - b.anomaly_score) < 1e-4
+
+
+def test_gate_without_a_bank_scores_p_anomaly_alone(tmp_path):
+    root = make_dataset(tmp_path / "d", per_class=12, masks=False, classes=("free",))
+    out = tmp_path / "gate"
+    args = [str(root), "--out", str(out), "--good-only", "--bank-size", "0", *GATE_ARGS]
+    main(get_args_parser().parse_args([*args[:-2], "--crop-epochs", "2", "--epochs", "1", *args[-2:]]))
+    assert ModelCard.load(out).feature_bank is None and not (out / "bank.npy").exists()
+    pred = load_classifier(out).predict([tile(np.random.default_rng(0))])[0]
+    assert pred.anomaly_score == pytest.approx(1.0 - pred.scores["free"])
+
+
+def test_gate_with_its_bank_missing_is_refused(tmp_path, gate):
+    dst = tmp_path / "g"
+    shutil.copytree(gate, dst)
+    (dst / "bank.npy").unlink()
+    with pytest.raises(ModelError, match=r"bank\.npy is missing"):
+        load_classifier(dst)

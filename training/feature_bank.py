@@ -1,0 +1,97 @@
+"""Build a good-only gate's feature bank: patch features of the good training images, thinned out."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from inspector.datasets import Sample
+from inspector.errors import DatasetError
+from inspector.model.feature_bank import Calibration, FeatureBank, content_cells
+from inspector.model.preprocess import prepare_batch, read_image
+
+logger = logging.getLogger(__name__)
+
+BANK_SIZE = 4096        # patches kept: scoring one image costs ~patches x BANK_SIZE x C flops
+POOL_SIZE = 40_000      # random patches the greedy selection starts from
+PROJECTION_DIMS = 32    # the greedy selection compares random projections (faster, nearly as good)
+
+
+@torch.inference_mode()
+def good_patches(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+                 batch: int = 16) -> np.ndarray:
+    """Patch features (P x C) of the content cells of every readable image, prepared like serving."""
+    model.eval()
+    found = []
+    for start in range(0, len(samples), batch):
+        images = []
+        for s in samples[start:start + batch]:
+            try:
+                images.append(read_image(s.path))
+            except DatasetError as exc:
+                logger.warning("feature bank: skipping %s", exc)
+        if not images:
+            continue
+        x, placements = prepare_batch(images, size)
+        _, _, feats = model.forward_with_features(torch.from_numpy(x).to(device))
+        feats = feats.float().cpu().numpy()
+        for j, placement in enumerate(placements):
+            rows, cols = content_cells(placement, feats.shape[2:])
+            cells = feats[j, :, rows, cols]
+            found.append(cells.reshape(cells.shape[0], -1).T)
+    if not found:
+        raise DatasetError("no readable good images to build the feature bank from")
+    return np.concatenate(found).astype(np.float32)
+
+
+def greedy_coreset(patches: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """k patches chosen farthest-first, so rare good textures stay covered (PatchCore's subsampling)."""
+    rng = np.random.default_rng(seed)
+    if len(patches) > POOL_SIZE:
+        patches = patches[rng.choice(len(patches), POOL_SIZE, replace=False)]
+    if len(patches) <= k:
+        return patches
+    proj = patches @ rng.normal(size=(patches.shape[1], PROJECTION_DIMS)).astype(np.float32)
+    chosen = [int(rng.integers(len(proj)))]
+    nearest = np.linalg.norm(proj - proj[chosen[0]], axis=1)
+    for _ in range(k - 1):
+        nxt = int(np.argmax(nearest))
+        chosen.append(nxt)
+        np.minimum(nearest, np.linalg.norm(proj - proj[nxt], axis=1), out=nearest)
+    return patches[np.array(chosen)]
+
+
+def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+               seed: int, k: int = BANK_SIZE) -> FeatureBank:
+    """The uncalibrated bank from the good training images (calibrate() on val goods next)."""
+    patches = good_patches(model, samples, size, device)
+    chosen = greedy_coreset(patches, k, seed)
+    logger.info("feature bank: %d of %d good patches kept (%d features each)", len(chosen),
+                len(patches), chosen.shape[1])
+    return FeatureBank(chosen, None)
+
+
+def calibrate(gate, samples: Sequence[Sample], batch: int = 16) -> Calibration:
+    """Standardise p(anomaly) and the distance on the val good images, through the serving runtime."""
+    p_all, d_all = [], []
+    for start in range(0, len(samples), batch):
+        images = []
+        for s in samples[start:start + batch]:
+            try:
+                images.append(read_image(s.path))
+            except DatasetError as exc:
+                logger.warning("calibration: skipping %s", exc)
+        if not images:
+            continue
+        x, placements = prepare_batch(images, gate.card.input_size)
+        _, p_anomaly, distance, _ = gate.raw_gate_scores(x, placements)
+        if distance is None:
+            raise DatasetError("the gate bundle has no feature bank to calibrate")
+        p_all.append(p_anomaly)
+        d_all.append(distance)
+    if not p_all:
+        raise DatasetError("no readable good validation images to calibrate the feature bank on")
+    return Calibration.fit(np.concatenate(p_all), np.concatenate(d_all))
