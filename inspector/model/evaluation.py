@@ -31,6 +31,7 @@ class ScoredSamples:
     peaks_in_mask: list[tuple[bool, bool]]  # (peak inside mask, within 4 px) per defect with a mask
     skipped: list[str]
     anomaly_scores: np.ndarray | None = None  # N, from an attached gate
+    components: dict[str, np.ndarray] | None = None  # a banked gate's raw scores, before combining
 
 
 def label_for(card, label: str) -> str:
@@ -52,6 +53,7 @@ def _peak_hit(heat: np.ndarray, mask_path) -> tuple[bool, bool] | None:
 def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> ScoredSamples:
     """Run the bundle over samples in batches; heatmap peaks are checked where masks exist."""
     kept, probs, scores, peaks, skipped, anomaly = [], [], [], [], [], []
+    parts: dict[str, list[np.ndarray]] = {}
     good = set(model.card.good_classes)
     for start in range(0, len(samples), batch):
         chunk, images = [], []
@@ -65,7 +67,9 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
         if not chunk:
             continue
         x, placements = prepare_batch(images, model.card.input_size)
-        p, batch_scores, dmaps = model.score_batch(x, placements)
+        p, batch_scores, dmaps, raw = model.score_batch(x, placements)
+        for name, values in (raw or {}).items():
+            parts.setdefault(name, []).append(values)
         probs.append(p)
         scores.append(batch_scores)
         if model.gate is not None:
@@ -82,7 +86,8 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
     gate_scores = np.concatenate(anomaly) if anomaly else None
     if model.is_gate:
         gate_scores = all_scores
-    return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores)
+    components = {k: np.concatenate(v) for k, v in parts.items()} or None
+    return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores, components)
 
 
 def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:
@@ -117,6 +122,9 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     peaks = scored.peaks_in_mask
     extra = _gate_figures(card, scored, is_defect) if scored.anomaly_scores is not None \
         and not model.is_gate else {}
+    if scored.components:  # what each of a banked gate's two scores achieves alone
+        extra["score_components_auroc"] = {k: metrics.auroc(is_defect, v)
+                                           for k, v in scored.components.items()}
     return {
         "n": len(scored.samples),
         "accuracy": float((y_true == y_pred).mean()) if len(y_true) else None,

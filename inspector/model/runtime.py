@@ -92,21 +92,26 @@ class BundleRuntime:
         return probs, self.defect_score(probs), distance, dmaps
 
     def score_batch(self, batch: np.ndarray, placements: list[Placement]
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(probs, scores, defect maps) on prepared inputs; a gate's score joins its feature distance."""
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
+        """(probs, scores, defect maps, a banked gate's raw scores) on prepared inputs.
+
+        A gate with a feature bank scores the calibrated mix of p(anomaly) and the distance.
+        """
         if not self.is_gate:
             probs, dmaps = self.forward_views(batch)
-            return probs, self.defect_score(probs), dmaps
+            return probs, self.defect_score(probs), dmaps, None
         probs, p_anomaly, distance, dmaps = self.raw_gate_scores(batch, placements)
-        if distance is None or self.bank is None or self.bank.calibration is None:
-            return probs, p_anomaly, dmaps
-        return probs, self.bank.calibration.combine(p_anomaly, distance), dmaps
+        if distance is None or self.bank is None:
+            return probs, p_anomaly, dmaps, None
+        parts = {"p_anomaly": p_anomaly, "feature_distance": distance}
+        cal = self.bank.calibration
+        return probs, p_anomaly if cal is None else cal.combine(p_anomaly, distance), dmaps, parts
 
     def score_images(self, images: list[np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Placement]]:
         """(probabilities, scores, defect maps, placements) for uint8 images, prepared like serving."""
         batch, placements = prepare_batch(images, self.card.input_size)
-        probs, scores, dmaps = self.score_batch(batch, placements)
+        probs, scores, dmaps, _ = self.score_batch(batch, placements)
         return probs, scores, dmaps, placements
 
     def anomaly_scores(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:

@@ -217,3 +217,13 @@ def test_gate_with_its_bank_missing_is_refused(tmp_path, gate):
     (dst / "bank.npy").unlink()
     with pytest.raises(ModelError, match=r"bank\.npy is missing"):
         load_classifier(dst)
+
+
+def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
+    from inspector.datasets import scan_dataset
+
+    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
+    result = evaluate(load_classifier(gate), scan_dataset(data).samples)
+    parts = result["score_components_auroc"]
+    assert set(parts) == {"p_anomaly", "feature_distance"}
+    assert all(0.0 <= v <= 1.0 for v in parts.values())
