@@ -74,7 +74,7 @@ def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, dev
     return FeatureBank(chosen, None)
 
 
-def calibrate(gate, samples: Sequence[Sample], batch: int = 16) -> Calibration:
+def calibrate(gate, samples: Sequence[Sample], p_weight: float = 0.0, batch: int = 16) -> Calibration:
     """Standardise p(anomaly) and the distance on the val good images, through the serving runtime."""
     p_all, d_all = [], []
     for start in range(0, len(samples), batch):
@@ -94,4 +94,4 @@ def calibrate(gate, samples: Sequence[Sample], batch: int = 16) -> Calibration:
         d_all.append(distance)
     if not p_all:
         raise DatasetError("no readable good validation images to calibrate the feature bank on")
-    return Calibration.fit(np.concatenate(p_all), np.concatenate(d_all))
+    return Calibration.fit(np.concatenate(p_all), np.concatenate(d_all), p_weight)

@@ -73,6 +73,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "by the defect map's peak and cropped there too (>= 1: never)")
     p.add_argument("--bank-size", type=int, default=feature_bank.BANK_SIZE,
                    help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
+    p.add_argument("--gate-p-weight", type=float, default=0.0,
+                   help="good-only: share of p(anomaly) in the gate score (the rest: feature distance)")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
@@ -347,7 +349,7 @@ def _add_feature_bank(run: Run, model: torch.nn.Module, data_hash: str) -> None:
     write_bundle(model, _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {}), args.out)
     bank.save(args.out / bank_file_for(ONNX_FILE))
     calibration = feature_bank.calibrate(load_classifier(args.out, "onnx", threads=args.threads),
-                                         run.val.samples)
+                                         run.val.samples, args.gate_p_weight)
     run.feature_bank = {**bank.config(), "calibration": dataclasses.asdict(calibration)}
 
 

@@ -49,30 +49,39 @@ def nearest_distances(patches: np.ndarray, bank: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Mean and spread of each raw score over the validation good images (logit p, log distance)."""
+    """Mean and spread of each raw score over the validation good images (logit p, log distance).
+
+    `p_weight` is p(anomaly)'s share of the mix. It defaults to 0: p(anomaly) is learned against
+    synthetic defects, and on the magnetic-tile val split the distance alone separated real
+    defects as well as the even mix (AUROC 0.849 vs 0.845; p(anomaly) alone 0.781).
+    """
 
     p_mean: float
     p_std: float
     d_mean: float
     d_std: float
+    p_weight: float = 0.0
 
     def combine(self, p_anomaly: np.ndarray, distance: np.ndarray) -> np.ndarray:
-        """One anomaly score in [0, 1]: the logistic of the mean of the two standardised scores."""
+        """One anomaly score in [0, 1]: the logistic of the weighted standardised scores."""
         p = np.clip(np.asarray(p_anomaly, dtype=np.float64), 1e-6, 1 - 1e-6)
         z_p = (np.log(p) - np.log1p(-p) - self.p_mean) / self.p_std
         z_d = (np.log(np.maximum(distance, 1e-6)) - self.d_mean) / self.d_std
+        z = self.p_weight * z_p + (1.0 - self.p_weight) * z_d
         # Centred at +2 spreads: a typical good part scores ~0.1, so thresholds stay readable.
-        return 1.0 / (1.0 + np.exp(-((z_p + z_d) / 2.0 - 2.0)))
+        return 1.0 / (1.0 + np.exp(-(z - 2.0)))
 
     @classmethod
-    def fit(cls, p_anomaly: np.ndarray, distance: np.ndarray) -> Calibration:
+    def fit(cls, p_anomaly: np.ndarray, distance: np.ndarray, p_weight: float = 0.0) -> Calibration:
         p = np.clip(np.asarray(p_anomaly, dtype=np.float64), 1e-6, 1 - 1e-6)
         logit = np.log(p) - np.log1p(-p)
         logd = np.log(np.maximum(np.asarray(distance, dtype=np.float64), 1e-6))
         if len(p) < 2:
             raise ModelError("calibrating the feature bank needs at least two good images")
+        if not 0.0 <= p_weight <= 1.0:
+            raise ModelError(f"p_weight must lie in [0, 1], got {p_weight}")
         return cls(float(logit.mean()), float(max(logit.std(), 1e-3)),
-                   float(logd.mean()), float(max(logd.std(), 1e-3)))
+                   float(logd.mean()), float(max(logd.std(), 1e-3)), float(p_weight))
 
 
 class FeatureBank:

@@ -40,10 +40,16 @@ def test_an_unusual_patch_raises_the_score_and_lights_its_cell():
 def test_calibration_puts_typical_good_parts_low_and_outliers_high():
     rng = np.random.default_rng(2)
     p, d = rng.uniform(0.01, 0.1, 200), rng.uniform(1.0, 2.0, 200)
-    cal = Calibration.fit(p, d)
+    cal = Calibration.fit(p, d, p_weight=0.5)
     typical = cal.combine(np.array([0.03]), np.array([1.4]))[0]
     outlier = cal.combine(np.array([0.9]), np.array([6.0]))[0]
     assert typical < 0.3 < 0.9 < outlier <= 1.0
+    # By default the score is the distance alone: p(anomaly) does not move it.
+    alone = Calibration.fit(p, d)
+    far = np.array([3.0])
+    assert alone.combine(np.array([0.01]), far) == alone.combine(np.array([0.99]), far)
+    with pytest.raises(ModelError, match="p_weight"):
+        Calibration.fit(p, d, p_weight=1.5)
 
 
 def test_missing_or_corrupt_bank_is_a_model_error(tmp_path):

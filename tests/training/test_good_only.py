@@ -184,7 +184,7 @@ def test_gate_bundle_carries_a_calibrated_feature_bank(gate, gated):
 
     card = ModelCard.load(gate)
     cal = card.feature_bank["calibration"]
-    assert set(cal) == {"p_mean", "p_std", "d_mean", "d_std"} and cal["d_std"] > 0
+    assert set(cal) == {"p_mean", "p_std", "d_mean", "d_std", "p_weight"} and cal["d_std"] > 0
     bank = np.load(gate / "bank.npy")
     assert bank.dtype == np.float16 and bank.shape[1] == 16  # stride-4 block (8) + encoder (8)
     outputs = [o.name for o in onnx.load(str(gate / "model.onnx")).graph.output]
