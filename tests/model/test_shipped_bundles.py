@@ -1,0 +1,44 @@
+"""The bundles shipped under weights/ load on the lean ONNX path and judge the shipped sample."""
+
+from pathlib import Path
+
+import pytest
+
+from inspector.datasets import scan_dataset
+from inspector.model.card import ModelCard
+from inspector.model.evaluation import evaluate
+from inspector.model.loader import load_classifier
+from tests.conftest import SAMPLE
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+SHIPPED = sorted(p.name for p in WEIGHTS.iterdir() if (p / "card.json").is_file())
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return scan_dataset(SAMPLE, seed=0, val_fraction=0.0, test_fraction=0.0).samples
+
+
+def test_the_three_bundles_are_shipped():
+    assert SHIPPED == ["magnetic-tile", "magnetic-tile-good-only", "magnetic-tile-labels-only"]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_card_names_its_folder_and_its_recipe(name):
+    card = ModelCard.load(WEIGHTS / name)
+    assert card.name == name and card.command.startswith("inspector train ")
+    assert card.metrics["test"]["n"] == 268  # figures on the magnetic-tile test split
+    assert card.recipe == {"magnetic-tile": "mask-supervised", "magnetic-tile-labels-only": "labels-only",
+                           "magnetic-tile-good-only": "good-only"}[name]
+
+
+def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sample):
+    result = evaluate(load_classifier(WEIGHTS / "magnetic-tile"), sample)
+    assert result["n"] == 28 and result["defect_recall"] == 1.0 and result["false_reject_rate"] == 0.0
+
+
+def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):
+    result = evaluate(load_classifier(WEIGHTS / "magnetic-tile-good-only"), sample)
+    assert result["auroc"] > 0.7
+    assert set(result["score_components_auroc"]) == {"p_anomaly", "feature_distance"}
+    assert result["verdicts"].get("NG", 0) == 0  # a gate only ever asks for a review
