@@ -47,6 +47,10 @@ def nearest_distances(patches: np.ndarray, bank: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(best, 0.0))
 
 
+def _logistic(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.clip(x, -60.0, 60.0)))
+
+
 @dataclass(frozen=True)
 class Calibration:
     """Mean and spread of each raw score over the validation good images (logit p, log distance).
@@ -69,7 +73,7 @@ class Calibration:
         z_d = (np.log(np.maximum(distance, 1e-6)) - self.d_mean) / self.d_std
         z = self.p_weight * z_p + (1.0 - self.p_weight) * z_d
         # Centred at +2 spreads: a typical good part scores ~0.1, so thresholds stay readable.
-        return 1.0 / (1.0 + np.exp(-(z - 2.0)))
+        return _logistic(z - 2.0)
 
     @classmethod
     def fit(cls, p_anomaly: np.ndarray, distance: np.ndarray, p_weight: float = 0.0) -> Calibration:
