@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,13 +18,19 @@ from inspector.errors import InspectorError, StoreError, TraceError
 from inspector.storage.events import EventStore
 from inspector.storage.store import InspectionStore
 
+if TYPE_CHECKING:
+    from inspector.trace.mqtt import MqttEventSubscriber
+
 logger = logging.getLogger(__name__)
 
 
 def create_app(
-    store: InspectionStore, events: EventStore | None = None, settings: ApiSettings | None = None
+    store: InspectionStore, events: EventStore | None = None, settings: ApiSettings | None = None,
+    mqtt: MqttEventSubscriber | None = None,
 ) -> FastAPI:
     """The API app; `settings` default: ApiSettings.from_env() (token from INSPECTOR_API_TOKEN).
+
+    `mqtt`: the running event subscriber beside the server, whose counters /health shows.
 
     The caller owns the stores (opens and closes them); the app only reads and writes through
     them, so the same app works over SQLite on a station and PostgreSQL in a plant.
@@ -33,6 +40,7 @@ def create_app(
     app.state.inspections = store
     app.state.events = events if events is not None else EventStore(store.engine)
     app.state.settings = settings if settings is not None else ApiSettings.from_env()
+    app.state.mqtt = mqtt
     app.include_router(health.router)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router):
         app.include_router(router, dependencies=Authorized)

@@ -164,12 +164,27 @@ class StationPublic(BaseModel):
                    age_s=round((now - s.updated_at).total_seconds(), 3), state=s.state)
 
 
+class MqttPublic(BaseModel):
+    """The MQTT event subscriber's counters since the server started."""
+
+    connected: bool = Field(description="Subscribed at the broker right now.")
+    messages: int
+    bad_payloads: int
+    events: int
+    bad_events: int
+    stored: int
+    duplicates: int
+    dropped: int
+    queue_depth: int
+
+
 class HealthPublic(BaseModel):
     status: str = Field(description="ok | unavailable")
     db: bool = Field(description="The database answered.")
     db_url: str
     detail: str | None = None
     stations: list[StationPublic]
+    mqtt: MqttPublic | None = Field(default=None, description="Only when the server subscribes.")
 
 
 def finite(value: Any) -> Any:

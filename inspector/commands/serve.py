@@ -48,9 +48,10 @@ def serve(
     except InspectorError as exc:
         raise fail(str(exc), code=1) from exc
     try:
-        app = create_app(store, settings=ApiSettings.from_env(root_cause=root_cause))
-        typer.echo(f"serving {store.url} on http://{host}:{port} (docs: /docs)", err=True)
-        with mqtt_ingestion(mqtt, url):
+        with mqtt_ingestion(mqtt, url) as subscriber:
+            app = create_app(store, settings=ApiSettings.from_env(root_cause=root_cause),
+                             mqtt=subscriber)
+            typer.echo(f"serving {store.url} on http://{host}:{port} (docs: /docs)", err=True)
             uvicorn.run(app, host=host, port=port, log_level=log_level)
     finally:
         store.close()

@@ -16,6 +16,7 @@ def test_health_reports_the_database_and_station_status(client, store, uid):
     assert body["status"] == "ok" and body["db"] is True
     mine = next(s for s in body["stations"] if s["station_id"] == uid)
     assert mine["state"] == {"parts": 12, "camera_state": "online"} and mine["age_s"] >= 0
+    assert body["mqtt"] is None  # this server runs no MQTT subscriber
 
 
 def test_an_unreachable_database_is_503_with_a_message():

@@ -69,3 +69,28 @@ def test_events_from_the_broker_are_stored(broker, events: EventStore) -> None:
     finally:
         subscriber.stop()
     assert events.for_serial("SN-3")[0].parameters == {"temp": 871.5}
+
+
+def test_health_shows_the_subscriber_counters(broker, store, events: EventStore) -> None:
+    from fastapi.testclient import TestClient
+
+    from inspector.api import ApiSettings, create_app
+
+    host, port = broker
+    prefix = f"inspector-test/{uuid.uuid4().hex}"
+    config = MqttEventsConfig(host=host, port=port, topic=f"{prefix}/events/#",
+                              flush_interval_s=0.1)
+    subscriber = MqttEventSubscriber(config, events)
+    subscriber.start()
+    try:
+        assert subscriber.wait_subscribed(10), "no subscription acknowledged by the broker"
+        client = TestClient(create_app(store, events, ApiSettings(), mqtt=subscriber))
+        event = {"serial": "SN-9", "machine": "press-1", "step": "pressing",
+                 "timestamp": "2024-05-01T08:00:00Z", "parameters": {"force": 12.0}}
+        _publish(host, port, f"{prefix}/events/press-1", [json.dumps(event).encode(), b"{oops"])
+        assert _wait(lambda: subscriber.stats().stored >= 1 and subscriber.stats().messages >= 2)
+        mqtt_health = client.get("/health").json()["mqtt"]
+        assert mqtt_health["connected"] is True
+        assert (mqtt_health["messages"], mqtt_health["stored"], mqtt_health["bad_payloads"]) == (2, 1, 1)
+    finally:
+        subscriber.stop()
