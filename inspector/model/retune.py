@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from inspector.datasets import scan_dataset
+from inspector.errors import ModelError
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, score_samples, summarise
 from inspector.model.loader import load_classifier
@@ -18,6 +19,9 @@ from inspector.model.thresholds import ThresholdRule, choose
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
     """Thresholds from the `val` rows only; `test` rows, when present, are evaluated afterwards."""
     clf = load_classifier(bundle, "onnx")
+    if clf.is_gate:
+        raise ModelError(f"{bundle} is a good-only gate: its threshold is a false-reject rate on "
+                         "good images, set when it is trained (inspector train --good-only --gate-frr)")
     index = scan_dataset(dataset, split_csv)
     scored = score_samples(clf, index.split("val"))
     is_defect = np.array([s.label not in clf.card.good_classes for s in scored.samples])

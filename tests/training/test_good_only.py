@@ -227,3 +227,15 @@ def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
     parts = result["score_components_auroc"]
     assert set(parts) == {"p_anomaly", "feature_distance"}
     assert all(0.0 <= v <= 1.0 for v in parts.values())
+
+
+def test_tune_thresholds_refuses_a_gate(tmp_path, gate):
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+
+    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
+    before = (gate / "card.json").read_text()
+    result = CliRunner().invoke(app, ["tune-thresholds", str(gate), str(data)])
+    assert result.exit_code != 0 and "good-only gate" in result.output
+    assert (gate / "card.json").read_text() == before
