@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -11,7 +11,7 @@ import torch
 from inspector.datasets import Sample
 from inspector.errors import DatasetError
 from inspector.model.feature_bank import Calibration, FeatureBank, content_cells
-from inspector.model.preprocess import prepare_batch, read_image
+from inspector.model.preprocess import Placement, prepare_batch, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -20,22 +20,27 @@ POOL_SIZE = 40_000      # random patches the greedy selection starts from
 PROJECTION_DIMS = 32    # the greedy selection compares random projections (faster, nearly as good)
 
 
-@torch.inference_mode()
-def good_patches(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
-                 batch: int = 16) -> np.ndarray:
-    """Patch features (P x C) of the content cells of every readable image, prepared like serving."""
-    model.eval()
-    found = []
+def _prepared_batches(samples: Sequence[Sample], size: int, batch: int, purpose: str
+                      ) -> Iterator[tuple[np.ndarray, list[Placement]]]:
+    """Readable images in batches, prepared like serving; unreadable ones are named and skipped."""
     for start in range(0, len(samples), batch):
         images = []
         for s in samples[start:start + batch]:
             try:
                 images.append(read_image(s.path))
             except DatasetError as exc:
-                logger.warning("feature bank: skipping %s", exc)
-        if not images:
-            continue
-        x, placements = prepare_batch(images, size)
+                logger.warning("%s: skipping %s", purpose, exc)
+        if images:
+            yield prepare_batch(images, size)
+
+
+@torch.inference_mode()
+def good_patches(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+                 batch: int = 16) -> np.ndarray:
+    """Patch features (P x C) of the content cells of every readable image, prepared like serving."""
+    model.eval()
+    found = []
+    for x, placements in _prepared_batches(samples, size, batch, "feature bank"):
         _, _, feats = model.forward_with_features(torch.from_numpy(x).to(device))
         feats = feats.float().cpu().numpy()
         for j, placement in enumerate(placements):
@@ -77,16 +82,7 @@ def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, dev
 def calibrate(gate, samples: Sequence[Sample], p_weight: float = 0.0, batch: int = 16) -> Calibration:
     """Standardise p(anomaly) and the distance on the val good images, through the serving runtime."""
     p_all, d_all = [], []
-    for start in range(0, len(samples), batch):
-        images = []
-        for s in samples[start:start + batch]:
-            try:
-                images.append(read_image(s.path))
-            except DatasetError as exc:
-                logger.warning("calibration: skipping %s", exc)
-        if not images:
-            continue
-        x, placements = prepare_batch(images, gate.card.input_size)
+    for x, placements in _prepared_batches(samples, gate.card.input_size, batch, "calibration"):
         _, p_anomaly, distance, _ = gate.raw_gate_scores(x, placements)
         if distance is None:
             raise DatasetError("the gate bundle has no feature bank to calibrate")

@@ -46,13 +46,20 @@ def _wait(predicate, timeout: float = 10.0) -> bool:
     return predicate()
 
 
-def test_events_from_the_broker_are_stored(broker, events: EventStore) -> None:
+def _subscriber(broker: tuple[str, int], events: EventStore) -> tuple[MqttEventSubscriber, str]:
+    """A started subscriber on a topic of its own (so parallel runs never meet), and that prefix."""
     host, port = broker
     prefix = f"inspector-test/{uuid.uuid4().hex}"
     config = MqttEventsConfig(host=host, port=port, topic=f"{prefix}/events/#",
                               flush_interval_s=0.1)
     subscriber = MqttEventSubscriber(config, events)
     subscriber.start()
+    return subscriber, prefix
+
+
+def test_events_from_the_broker_are_stored(broker, events: EventStore) -> None:
+    host, port = broker
+    subscriber, prefix = _subscriber(broker, events)
     try:
         assert subscriber.wait_subscribed(10), "no subscription acknowledged by the broker"
         event = {"serial": "SN-1", "machine": "kiln-2", "step": "firing",
@@ -77,11 +84,7 @@ def test_health_shows_the_subscriber_counters(broker, store, events: EventStore)
     from inspector.api import ApiSettings, create_app
 
     host, port = broker
-    prefix = f"inspector-test/{uuid.uuid4().hex}"
-    config = MqttEventsConfig(host=host, port=port, topic=f"{prefix}/events/#",
-                              flush_interval_s=0.1)
-    subscriber = MqttEventSubscriber(config, events)
-    subscriber.start()
+    subscriber, prefix = _subscriber(broker, events)
     try:
         assert subscriber.wait_subscribed(10), "no subscription acknowledged by the broker"
         client = TestClient(create_app(store, events, ApiSettings(), mqtt=subscriber))
