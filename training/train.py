@@ -27,6 +27,7 @@ from inspector.errors import DatasetError, InspectorError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.feature_bank import TOP_K
 from inspector.model.gate import attach_gate
 from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
@@ -314,10 +315,13 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if run.recipe == GOOD_ONLY:  # the gate saw the good rows only: hash just those
         index = dataclasses.replace(index, samples=[s for s in index.samples if s.label in run.good])
     data_hash = content_hash(index)
-    if run.recipe == GOOD_ONLY and args.bank_size > 0:
-        _add_feature_bank(run, model, data_hash)
+    banked = run.recipe == GOOD_ONLY and args.bank_size > 0
+    if banked:  # a card with a feature bank makes the exported graph output the patch features
+        run.feature_bank = {"top_k": TOP_K, "calibration": None}
     provisional = _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {})
     write_bundle(model, provisional, args.out)
+    if banked:
+        _add_feature_bank(run, model, provisional)
     thresholds, extra = choose_thresholds(run, args.out)
     card = _card(run, thresholds, data_hash, {})
     card.save(args.out)
@@ -340,17 +344,17 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     return report
 
 
-def _add_feature_bank(run: Run, model: torch.nn.Module, data_hash: str) -> None:
-    """Good-only: bank the good training patches, then calibrate them against p(anomaly) on val."""
+def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) -> None:
+    """Good-only: bank the good training patches beside the graph, calibrate on val goods (ONNX)."""
     args = run.args
     bank = feature_bank.build_bank(model, run.train.samples, args.input_size, torch.device("cpu"),
                                    args.seed, args.bank_size)
-    run.feature_bank = bank.config()
-    write_bundle(model, _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {}), args.out)
     bank.save(args.out / bank_file_for(ONNX_FILE))
     calibration = feature_bank.calibrate(load_classifier(args.out, "onnx", threads=args.threads),
                                          run.val.samples, args.gate_p_weight)
     run.feature_bank = {**bank.config(), "calibration": dataclasses.asdict(calibration)}
+    # choose_thresholds loads the bundle from disk: it must score with the calibrated bank.
+    dataclasses.replace(provisional, feature_bank=run.feature_bank).save(args.out)
 
 
 def _headline(m: dict) -> dict:

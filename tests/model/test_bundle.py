@@ -2,9 +2,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -13,6 +10,7 @@ from inspector.errors import ModelError
 from inspector.model.card import ModelCard
 from inspector.model.loader import load_classifier
 from tests.synthetic import plant, tile
+from tests.torchless import run_without_torch
 
 
 @pytest.fixture
@@ -73,13 +71,7 @@ def test_batch_equals_one_by_one(tiny_bundle, images):
 
 def test_onnx_path_runs_without_torch(tiny_bundle):
     """The lean station install: ONNX Runtime inference and heatmaps with torch unimportable."""
-    code = textwrap.dedent(f"""
-        import sys, importlib.abc
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith(("torch.", "torchvision")):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, Block())
+    out = run_without_torch(f"""
         import numpy as np
         from inspector.model.loader import load_classifier
         clf = load_classifier({str(tiny_bundle)!r}, "onnx")
@@ -89,7 +81,6 @@ def test_onnx_path_runs_without_torch(tiny_bundle):
         assert "torch" not in sys.modules
         print("OK", pred.verdict)
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("OK")
 

@@ -3,9 +3,6 @@
 import dataclasses
 import json
 import shutil
-import subprocess
-import sys
-import textwrap
 
 import numpy as np
 import pytest
@@ -20,6 +17,7 @@ from inspector.model.gate import attach_gate
 from inspector.model.loader import load_classifier
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset, plant, tile
+from tests.torchless import run_without_torch
 from training.train import get_args_parser, main
 
 # Enough training for a clear margin on the synthetic tiles (a few seconds on one thread).
@@ -104,13 +102,7 @@ def test_gate_figures_in_the_evaluation(tmp_path, gated):
 
 
 def test_gate_runs_without_torch(gate, gated):
-    code = textwrap.dedent(f"""
-        import sys, importlib.abc
-        class Block(importlib.abc.MetaPathFinder):
-            def find_spec(self, name, path=None, target=None):
-                if name == "torch" or name.startswith(("torch.", "torchvision")):
-                    raise ImportError("torch is blocked in this test")
-        sys.meta_path.insert(0, Block())
+    out = run_without_torch(f"""
         import numpy as np
         from inspector.model.loader import load_classifier
         img = np.full((60, 80), 120, np.uint8); img[20:35, 30:45] = 20
@@ -120,7 +112,6 @@ def test_gate_runs_without_torch(gate, gated):
         assert "torch" not in sys.modules
         print("OK")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("OK")
 
