@@ -39,6 +39,7 @@ from training import anomaly, feature_bank
 from training import report as reports
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED, BalancedSampler, SynthConfig
 from training.data import CachedSplit, load_split
+from training.ema import WeightAverage
 from training.export import write_bundle
 from training.locate import locate_defects
 from training.loop import LossConfig, predict_probs, train_step
@@ -90,6 +91,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--pos-weight", type=float, default=10.0, help="weight of defect pixels")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
+    p.add_argument("--ema-decay", type=float, default=0.0,
+                   help="validate and ship an exponential moving average of the weights (0: off)")
     p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
     p.add_argument("--max-false-reject", type=float, default=0.01,
                    help="false-reject budget on val spent on recall (REVIEW threshold lowered to it)")
@@ -221,13 +224,14 @@ def fit(run: Run) -> torch.nn.Module:
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
                               recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
-    ctx = (model, opt, sched, sampler, loss_cfg)
+    ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
+    ctx = (model, opt, sched, sampler, loss_cfg, ema)
     _phase_crops(run, ctx, crop_epochs)
     return _phase_full(run, ctx)
 
 
 def _phase_crops(run: Run, ctx, epochs: int) -> None:
-    model, opt, sched, sampler, loss_cfg = ctx
+    model, _, _, sampler, _, _ = ctx
     args = run.args
     first_locate = math.ceil(args.locate_at * epochs) if run.recipe == LABELS_ONLY else math.inf
     bar = tqdm(range(epochs), desc="crops", disable=args.no_progress, file=sys.stderr)
@@ -236,8 +240,8 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
             # Real defects join the crops where the map (trained on synthetic defects) peaks.
             sampler.pseudo = locate_defects(model, run.train, sampler.good_index, args.input_size,
                                             run.device)
-        losses = [train_step(model, opt, sched, sampler.crop_batch(args.crop_batch, args.crop_size),
-                             run.device, loss_cfg) for _ in range(args.crop_steps)]
+        losses = [_step(ctx, sampler.crop_batch(args.crop_batch, args.crop_size), run.device)
+                  for _ in range(args.crop_steps)]
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
@@ -245,16 +249,25 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
             logger.info("crops epoch %d: cls %.3f seg %.3f", epoch, cls_loss, seg_loss)
 
 
+def _step(ctx, batch, device) -> tuple[float, float]:
+    model, opt, sched, _, loss_cfg, ema = ctx
+    values = train_step(model, opt, sched, batch, device, loss_cfg)
+    if ema is not None:
+        ema.update()
+    return values
+
+
 def _phase_full(run: Run, ctx) -> torch.nn.Module:
-    model, opt, sched, sampler, loss_cfg = ctx
+    model, _, _, sampler, _, ema = ctx
+    judged = ema.module if ema is not None else model  # the network validated, kept and shipped
     args = run.args
     canvases = _val_canvases(run.select or run.val, args.input_size)
-    best, best_state, since_best = -math.inf, copy.deepcopy(model.state_dict()), 0
+    best, best_state, since_best = -math.inf, copy.deepcopy(judged.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
-        losses = [train_step(model, opt, sched, sampler.full_batch(args.batch), run.device, loss_cfg)
+        losses = [_step(ctx, sampler.full_batch(args.batch), run.device)
                   for _ in range(_steps_per_epoch(run))]
-        figures = _val_figures(run, predict_probs(model, canvases, run.device))
+        figures = _val_figures(run, predict_probs(judged, canvases, run.device))
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
                             **figures})
@@ -264,14 +277,14 @@ def _phase_full(run: Run, ctx) -> torch.nn.Module:
             logger.info("full epoch %d: cls %.3f seg %.3f val f1 %.3f auroc %.3f frr %.3f", epoch,
                         cls_loss, seg_loss, figures["val_macro_f1"], figures["val_auroc"], figures["val_frr"])
         if figures["select"] >= best:
-            best, best_state, since_best = figures["select"], copy.deepcopy(model.state_dict()), 0
+            best, best_state, since_best = figures["select"], copy.deepcopy(judged.state_dict()), 0
         else:
             since_best += 1
         if since_best >= args.patience:
             logger.info("early stop at epoch %d: no val gain for %d epochs", epoch, args.patience)
             break
-    model.load_state_dict(best_state)
-    return model.cpu()
+    judged.load_state_dict(best_state)
+    return judged.cpu()
 
 
 def _code_version() -> str:
