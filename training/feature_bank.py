@@ -1,4 +1,4 @@
-"""Build a good-only gate's feature bank: patch features of the good training images, thinned out."""
+"""Build a good-only gate's feature bank: window and image features of the good training images."""
 
 from __future__ import annotations
 
@@ -10,7 +10,15 @@ import torch
 
 from inspector.datasets import Sample
 from inspector.errors import DatasetError
-from inspector.model.feature_bank import Calibration, FeatureBank, content_cells
+from inspector.model.feature_bank import (
+    POOL,
+    Calibration,
+    FeatureBank,
+    ImageBank,
+    content_cells,
+    image_descriptor,
+    pooled_cells,
+)
 from inspector.model.preprocess import Placement, prepare_batch, read_image
 
 logger = logging.getLogger(__name__)
@@ -35,21 +43,23 @@ def _prepared_batches(samples: Sequence[Sample], size: int, batch: int, purpose:
 
 
 @torch.inference_mode()
-def good_patches(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
-                 batch: int = 16) -> np.ndarray:
-    """Patch features (P x C) of the content cells of every readable image, prepared like serving."""
+def good_features(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+                  pool: int, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(window features P x C, image descriptors N x 2C) of every readable image, as served."""
     model.eval()
-    found = []
+    windows, descriptors = [], []
     for x, placements in _prepared_batches(samples, size, batch, "feature bank"):
         _, _, feats = model.forward_with_features(torch.from_numpy(x).to(device))
         feats = feats.float().cpu().numpy()
         for j, placement in enumerate(placements):
             rows, cols = content_cells(placement, feats.shape[2:])
             cells = feats[j, :, rows, cols]
-            found.append(cells.reshape(cells.shape[0], -1).T)
-    if not found:
+            pooled = pooled_cells(cells, pool)
+            windows.append(pooled.reshape(pooled.shape[0], -1).T)
+            descriptors.append(image_descriptor(cells))
+    if not windows:
         raise DatasetError("no readable good images to build the feature bank from")
-    return np.concatenate(found).astype(np.float32)
+    return np.concatenate(windows).astype(np.float32), np.stack(descriptors)
 
 
 def greedy_coreset(patches: np.ndarray, k: int, seed: int) -> np.ndarray:
@@ -70,24 +80,27 @@ def greedy_coreset(patches: np.ndarray, k: int, seed: int) -> np.ndarray:
 
 
 def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
-               seed: int, k: int = BANK_SIZE) -> FeatureBank:
+               seed: int, k: int = BANK_SIZE, pool: int = POOL, image_bank: bool = True) -> FeatureBank:
     """The uncalibrated bank from the good training images (calibrate() on val goods next)."""
-    patches = good_patches(model, samples, size, device)
-    chosen = greedy_coreset(patches, k, seed)
-    logger.info("feature bank: %d of %d good patches kept (%d features each)", len(chosen),
-                len(patches), chosen.shape[1])
-    return FeatureBank(chosen, None)
+    windows, descriptors = good_features(model, samples, size, device, pool)
+    chosen = greedy_coreset(windows, k, seed)
+    logger.info("feature bank: %d of %d good %dx%d windows kept (%d features each), %s", len(chosen),
+                len(windows), pool, pool, chosen.shape[1],
+                f"{len(descriptors)} image descriptors" if image_bank else "no image bank")
+    return FeatureBank(chosen, None, pool=pool, images=ImageBank.fit(descriptors) if image_bank else None)
 
 
 def calibrate(gate, samples: Sequence[Sample], p_weight: float = 0.0, batch: int = 16) -> Calibration:
-    """Standardise p(anomaly) and the distance on the val good images, through the serving runtime."""
-    p_all, d_all = [], []
+    """Standardise p(anomaly) and the distances on the val good images, through the serving runtime."""
+    p_all, parts_all = [], []
     for x, placements in _prepared_batches(samples, gate.card.input_size, batch, "calibration"):
-        _, p_anomaly, distance, _ = gate.raw_gate_scores(x, placements)
-        if distance is None:
+        _, p_anomaly, distances, _ = gate.raw_gate_scores(x, placements)
+        if distances is None:
             raise DatasetError("the gate bundle has no feature bank to calibrate")
         p_all.append(p_anomaly)
-        d_all.append(distance)
+        parts_all.append(distances)
     if not p_all:
         raise DatasetError("no readable good validation images to calibrate the feature bank on")
-    return Calibration.fit(np.concatenate(p_all), np.concatenate(d_all), p_weight)
+    image = [d["image_distance"] for d in parts_all if "image_distance" in d]
+    return Calibration.fit(np.concatenate(p_all), np.concatenate([d["feature_distance"] for d in parts_all]),
+                           p_weight, np.concatenate(image) if image else None)

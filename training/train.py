@@ -27,7 +27,7 @@ from inspector.errors import DatasetError, InspectorError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, score_samples, summarise
-from inspector.model.feature_bank import TOP_K
+from inspector.model.feature_bank import POOL, TOP_K
 from inspector.model.gate import attach_gate
 from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
@@ -75,6 +75,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "by the defect map's peak and cropped there too (>= 1: never)")
     p.add_argument("--bank-size", type=int, default=feature_bank.BANK_SIZE,
                    help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
+    p.add_argument("--bank-pool", type=int, default=POOL,
+                   help="good-only: feature cells per side of a banked window (1: single cells)")
+    p.add_argument("--no-image-bank", action="store_true",
+                   help="good-only: leave out the whole-image distance (window distance only)")
     p.add_argument("--gate-p-weight", type=float, default=0.0,
                    help="good-only: share of p(anomaly) in the gate score (the rest: feature distance)")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
@@ -358,11 +362,14 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
 
 
 def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) -> None:
-    """Good-only: bank the good training patches beside the graph, calibrate on val goods (ONNX)."""
+    """Good-only: bank the good training windows and images beside the graph, calibrate (ONNX)."""
     args = run.args
     bank = feature_bank.build_bank(model, run.train.samples, args.input_size, torch.device("cpu"),
-                                   args.seed, args.bank_size)
+                                   args.seed, args.bank_size, args.bank_pool,
+                                   not args.no_image_bank)
     bank.save(args.out / bank_file_for(ONNX_FILE))
+    # The runtime reads the bank's layout (window size, image bank) from the card on disk.
+    dataclasses.replace(provisional, feature_bank=bank.config()).save(args.out)
     calibration = feature_bank.calibrate(load_classifier(args.out, "onnx", threads=args.threads),
                                          run.val.samples, args.gate_p_weight)
     run.feature_bank = {**bank.config(), "calibration": dataclasses.asdict(calibration)}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard, Thresholds
+from inspector.model.feature_bank import image_bank_path
 from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE, bank_file_for
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,18 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
         raise ModelError(f"{bundle} is itself a good-only gate: attach the gate to a classifier")
     if gate.feature_bank is not None and not (gate_bundle / bank_file_for(ONNX_FILE)).is_file():
         raise ModelError(f"gate bundle {gate_bundle}: {bank_file_for(ONNX_FILE)} is missing")
+    has_images = bool(gate.feature_bank and gate.feature_bank.get("image_bank"))
+    source_bank = gate_bundle / bank_file_for(ONNX_FILE)
+    if has_images and not image_bank_path(source_bank).is_file():
+        raise ModelError(f"gate bundle {gate_bundle}: {image_bank_path(source_bank).name} is missing")
     shutil.copyfile(gate_bundle / ONNX_FILE, bundle / GATE_ONNX_FILE)
-    stale = bundle / bank_file_for(GATE_ONNX_FILE)
-    if gate.feature_bank is not None:
-        shutil.copyfile(gate_bundle / bank_file_for(ONNX_FILE), stale)
-    elif stale.exists():
-        stale.unlink()  # a previously attached gate's bank must not outlive it
+    target_bank = bundle / bank_file_for(GATE_ONNX_FILE)
+    for wanted, source, target in ((gate.feature_bank is not None, source_bank, target_bank),
+                                   (has_images, image_bank_path(source_bank), image_bank_path(target_bank))):
+        if wanted:
+            shutil.copyfile(source, target)
+        elif target.exists():
+            target.unlink()  # a previously attached gate's banks must not outlive it
     gate_dict = json.loads(gate.to_json())
     gate_dict.pop("gate", None)
     thresholds = Thresholds(card.thresholds.ng, card.thresholds.review, gate.thresholds.anomaly)

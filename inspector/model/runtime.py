@@ -83,33 +83,34 @@ class BundleRuntime:
         return self.card.recipe == "good-only"
 
     def raw_gate_scores(self, batch: np.ndarray, placements: list[Placement]
-                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
-        """(probs, p(anomaly), feature distance or None, defect maps) of a gate on prepared inputs.
+                        ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray] | None, np.ndarray]:
+        """(probs, p(anomaly), the bank's raw distances or None, defect maps) of a gate.
 
         The heatmap stays the defect map: on the magnetic-tile test defects its peak fell inside
         the mask for 52.6% of them, the per-patch distance map's for 44.9%.
         """
         probs, dmaps, features = self._views_forward(batch)
-        distance = None
+        distances = None
         if self.bank is not None and features is not None:
-            distance, _ = self.bank.distances(features, placements)
-        return probs, self.defect_score(probs), distance, dmaps
+            distances = self.bank.score_parts(features, placements)
+        return probs, self.defect_score(probs), distances, dmaps
 
     def score_batch(self, batch: np.ndarray, placements: list[Placement]
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
         """(probs, scores, defect maps, a banked gate's raw scores) on prepared inputs.
 
-        A gate with a feature bank scores the calibrated mix of p(anomaly) and the distance.
+        A gate with a feature bank scores the calibrated mix of p(anomaly) and the distances.
         """
         if not self.is_gate:
             probs, dmaps = self.forward_views(batch)
             return probs, self.defect_score(probs), dmaps, None
-        probs, p_anomaly, distance, dmaps = self.raw_gate_scores(batch, placements)
-        if distance is None or self.bank is None:
+        probs, p_anomaly, distances, dmaps = self.raw_gate_scores(batch, placements)
+        if distances is None or self.bank is None:
             return probs, p_anomaly, dmaps, None
-        parts = {"p_anomaly": p_anomaly, "feature_distance": distance}
         cal = self.bank.calibration
-        return probs, p_anomaly if cal is None else cal.combine(p_anomaly, distance), dmaps, parts
+        score = p_anomaly if cal is None else cal.combine(
+            p_anomaly, distances["feature_distance"], distances.get("image_distance"))
+        return probs, score, dmaps, {"p_anomaly": p_anomaly, **distances}
 
     def score_images(self, images: list[np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Placement]]:

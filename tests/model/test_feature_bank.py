@@ -4,7 +4,16 @@ import numpy as np
 import pytest
 
 from inspector.errors import ModelError
-from inspector.model.feature_bank import Calibration, FeatureBank, content_cells, nearest_distances
+from inspector.model.feature_bank import (
+    Calibration,
+    FeatureBank,
+    ImageBank,
+    content_cells,
+    image_bank_path,
+    image_descriptor,
+    nearest_distances,
+    pooled_cells,
+)
 from inspector.model.preprocess import Placement
 
 
@@ -61,3 +70,57 @@ def test_missing_or_corrupt_bank_is_a_model_error(tmp_path):
     np.save(tmp_path / "bank.npy", np.zeros((3, 2), np.float16))
     with pytest.raises(ModelError, match="malformed"):
         FeatureBank.load(tmp_path / "bank.npy", {"calibration": {"p_mean": 0}})
+
+
+def test_pooled_cells_average_every_window_that_fits():
+    rng = np.random.default_rng(3)
+    cells = rng.normal(size=(2, 7, 5)).astype(np.float32)
+    pooled = pooled_cells(cells, 3)
+    assert pooled.shape == (2, 5, 3)
+    assert np.allclose(pooled[:, 2, 1], cells[:, 2:5, 1:4].mean(axis=(1, 2)), atol=1e-5)
+    assert pooled_cells(cells, 9).shape == (2, 3, 1)  # a narrow image: 5 x 5 windows instead
+    assert np.array_equal(pooled_cells(cells, 1), cells)
+
+
+def test_image_bank_flags_a_soft_change_that_no_window_shows():
+    rng = np.random.default_rng(4)
+    good = [rng.normal(size=(4, 12, 12)).astype(np.float32) for _ in range(30)]
+    windows = np.concatenate([pooled_cells(g, 3).reshape(4, -1).T for g in good])
+    images = ImageBank.fit(np.stack([image_descriptor(g) for g in good]))
+    bank = FeatureBank(windows, None, top_k=3, pool=3, images=images)
+    place = [Placement(0, 0, 96, 96)]  # 12 x 12 cells; the border ring is left out
+    typical = rng.normal(size=(1, 4, 12, 12)).astype(np.float32)
+    flat = typical * 0.25  # the same texture at a quarter of the contrast: an `uneven`-like part
+    a, b = bank.score_parts(typical, place), bank.score_parts(flat, place)
+    assert b["image_distance"][0] > 3 * a["image_distance"][0]
+    assert b["feature_distance"][0] < 1.5 * a["feature_distance"][0]
+
+
+def test_calibration_with_the_image_distance(tmp_path):
+    rng = np.random.default_rng(5)
+    p, d, g = rng.uniform(0.01, 0.1, 100), rng.uniform(1.0, 2.0, 100), rng.uniform(3.0, 4.0, 100)
+    cal = Calibration.fit(p, d, image_distance=g)
+    usual = cal.combine(np.array([0.05]), np.array([1.4]), np.array([3.4]))[0]
+    far_image = cal.combine(np.array([0.05]), np.array([1.4]), np.array([40.0]))[0]
+    assert usual < 0.3 < 0.9 < far_image
+    with pytest.raises(ModelError, match="image distance"):
+        cal.combine(np.array([0.05]), np.array([1.4]))
+
+
+def test_image_bank_round_trip_and_bad_files(tmp_path):
+    rng = np.random.default_rng(6)
+    images = ImageBank.fit(rng.normal(size=(10, 8)))
+    bank = FeatureBank(rng.normal(size=(20, 4)).astype(np.float32), None, pool=3, images=images)
+    bank.save(tmp_path / "bank.npy")
+    assert (tmp_path / "image_bank.npz").is_file()
+    loaded = FeatureBank.load(tmp_path / "bank.npy", bank.config())
+    assert loaded.pool == 3 and np.allclose(loaded.images.mean, images.mean)
+    probe = rng.normal(size=(3, 8))
+    assert np.allclose(loaded.images.distances(probe), images.distances(probe), atol=1e-2)
+    (tmp_path / "image_bank.npz").write_bytes(b"junk")
+    with pytest.raises(ModelError, match=r"image_bank\.npz is corrupt"):
+        FeatureBank.load(tmp_path / "bank.npy", bank.config())
+    np.savez(tmp_path / "image_bank.npz", descriptors=np.zeros((3, 8)), mean=np.zeros(5), std=np.ones(5))
+    with pytest.raises(ModelError, match="inconsistent"):
+        FeatureBank.load(tmp_path / "bank.npy", bank.config())
+    assert image_bank_path(tmp_path / "anomaly_bank.npy").name == "anomaly_image_bank.npz"

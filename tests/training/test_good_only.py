@@ -175,12 +175,18 @@ def test_gate_bundle_carries_a_calibrated_feature_bank(gate, gated):
 
     card = ModelCard.load(gate)
     cal = card.feature_bank["calibration"]
-    assert set(cal) == {"p_mean", "p_std", "d_mean", "d_std", "p_weight"} and cal["d_std"] > 0
+    assert set(cal) == {"p_mean", "p_std", "d_mean", "d_std", "p_weight", "g_mean", "g_std"}
+    assert cal["d_std"] > 0 and cal["g_std"] > 0
+    assert card.feature_bank["pool"] == 9 and card.feature_bank["image_bank"] is True
     bank = np.load(gate / "bank.npy")
     assert bank.dtype == np.float16 and bank.shape[1] == 16  # stride-4 block (8) + encoder (8)
+    n_train = json.loads((gate / "report.json").read_text())["counts"]["train"]["free"]
+    with np.load(gate / "image_bank.npz") as images:  # each train tile: (mean, spread) of 16
+        assert images["descriptors"].shape == (n_train, 32)
     outputs = [o.name for o in onnx.load(str(gate / "model.onnx")).graph.output]
     assert outputs == ["logits", "defect_map", "features"]
     assert np.array_equal(np.load(gated / "anomaly_bank.npy"), bank)
+    assert (gated / "anomaly_image_bank.npz").read_bytes() == (gate / "image_bank.npz").read_bytes()
 
 
 def test_gate_scores_agree_between_torch_and_onnx(gate):
@@ -202,12 +208,17 @@ def test_gate_without_a_bank_scores_p_anomaly_alone(tmp_path):
     assert pred.anomaly_score == pytest.approx(1.0 - pred.scores["free"])
 
 
-def test_gate_with_its_bank_missing_is_refused(tmp_path, gate):
+@pytest.mark.parametrize("name", ["bank.npy", "image_bank.npz"])
+def test_gate_with_a_bank_missing_is_refused(tmp_path, gate, tiny_bundle, name):
     dst = tmp_path / "g"
     shutil.copytree(gate, dst)
-    (dst / "bank.npy").unlink()
-    with pytest.raises(ModelError, match=r"bank\.npy is missing"):
+    (dst / name).unlink()
+    with pytest.raises(ModelError, match=rf"{name.replace('.', '[.]')} is missing"):
         load_classifier(dst)
+    classifier = tmp_path / "classifier"
+    shutil.copytree(tiny_bundle, classifier)
+    with pytest.raises(ModelError, match="is missing"):
+        attach_gate(classifier, dst)
 
 
 def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
@@ -216,7 +227,7 @@ def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
     data = make_dataset(tmp_path / "d", per_class=6, masks=False)
     result = evaluate(load_classifier(gate), scan_dataset(data).samples)
     parts = result["score_components_auroc"]
-    assert set(parts) == {"p_anomaly", "feature_distance"}
+    assert set(parts) == {"p_anomaly", "feature_distance", "image_distance"}
     assert all(0.0 <= v <= 1.0 for v in parts.values())
 
 
