@@ -10,6 +10,7 @@ scores combine into one after each is calibrated on the validation good images.
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -84,7 +85,10 @@ class ImageBank:
         d = np.asarray(descriptors, dtype=np.float32)
         if d.ndim != 2 or len(d) == 0:
             raise ModelError(f"image bank needs a non-empty N x D matrix, got shape {d.shape}")
-        mean, std = d.mean(axis=0), d.std(axis=0) + 1e-6
+        mean, std = d.mean(axis=0), d.std(axis=0)
+        # A feature that hardly varies on good parts must not swamp the distance when it moves a
+        # little: its spread is floored at a thousandth of the typical one.
+        std = np.maximum(std, max(1e-3 * float(np.median(std)), 1e-6))
         return cls((d - mean) / std, mean, std)
 
     def distances(self, descriptors: np.ndarray) -> np.ndarray:
@@ -102,7 +106,7 @@ class ImageBank:
         try:
             with np.load(path, allow_pickle=False) as z:
                 d, mean, std = (np.asarray(z[k], dtype=np.float32) for k in ("descriptors", "mean", "std"))
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
             raise ModelError(f"model bundle {path.parent}: {path.name} is corrupt ({exc})") from exc
         if d.ndim != 2 or len(d) == 0 or mean.shape != (d.shape[1],) or std.shape != mean.shape:
             raise ModelError(f"model bundle {path.parent}: {path.name} has inconsistent shapes")
@@ -190,10 +194,14 @@ class FeatureBank:
         images = ImageBank.load(image_bank_path(path)) if config.get("image_bank") else None
         try:
             cal = config.get("calibration")
-            return cls(bank, None if cal is None else Calibration(**cal), int(config.get("top_k", TOP_K)),
-                       int(config.get("pool", 1)), images)
+            calibration = None if cal is None else Calibration(**cal)
+            loaded = cls(bank, calibration, int(config.get("top_k", TOP_K)), int(config.get("pool", 1)),
+                         images)
         except (TypeError, ValueError) as exc:
             raise ModelError(f"card feature_bank is malformed: {exc}") from exc
+        if calibration is not None and (calibration.g_mean is not None) != (images is not None):
+            raise ModelError("card feature_bank is malformed: its calibration and image_bank disagree")
+        return loaded
 
     def save(self, path: Path) -> None:
         np.save(path, self.bank.astype(np.float16))

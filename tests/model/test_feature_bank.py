@@ -1,5 +1,7 @@
 """The gate's feature bank in NumPy: nearest distances, content cells, calibration, bad files."""
 
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 
@@ -117,10 +119,30 @@ def test_image_bank_round_trip_and_bad_files(tmp_path):
     assert loaded.pool == 3 and np.allclose(loaded.images.mean, images.mean)
     probe = rng.normal(size=(3, 8))
     assert np.allclose(loaded.images.distances(probe), images.distances(probe), atol=1e-2)
-    (tmp_path / "image_bank.npz").write_bytes(b"junk")
-    with pytest.raises(ModelError, match=r"image_bank\.npz is corrupt"):
+    whole = (tmp_path / "image_bank.npz").read_bytes()
+    for damaged in (b"junk", whole[: len(whole) // 2], whole[:-30]):  # not a zip, cut short
+        (tmp_path / "image_bank.npz").write_bytes(damaged)
+        with pytest.raises(ModelError, match=r"image_bank\.npz is corrupt"):
+            FeatureBank.load(tmp_path / "bank.npy", bank.config())
+    (tmp_path / "image_bank.npz").unlink()
+    with pytest.raises(ModelError, match=r"image_bank\.npz is missing"):
         FeatureBank.load(tmp_path / "bank.npy", bank.config())
+    bank.save(tmp_path / "bank.npy")
+    uncalibrated_images = {**bank.config(), "calibration": asdict(Calibration(0, 1, 0, 1))}
+    with pytest.raises(ModelError, match="disagree"):
+        FeatureBank.load(tmp_path / "bank.npy", uncalibrated_images)
     np.savez(tmp_path / "image_bank.npz", descriptors=np.zeros((3, 8)), mean=np.zeros(5), std=np.ones(5))
     with pytest.raises(ModelError, match="inconsistent"):
         FeatureBank.load(tmp_path / "bank.npy", bank.config())
     assert image_bank_path(tmp_path / "anomaly_bank.npy").name == "anomaly_image_bank.npz"
+
+
+def test_a_window_distance_is_drawn_at_its_centre_cell():
+    bank = FeatureBank(np.zeros((1, 4), np.float32), None, top_k=1, pool=3)
+    odd = np.zeros((1, 4, 16, 16), np.float32)
+    odd[0, :, 7:10, 4:7] = 30.0  # exactly fills the window centred on cell (8, 5)
+    _, maps = bank.distances(odd, [Placement(0, 0, 128, 128)])
+    assert np.unravel_index(np.argmax(maps[0, 0]), maps.shape[2:]) == (8, 5)
+    assert maps[0, 0, 8, 5] == pytest.approx(60.0, rel=1e-4)  # |(30, 30, 30, 30)|
+    assert maps[0, 0, 8, 6] == pytest.approx(40.0, rel=1e-4)  # two thirds of the window
+    assert maps[0, 0, 1].max() == 0 and maps[0, 0, :, 14].max() == 0  # no window centres there

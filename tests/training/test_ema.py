@@ -51,16 +51,37 @@ def test_decay_outside_the_open_interval_is_refused(decay):
         WeightAverage(_net(), decay)
 
 
-def test_training_with_the_average_ships_the_average(tmp_path, synthetic_dataset):
-    def train(out, *extra):
-        args = [str(synthetic_dataset), "--out", str(out), *TINY_ARGS, "--seed", "1", *extra]
-        return main(get_args_parser().parse_args(args))
+def test_training_with_the_average_ships_the_average(tmp_path, synthetic_dataset, monkeypatch):
+    import training.train as train_module
 
-    report = train(tmp_path / "avg", "--ema-decay", "0.9")
-    train(tmp_path / "raw")
-    assert report["args"]["ema_decay"] == 0.9
-    averaged = torch.load(tmp_path / "avg" / "model.pt", weights_only=True)
-    raw = torch.load(tmp_path / "raw" / "model.pt", weights_only=True)
-    assert any(not torch.equal(averaged[k], raw[k]) for k in raw)
+    made = []
+
+    class Recorded(WeightAverage):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            made.append(self)
+
+    monkeypatch.setattr(train_module, "WeightAverage", Recorded)
+    args = [str(synthetic_dataset), "--out", str(tmp_path / "avg"), *TINY_ARGS, "--seed", "1",
+            "--ema-decay", "0.9"]
+    report = main(get_args_parser().parse_args(args))
+    assert report["args"]["ema_decay"] == 0.9 and len(made) == 1 and made[0].updates > 0
+    shipped = torch.load(tmp_path / "avg" / "model.pt", weights_only=True)
+    averaged = made[0].module.state_dict()
+    assert set(shipped) == set(averaged)
+    assert all(torch.equal(shipped[k], averaged[k].cpu()) for k in shipped)
     clf = load_classifier(tmp_path / "avg")
     assert clf.card.thresholds.review <= clf.card.thresholds.ng
+
+
+@pytest.mark.parametrize("flags", [["--ema-decay", "1.0"], ["--ema-decay", "-0.5"], ["--bank-pool", "0"]])
+def test_bad_training_options_are_refused_before_training(tmp_path, flags, capfd):
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+
+    result = CliRunner().invoke(app, ["train", str(tmp_path / "missing"), "--out", str(tmp_path / "b"),
+                                      *flags])
+    err = capfd.readouterr().err  # `inspector train` runs training in a child process
+    assert result.exit_code == 2
+    assert f"error: {flags[0]} must" in err and "Traceback" not in err

@@ -208,6 +208,20 @@ def test_gate_without_a_bank_scores_p_anomaly_alone(tmp_path):
     assert pred.anomaly_score == pytest.approx(1.0 - pred.scores["free"])
 
 
+def test_attaching_a_gate_without_an_image_bank_removes_the_old_one(tmp_path, gate, gated):
+    plain = tmp_path / "plain-gate"
+    shutil.copytree(gate, plain)
+    card = ModelCard.load(plain)
+    cal = {**card.feature_bank["calibration"], "g_mean": None, "g_std": None}
+    dataclasses.replace(card, feature_bank={**card.feature_bank, "image_bank": False,
+                                            "calibration": cal}).save(plain)
+    (plain / "image_bank.npz").unlink()
+    assert (gated / "anomaly_image_bank.npz").is_file()
+    attach_gate(gated, plain)
+    assert not (gated / "anomaly_image_bank.npz").exists() and (gated / "anomaly_bank.npy").is_file()
+    assert load_classifier(gated).predict([tile(np.random.default_rng(0))])[0].anomaly_score is not None
+
+
 @pytest.mark.parametrize("name", ["bank.npy", "image_bank.npz"])
 def test_gate_with_a_bank_missing_is_refused(tmp_path, gate, tiny_bundle, name):
     dst = tmp_path / "g"

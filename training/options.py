@@ -1,0 +1,86 @@
+"""`inspector train`'s command-line options, and the checks run on them before training starts."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from inspector.errors import ConfigError
+from inspector.model.feature_bank import POOL
+from inspector.model.preprocess import VIEWS
+from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
+from training.feature_bank import BANK_SIZE
+
+RECIPES = ("auto", MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY)
+DESCRIPTION = "Train the defect network on an image-folder dataset and write a model bundle."
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="inspector train", description=DESCRIPTION)
+    p.add_argument("dataset", type=Path, help="<class>/<image> or images/<class>/<image> (+ masks/)")
+    p.add_argument("--out", type=Path, required=True, help="bundle folder to write")
+    p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
+    p.add_argument("--recipe", choices=RECIPES, default="auto",
+                   help="auto: mask-supervised when the dataset has masks/, else labels-only")
+    p.add_argument("--good-only", action="store_true",
+                   help="train an anomaly gate on the good images only (recipe good-only)")
+    p.add_argument("--gate", type=Path, default=None,
+                   help="good-only gate bundle to attach (anomaly.onnx + thresholds.anomaly)")
+    p.add_argument("--gate-frr", type=float, default=0.05,
+                   help="good-only: anomaly threshold at this false-reject rate on val good images")
+    p.add_argument("--synth-crop-p", type=float, default=0.5,
+                   help="labels-only/good-only: share of good crops given a synthetic defect")
+    p.add_argument("--synth-full-p", type=float, default=None,
+                   help="share of good full images given a synthetic defect "
+                        "(default 0.3 labels-only, 0.5 good-only)")
+    p.add_argument("--aux-weight", type=float, default=0.5,
+                   help="labels-only: weight of the 'not good' loss on synthetic defects")
+    p.add_argument("--mil-weight", type=float, default=0.5,
+                   help="labels-only: weight of the defect-map-max loss on real defect images")
+    p.add_argument("--locate-at", type=float, default=0.5,
+                   help="labels-only: share of the crop epochs after which real defects are located "
+                        "by the defect map's peak and cropped there too (>= 1: never)")
+    p.add_argument("--bank-size", type=int, default=BANK_SIZE,
+                   help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
+    p.add_argument("--bank-pool", type=int, default=POOL,
+                   help="good-only: feature cells per side of a banked window (1: single cells)")
+    p.add_argument("--no-image-bank", action="store_true",
+                   help="good-only: leave out the whole-image distance (window distance only)")
+    p.add_argument("--gate-p-weight", type=float, default=0.0,
+                   help="good-only: share of p(anomaly) in the gate score (the rest: feature distance)")
+    p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--input-size", type=int, default=320)
+    p.add_argument("--crop-epochs", type=int, default=110, help="phase 1: epochs on crops")
+    p.add_argument("--crop-steps", type=int, default=40, help="phase 1: steps per crop epoch")
+    p.add_argument("--crop-batch", type=int, default=32)
+    p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=58, help="phase 2: epochs on full images")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--weight-decay", type=float, default=1e-4)
+    p.add_argument("--pos-weight", type=float, default=10.0, help="weight of defect pixels")
+    p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
+    p.add_argument("--ema-decay", type=float, default=0.0,
+                   help="validate and ship an exponential moving average of the weights (0: off)")
+    p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
+    p.add_argument("--max-false-reject", type=float, default=0.01,
+                   help="false-reject budget on val spent on recall (REVIEW threshold lowered to it)")
+    p.add_argument("--tta", default=",".join(VIEWS), help="test-time views, comma separated")
+    p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
+    p.add_argument("--head-width", type=int, default=64)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Refuse values that would fail, or quietly do nothing, only after minutes of training."""
+    if not (args.ema_decay == 0 or 0 < args.ema_decay < 1):
+        raise ConfigError(f"--ema-decay must be 0 (off) or lie strictly between 0 and 1, "
+                          f"got {args.ema_decay}")
+    if args.bank_pool < 1:
+        raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
