@@ -39,6 +39,6 @@ def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sampl
 
 def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):
     result = evaluate(load_classifier(WEIGHTS / "magnetic-tile-good-only"), sample)
-    assert result["auroc"] > 0.7
-    assert set(result["score_components_auroc"]) == {"p_anomaly", "feature_distance"}
+    assert result["auroc"] > 0.85  # 0.925 for the shipped two-scale gate (0.7 would pass p(anomaly) alone)
+    assert set(result["score_components_auroc"]) == {"p_anomaly", "feature_distance", "image_distance"}
     assert result["verdicts"].get("NG", 0) == 0  # a gate only ever asks for a review
