@@ -101,6 +101,20 @@ def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:
                           "auroc": metrics.auroc(is_defect, scored.anomaly_scores)}}
 
 
+def _auroc_by_defect_class(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict[str, float | None]:
+    """Each dataset defect class against the good parts: which kinds of defect rank low.
+
+    Uses the dataset's own labels, so a good-only gate (which knows only good vs anomaly) is
+    broken down by the real defect classes too.
+    """
+    labels = np.array([s.label for s in scored.samples])
+    figures = {}
+    for c in sorted(set(labels[is_defect])):
+        keep = (labels == c) | ~is_defect
+        figures[str(c)] = metrics.auroc(is_defect[keep], scored.defect_scores[keep])
+    return figures
+
+
 def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     """The evaluation JSON: counts, accuracy, macro-F1, defect recall, false-reject rate, AUROC."""
     card = model.card
@@ -122,6 +136,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     peaks = scored.peaks_in_mask
     extra = _gate_figures(card, scored, is_defect) if scored.anomaly_scores is not None \
         and not model.is_gate else {}
+    extra["auroc_by_defect_class"] = _auroc_by_defect_class(card, scored, is_defect)
     if scored.components:  # what each of a banked gate's two scores achieves alone
         extra["score_components_auroc"] = {k: metrics.auroc(is_defect, v)
                                            for k, v in scored.components.items()}

@@ -35,6 +35,9 @@ def test_shipped_card_names_its_folder_and_its_recipe(name):
 def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sample):
     result = evaluate(load_classifier(WEIGHTS / "magnetic-tile"), sample)
     assert result["n"] == 28 and result["defect_recall"] == 1.0 and result["false_reject_rate"] == 0.0
+    by_class = result["auroc_by_defect_class"]  # every sample defect outscores every good part
+    assert set(by_class) == {"blowhole", "break", "crack", "fray", "uneven"}
+    assert all(v == 1.0 for v in by_class.values())
 
 
 def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):

@@ -243,6 +243,10 @@ def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
     parts = result["score_components_auroc"]
     assert set(parts) == {"p_anomaly", "feature_distance", "image_distance"}
     assert all(0.0 <= v <= 1.0 for v in parts.values())
+    # The gate knows only free vs anomaly; the breakdown uses the dataset's own defect classes.
+    by_class = result["auroc_by_defect_class"]
+    assert set(by_class) == {p.name for p in (data / "images").iterdir()} - {"free"}
+    assert by_class["blob"] > 0.9  # the planted blobs the gate was shown to flag above
 
 
 def test_tune_thresholds_refuses_a_gate(tmp_path, gate):
