@@ -101,7 +101,7 @@ def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:
                           "auroc": metrics.auroc(is_defect, scored.anomaly_scores)}}
 
 
-def _auroc_by_defect_class(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict[str, float | None]:
+def _auroc_by_defect_class(scored: ScoredSamples, is_defect: np.ndarray) -> dict[str, float | None]:
     """Each dataset defect class against the good parts: which kinds of defect rank low.
 
     Uses the dataset's own labels, so a good-only gate (which knows only good vs anomaly) is
@@ -136,7 +136,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     peaks = scored.peaks_in_mask
     extra = _gate_figures(card, scored, is_defect) if scored.anomaly_scores is not None \
         and not model.is_gate else {}
-    extra["auroc_by_defect_class"] = _auroc_by_defect_class(card, scored, is_defect)
+    extra["auroc_by_defect_class"] = _auroc_by_defect_class(scored, is_defect)
     if scored.components:  # what each of a banked gate's two scores achieves alone
         extra["score_components_auroc"] = {k: metrics.auroc(is_defect, v)
                                            for k, v in scored.components.items()}

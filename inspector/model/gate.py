@@ -33,12 +33,12 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
     card = ModelCard.load(bundle)
     if card.recipe == GOOD_ONLY:
         raise ModelError(f"{bundle} is itself a good-only gate: attach the gate to a classifier")
-    if gate.feature_bank is not None and not (gate_bundle / bank_file_for(ONNX_FILE)).is_file():
-        raise ModelError(f"gate bundle {gate_bundle}: {bank_file_for(ONNX_FILE)} is missing")
-    has_images = bool(gate.feature_bank and gate.feature_bank.get("image_bank"))
     source_bank = gate_bundle / bank_file_for(ONNX_FILE)
-    if has_images and not image_bank_path(source_bank).is_file():
-        raise ModelError(f"gate bundle {gate_bundle}: {image_bank_path(source_bank).name} is missing")
+    has_images = bool(gate.feature_bank and gate.feature_bank.get("image_bank"))
+    for wanted, path in ((gate.feature_bank is not None, source_bank),
+                         (has_images, image_bank_path(source_bank))):
+        if wanted and not path.is_file():
+            raise ModelError(f"gate bundle {gate_bundle}: {path.name} is missing")
     shutil.copyfile(gate_bundle / ONNX_FILE, bundle / GATE_ONNX_FILE)
     target_bank = bundle / bank_file_for(GATE_ONNX_FILE)
     for wanted, source, target in ((gate.feature_bank is not None, source_bank, target_bank),
