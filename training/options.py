@@ -26,6 +26,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="train an anomaly gate on the good images only (recipe good-only)")
     p.add_argument("--gate", type=Path, default=None,
                    help="good-only gate bundle to attach (anomaly.onnx + thresholds.anomaly)")
+    p.add_argument("--fuse-gate", action="store_true",
+                   help="with --gate: fuse the gate into the defect score (calibrated on val) "
+                        "instead of an OR rule")
     p.add_argument("--gate-frr", type=float, default=0.05,
                    help="good-only: anomaly threshold at this false-reject rate on val good images")
     p.add_argument("--synth-crop-p", type=float, default=0.5,
@@ -84,3 +87,7 @@ def check_args(args: argparse.Namespace) -> None:
                           f"got {args.ema_decay}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
+    if args.fuse_gate and args.gate is None:
+        raise ConfigError("--fuse-gate needs a gate to fuse: add --gate GATE_BUNDLE")
+    if args.fuse_gate and args.good_only:
+        raise ConfigError("--fuse-gate fuses a gate into a classifier, not into a good-only gate")

@@ -28,7 +28,7 @@ from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, score_samples, summarise
 from inspector.model.feature_bank import TOP_K
-from inspector.model.gate import attach_gate
+from inspector.model.gate import attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
@@ -61,6 +61,7 @@ class Run:
     select: CachedSplit | None = None  # checkpoint-selection set (default: val)
     gate: dict | None = None           # attached gate's card
     feature_bank: dict | None = None   # good-only: the bank's card entry (top_k, calibration)
+    fusion: dict | None = None         # --fuse-gate: the calibration fusing the gate in
     history: list[dict] = field(default_factory=list)
 
 
@@ -245,7 +246,7 @@ def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> M
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
         code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        gate=run.gate, feature_bank=run.feature_bank,
+        gate=run.gate, feature_bank=run.feature_bank, fusion=run.fusion,
     )
 
 
@@ -280,7 +281,10 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     card.save(args.out)
     if args.gate is not None:
         card = attach_gate(args.out, args.gate)
-        run.gate, thresholds = card.gate, card.thresholds
+        if args.fuse_gate:
+            card = fuse_gate(args.out, run.val.samples,
+                             ThresholdRule(args.target_recall, args.max_false_reject))
+        run.gate, run.fusion, thresholds = card.gate, card.fusion, card.thresholds
     clf = load_classifier(args.out, "onnx", threads=args.threads)
     if clf.gate is not None:  # the val scores were taken before the gate came: score again
         extra["val_scores"] = score_samples(clf, run.val.samples)

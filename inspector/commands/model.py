@@ -65,7 +65,7 @@ def evaluate(
                 "heatmap_peak_in_mask"):
         value = result[key]
         typer.echo(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
-    for part in ("classifier_only", "gate_only"):  # bundles with an attached anomaly gate
+    for part in ("classifier_only", "gate_only", "fusion"):  # bundles with an attached anomaly gate
         if part in result:
             typer.echo(f"{part:>22}: {json.dumps(result[part])}")
 
@@ -73,16 +73,34 @@ def evaluate(
 def attach_gate(
     bundle: Annotated[Path, typer.Argument(help="classifier bundle folder (changed in place)")],
     gate: Annotated[Path, typer.Argument(help="good-only gate bundle (inspector train --good-only)")],
+    fuse_on: Annotated[Path | None, typer.Option(
+        help="fuse the gate into the defect score, calibrated and thresholded on this dataset's "
+             "val split (default: an OR rule, REVIEW when the gate fires)")] = None,
+    split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV for --fuse-on")] = None,
+    target_recall: Annotated[float, typer.Option(help="--fuse-on: defect recall to reach on val")] = 0.99,
+    max_false_reject: Annotated[float, typer.Option(help="--fuse-on: false-reject budget on val")] = 0.01,
 ) -> None:
     """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
+    from inspector.datasets import scan_dataset
     from inspector.model.gate import attach_gate as attach
+    from inspector.model.gate import fuse_gate
+    from inspector.model.thresholds import ThresholdRule
 
     try:
+        val = []
+        if fuse_on is not None:  # read the dataset first: a bad one must leave the bundle untouched
+            val = scan_dataset(fuse_on, split_csv).split("val")
+            if not val:
+                raise fail(f"{fuse_on} has no val images to fuse the gate on")
         card = attach(bundle, gate)
+        if fuse_on is not None:
+            card = fuse_gate(bundle, val, ThresholdRule(target_recall, max_false_reject))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,
-                           "anomaly_threshold": card.thresholds.anomaly}))
+                           "fused": card.fusion is not None,
+                           "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
+                                          "anomaly": card.thresholds.anomaly}}))
 
 
 def classify(

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from inspector.errors import ModelError
+from inspector.model.fusion import Fusion
 
 CARD_FILE = "card.json"
 CARD_SCHEMA = 1
@@ -52,6 +53,10 @@ class ModelCard:
     gate: dict[str, Any] | None = None  # card of an attached good-only anomaly gate (anomaly.onnx)
     # A gate's good-patch feature bank (bank file beside its ONNX graph): top_k and calibration.
     feature_bank: dict[str, Any] | None = None
+    # With a gate fused in (inspector.model.fusion): the calibration that makes one defect score of
+    # the classifier's and the gate's; the thresholds then apply to that score and the gate's own
+    # OR rule is off (thresholds.anomaly is None).
+    fusion: dict[str, Any] | None = None
 
     @property
     def defect_classes(self) -> list[str]:
@@ -61,6 +66,11 @@ class ModelCard:
     def gate_card(self) -> ModelCard | None:
         """The attached anomaly gate's card, or None when the bundle carries no gate."""
         return None if self.gate is None else ModelCard.from_dict(self.gate)
+
+    @property
+    def fused(self) -> Fusion | None:
+        """The calibration fusing the attached gate into the defect score, or None."""
+        return None if self.fusion is None else Fusion.from_dict(self.fusion)
 
     @property
     def version(self) -> str:
@@ -110,6 +120,10 @@ class ModelCard:
         if self.gate is not None:
             if not isinstance(self.gate, dict):
                 raise ModelError("card gate must be the gate's card (a JSON object)")
-            if self.thresholds.anomaly is None:
+            if self.thresholds.anomaly is None and self.fusion is None:
                 raise ModelError("card carries a gate but no thresholds.anomaly")
             self.gate_card  # noqa: B018 - validates the nested card
+        if self.fusion is not None:
+            if self.gate is None:
+                raise ModelError("card fuses a gate but carries none")
+            Fusion.from_dict(self.fusion)

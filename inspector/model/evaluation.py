@@ -32,6 +32,7 @@ class ScoredSamples:
     skipped: list[str]
     anomaly_scores: np.ndarray | None = None  # N, from an attached gate
     components: dict[str, np.ndarray] | None = None  # a banked gate's raw scores, before combining
+    classifier_scores: np.ndarray | None = None  # N, the classifier's own score when a gate is fused in
 
 
 def label_for(card, label: str) -> str:
@@ -87,11 +88,19 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
     if model.is_gate:
         gate_scores = all_scores
     components = {k: np.concatenate(v) for k, v in parts.items()} or None
-    return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores, components)
+    fusion = model.card.fused if model.gate is not None and gate_scores is not None else None
+    if fusion is None:
+        return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores, components)
+    return ScoredSamples(kept, all_probs, fusion.combine(all_scores, gate_scores), peaks, skipped,
+                         gate_scores, components, classifier_scores=all_scores)
 
 
 def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:
     """Classifier alone vs classifier + gate, and the gate's own AUROC (bundles with a gate)."""
+    if scored.classifier_scores is not None:  # fused: each score's ranking alone
+        return {"fusion": {"weight": card.fused.weight,
+                           "classifier_auroc": metrics.auroc(is_defect, scored.classifier_scores),
+                           "gate_auroc": metrics.auroc(is_defect, scored.anomaly_scores)}}
     alone = [decide(float(v), card.thresholds) is not Verdict.OK for v in scored.defect_scores]
     recall, frr = metrics.flag_rates(is_defect, np.array(alone, dtype=bool))
     fired = scored.anomaly_scores >= card.thresholds.anomaly

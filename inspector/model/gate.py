@@ -1,4 +1,4 @@
-"""Attach a good-only anomaly gate to a classifier bundle (anomaly.onnx + thresholds.anomaly)."""
+"""Attach a good-only anomaly gate to a classifier bundle, as an OR rule or fused into its score."""
 
 from __future__ import annotations
 
@@ -6,12 +6,20 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
+
+from inspector.datasets import Sample
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard, Thresholds
+from inspector.model.evaluation import score_samples
 from inspector.model.feature_bank import image_bank_path
+from inspector.model.fusion import FUSION_WEIGHT, Fusion
+from inspector.model.loader import load_classifier
 from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE, bank_file_for
+from inspector.model.thresholds import ThresholdRule, choose
 
 logger = logging.getLogger(__name__)
 GOOD_ONLY = "good-only"
@@ -49,10 +57,42 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
             target.unlink()  # a previously attached gate's banks must not outlive it
     gate_dict = json.loads(gate.to_json())
     gate_dict.pop("gate", None)
-    thresholds = Thresholds(card.thresholds.ng, card.thresholds.review, gate.thresholds.anomaly)
-    new = dataclasses.replace(card, gate=gate_dict, thresholds=thresholds)
+    ng, review = card.thresholds.ng, card.thresholds.review
+    fused = card.fused
+    if fused is not None and fused.classifier_ng is not None and fused.classifier_review is not None:
+        ng, review = fused.classifier_ng, fused.classifier_review  # the fused ones meant another score
+    thresholds = Thresholds(ng, review, gate.thresholds.anomaly)
+    new = dataclasses.replace(card, gate=gate_dict, thresholds=thresholds, fusion=None)
     new.validate()
     new.save(bundle)
     logger.info("attached gate %s (anomaly threshold %.4f) to %s", gate.version,
                 gate.thresholds.anomaly, bundle)
+    return new
+
+
+def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: ThresholdRule,
+              weight: float = FUSION_WEIGHT) -> ModelCard:
+    """Fuse the attached gate into the defect score; calibrate and set thresholds on `val_samples`.
+
+    The two scores are standardised on the good val parts; REVIEW and NG are then chosen on the
+    fused score by `rule`, as for a classifier alone, and the OR rule is switched off.
+    """
+    bundle = Path(bundle)
+    card = ModelCard.load(bundle)
+    if card.gate is None:
+        raise ModelError(f"{bundle} carries no gate to fuse: attach one first (inspector attach-gate)")
+    scored = score_samples(load_classifier(bundle, "onnx"), val_samples)
+    own = scored.classifier_scores if scored.classifier_scores is not None else scored.defect_scores
+    is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
+    previous = card.fused
+    kept = (previous.classifier_ng, previous.classifier_review) if previous is not None else (
+        card.thresholds.ng, card.thresholds.review)
+    fusion = Fusion.fit(own[~is_defect], scored.anomaly_scores[~is_defect], weight, *kept)
+    thresholds = choose(is_defect, fusion.combine(own, scored.anomaly_scores), rule)
+    new = dataclasses.replace(card, fusion=fusion.to_dict(), thresholds=thresholds)
+    new.validate()
+    new.save(bundle)
+    logger.info("fused gate %s into %s on %d val images (%d good): review %.4f, ng %.4f",
+                card.gate_card.version, bundle, len(is_defect), int((~is_defect).sum()),
+                thresholds.review, thresholds.ng)
     return new

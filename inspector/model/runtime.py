@@ -130,13 +130,18 @@ class BundleRuntime:
         """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked.
 
         With a gate attached, a part the classifier passes goes to REVIEW when the gate fires,
-        and its heatmap is then the gate's.
+        and its heatmap is then the gate's. With the gate fused in, the defect score is the fused
+        score and the heatmap is the gate's where the gate's share of it is the larger.
         """
         if len(images) == 0:
             return []
         images = list(images)
         probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
+        fusion = self.card.fused if self.gate is not None else None
+        if fusion is not None:
+            gate_led = fusion.gate_led(scores, anomaly)
+            scores = fusion.combine(scores, anomaly)
         out = []
         for i, image in enumerate(images):
             a_score = float(anomaly[i]) if self.gate is not None else (
@@ -144,7 +149,8 @@ class BundleRuntime:
             verdict = decide(float(scores[i]), self.card.thresholds, a_score)
             heat = None
             if heatmaps and verdict is not Verdict.OK:
-                by_gate = self.gate is not None and scores[i] < self.card.thresholds.review
+                by_gate = bool(gate_led[i]) if fusion is not None else (
+                    self.gate is not None and scores[i] < self.card.thresholds.review)
                 heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.input_size,
                                     image.shape[:2]) if by_gate else
                         heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2]))

@@ -18,30 +18,8 @@ from inspector.model.loader import load_classifier
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset, plant, tile
 from tests.torchless import run_without_torch
+from tests.training.conftest import GATE_ARGS
 from training.train import get_args_parser, main
-
-# Enough training for a clear margin on the synthetic tiles (a few seconds on one thread).
-GATE_ARGS = ["--input-size", "64", "--crop-size", "32", "--crop-epochs", "20", "--crop-steps", "8",
-             "--crop-batch", "16", "--epochs", "10", "--batch", "16", "--widths", "8,8,8,8",
-             "--head-width", "8", "--no-progress", "--threads", "1", "--tta", "identity",
-             "--seed", "1"]
-
-
-@pytest.fixture(scope="module")
-def gate(tmp_path_factory):
-    root = make_dataset(tmp_path_factory.mktemp("good") / "d", per_class=40, masks=False,
-                        classes=("free",))
-    out = tmp_path_factory.mktemp("gates") / "gate"
-    main(get_args_parser().parse_args([str(root), "--out", str(out), "--good-only", *GATE_ARGS]))
-    return out
-
-
-@pytest.fixture
-def gated(tmp_path, tiny_bundle, gate):
-    dst = tmp_path / "classifier"
-    shutil.copytree(tiny_bundle, dst)
-    attach_gate(dst, gate)
-    return dst
 
 
 def test_gate_flags_a_planted_blob_and_passes_clean_tiles(gate):
@@ -165,7 +143,7 @@ def test_attach_gate_command(tmp_path, tiny_bundle, gate):
     shutil.copytree(tiny_bundle, dst)
     result = CliRunner().invoke(app, ["attach-gate", str(dst), str(gate)])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["anomaly_threshold"] == ModelCard.load(gate).thresholds.anomaly
+    assert json.loads(result.stdout)["thresholds"]["anomaly"] == ModelCard.load(gate).thresholds.anomaly
     bad = CliRunner().invoke(app, ["attach-gate", str(dst), str(tiny_bundle)])
     assert bad.exit_code == 2 and "not a good-only gate" in bad.output
 

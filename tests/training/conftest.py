@@ -1,0 +1,39 @@
+"""Training-test fixtures: a small good-only gate trained once on synthetic good tiles."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.synthetic import make_dataset
+
+# Enough training for a clear margin on the synthetic tiles (a few seconds on one thread).
+GATE_ARGS = ["--input-size", "64", "--crop-size", "32", "--crop-epochs", "20", "--crop-steps", "8",
+             "--crop-batch", "16", "--epochs", "10", "--batch", "16", "--widths", "8,8,8,8",
+             "--head-width", "8", "--no-progress", "--threads", "1", "--tta", "identity",
+             "--seed", "1"]
+
+
+@pytest.fixture(scope="session")
+def gate(tmp_path_factory) -> Path:
+    pytest.importorskip("torch")
+    from training.train import get_args_parser, main
+
+    root = make_dataset(tmp_path_factory.mktemp("good") / "d", per_class=40, masks=False,
+                        classes=("free",))
+    out = tmp_path_factory.mktemp("gates") / "gate"
+    main(get_args_parser().parse_args([str(root), "--out", str(out), "--good-only", *GATE_ARGS]))
+    return out
+
+
+@pytest.fixture
+def gated(tmp_path, tiny_bundle, gate) -> Path:
+    """A copy of the tiny classifier with the gate attached as an OR rule."""
+    from inspector.model.gate import attach_gate
+
+    dst = tmp_path / "classifier"
+    shutil.copytree(tiny_bundle, dst)
+    attach_gate(dst, gate)
+    return dst

@@ -1,0 +1,169 @@
+"""A gate fused into a classifier's defect score: calibrated on val, thresholds on the fused score."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from inspector.datasets import scan_dataset
+from inspector.domain import Verdict
+from inspector.errors import ConfigError, ModelError
+from inspector.model.card import ModelCard
+from inspector.model.evaluation import evaluate
+from inspector.model.gate import attach_gate, fuse_gate
+from inspector.model.loader import load_classifier
+from inspector.model.thresholds import ThresholdRule
+from tests.conftest import TINY_ARGS
+from tests.synthetic import make_dataset, plant, tile
+from tests.torchless import run_without_torch
+from training.options import check_args
+from training.train import get_args_parser, main
+
+
+@pytest.fixture(scope="module")
+def fuse_data(tmp_path_factory):
+    """Enough tiles that the stratified val split holds several good parts to calibrate on."""
+    return make_dataset(tmp_path_factory.mktemp("fuse") / "d", per_class=30, seed=5, masks=False)
+
+
+@pytest.fixture
+def fused(gated, fuse_data):
+    fuse_gate(gated, scan_dataset(fuse_data).split("val"), ThresholdRule())
+    return gated
+
+
+def _images(seed=3):
+    rng = np.random.default_rng(seed)
+    return [tile(rng) for _ in range(4)] + [plant(tile(rng), "blob", rng)[0] for _ in range(4)]
+
+
+def test_fusing_records_the_calibration_and_switches_the_or_rule_off(gated, fused):
+    before = ModelCard.load(gated)  # `fused` changed the same folder: reload to see
+    card = ModelCard.load(fused)
+    assert card.fusion is not None and card.thresholds.anomaly is None
+    fusion = card.fused
+    assert fusion.weight == 0.5 and fusion.c_std > 0 and fusion.a_std > 0
+    assert before.fusion == card.fusion
+    assert 0 < card.thresholds.review <= card.thresholds.ng <= 1
+
+
+def test_fused_defect_score_is_the_calibrated_mean_of_both(tiny_bundle, gate, fused):
+    images = _images()
+    plain = load_classifier(tiny_bundle).predict(images, heatmaps=False)
+    alone_gate = load_classifier(gate).predict(images, heatmaps=False)
+    preds = load_classifier(fused).predict(images)
+    fusion = ModelCard.load(fused).fused
+    expected = fusion.combine(np.array([p.defect_score for p in plain]),
+                              np.array([g.anomaly_score for g in alone_gate]))
+    thresholds = ModelCard.load(fused).thresholds
+    for pred, want, gate_pred, image in zip(preds, expected, alone_gate, images, strict=True):
+        assert pred.defect_score == pytest.approx(want, abs=1e-5)
+        assert pred.anomaly_score == pytest.approx(gate_pred.anomaly_score, abs=1e-5)
+        flagged = pred.defect_score >= thresholds.review
+        assert (pred.verdict is not Verdict.OK) == flagged  # the fused score alone decides
+        assert (pred.heatmap is not None) == flagged
+        if flagged:
+            assert pred.heatmap.shape == image.shape
+
+
+def test_an_anomalous_part_below_the_fused_threshold_stays_ok(fused):
+    # With the OR rule a gate firing meant REVIEW whatever the classifier said; fused, only the
+    # combined score counts: push REVIEW above every fused score and nothing may be flagged.
+    raw = json.loads((fused / "card.json").read_text())
+    raw["thresholds"].update(review=0.999999, ng=1.0)
+    (fused / "card.json").write_text(json.dumps(raw))
+    preds = load_classifier(fused).predict(_images())
+    gate_threshold = ModelCard.load(fused).gate_card.thresholds.anomaly
+    assert any(p.anomaly_score >= gate_threshold for p in preds)  # the OR rule would flag these
+    assert all(p.verdict is Verdict.OK for p in preds if p.defect_score < 0.999999)
+
+
+def test_evaluation_reports_the_fused_score_and_each_alone(fused, fuse_data):
+    samples = scan_dataset(fuse_data).split("test")
+    result = evaluate(load_classifier(fused), samples)
+    part = result["fusion"]
+    assert part["weight"] == 0.5 and 0.0 <= part["classifier_auroc"] <= 1.0
+    assert 0.0 <= part["gate_auroc"] <= 1.0
+    assert "classifier_only" not in result and result["thresholds"]["anomaly"] is None
+
+
+def test_reattaching_restores_the_classifier_thresholds(tiny_bundle, gate, fused):
+    own = ModelCard.load(tiny_bundle).thresholds
+    card = attach_gate(fused, gate)
+    assert card.fusion is None and card.thresholds.anomaly is not None
+    assert (card.thresholds.ng, card.thresholds.review) == (own.ng, own.review)
+
+
+def test_fusing_needs_an_attached_gate_and_good_val_images(tmp_path, tiny_bundle, gated, fuse_data):
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_bundle, plain)
+    val = scan_dataset(fuse_data).split("val")
+    with pytest.raises(ModelError, match="carries no gate to fuse"):
+        fuse_gate(plain, val, ThresholdRule())
+    defects_only = [s for s in val if s.label != "free"]
+    before = (gated / "card.json").read_text()
+    with pytest.raises(ModelError, match="at least two good val images"):
+        fuse_gate(gated, defects_only, ThresholdRule())
+    assert (gated / "card.json").read_text() == before  # nothing half-written
+    card = ModelCard.load(gated)
+    raw = json.loads(card.to_json())
+    raw["gate"] = None
+    raw["fusion"] = {"c_mean": 0.0, "c_std": 1.0, "a_mean": 0.0, "a_std": 1.0}
+    with pytest.raises(ModelError, match="fuses a gate but carries none"):
+        ModelCard.from_dict(raw)
+
+
+def test_attach_gate_command_fuses_on_a_dataset(tmp_path, tiny_bundle, gate, fuse_data):
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+
+    dst = tmp_path / "c"
+    shutil.copytree(tiny_bundle, dst)
+    result = CliRunner().invoke(app, ["attach-gate", str(dst), str(gate), "--fuse-on", str(fuse_data)])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["fused"] is True and out["thresholds"]["anomaly"] is None
+    assert ModelCard.load(dst).fusion is not None
+    before = (dst / "card.json").read_text()
+    missing = CliRunner().invoke(app, ["attach-gate", str(dst), str(gate), "--fuse-on",
+                                       str(tmp_path / "nowhere")])
+    assert missing.exit_code == 2 and "error:" in missing.output
+    assert (dst / "card.json").read_text() == before  # a bad dataset leaves the bundle as it was
+
+
+def test_fused_bundle_runs_without_torch(fused):
+    out = run_without_torch(f"""
+        import numpy as np
+        from inspector.model.loader import load_classifier
+        img = np.full((60, 80), 120, np.uint8); img[20:35, 30:45] = 20
+        pred = load_classifier({str(fused)!r}, "onnx").predict([img])[0]
+        assert pred.anomaly_score is not None and 0.0 <= pred.defect_score <= 1.0
+        assert "torch" not in sys.modules
+        print("OK")
+    """)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("OK")
+
+
+def test_training_fuses_the_gate_when_asked(tmp_path, gate, fuse_data):
+    out = tmp_path / "b"
+    main(get_args_parser().parse_args([str(fuse_data), "--out", str(out), *TINY_ARGS,
+                                       "--gate", str(gate), "--fuse-gate"]))
+    card = ModelCard.load(out)
+    assert card.fusion is not None and card.thresholds.anomaly is None
+    report = json.loads((out / "report.json").read_text())
+    assert "fusion" in report["val"] and report["val"]["thresholds"]["anomaly"] is None
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--fuse-gate"], "needs a gate to fuse"),
+    (["--fuse-gate", "--good-only", "--gate", "g"], "not into a good-only gate"),
+])
+def test_fuse_gate_option_checks(extra, message):
+    args = get_args_parser().parse_args(["d", "--out", "o", *extra])
+    with pytest.raises(ConfigError, match=message):
+        check_args(args)
