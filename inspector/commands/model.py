@@ -82,19 +82,18 @@ def attach_gate(
 ) -> None:
     """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
     from inspector.datasets import scan_dataset
+    from inspector.model.gate import attach_and_fuse
     from inspector.model.gate import attach_gate as attach
-    from inspector.model.gate import fuse_gate
     from inspector.model.thresholds import ThresholdRule
 
     try:
-        val = []
-        if fuse_on is not None:  # read the dataset first: a bad one must leave the bundle untouched
+        if fuse_on is None:
+            card = attach(bundle, gate)
+        else:
             val = scan_dataset(fuse_on, split_csv).split("val")
             if not val:
                 raise fail(f"{fuse_on} has no val images to fuse the gate on")
-        card = attach(bundle, gate)
-        if fuse_on is not None:
-            card = fuse_gate(bundle, val, ThresholdRule(target_recall, max_false_reject))
+            card = attach_and_fuse(bundle, gate, val, ThresholdRule(target_recall, max_false_reject))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,

@@ -74,8 +74,15 @@ class ModelCard:
 
     @property
     def version(self) -> str:
-        """Short identifier stored with each inspection row."""
-        return f"{self.name}@{self.data_hash[:8] or 'nohash'}"
+        """Short identifier stored with each inspection row; it says how a gate joins in.
+
+        An attached or fused gate changes what defect_score means, so the rows must tell them apart.
+        """
+        base = f"{self.name}@{self.data_hash[:8] or 'nohash'}"
+        if self.gate is None:
+            return base
+        gate_hash = str(self.gate.get("data_hash", ""))[:8] or "nohash"
+        return f"{base}+{'fused' if self.fusion is not None else 'gate'}@{gate_hash}"
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -126,4 +133,7 @@ class ModelCard:
         if self.fusion is not None:
             if self.gate is None:
                 raise ModelError("card fuses a gate but carries none")
+            if self.thresholds.anomaly is not None:
+                raise ModelError("card fuses its gate into the defect score: thresholds.anomaly "
+                                 "(the OR rule) must be null")
             Fusion.from_dict(self.fusion)

@@ -27,10 +27,12 @@ def _logistic(x: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Fusion:
-    """Both logits standardised on validation good parts, averaged, put back on the classifier's scale.
+    """Both logits standardised on validation good parts, mixed, put back on the classifier's scale.
 
-    Back on the classifier's logit scale the fused score reads like p(defect): a part both models
-    find typical of good parts scores like a typical good part, so NG (>= 0.5) keeps its meaning.
+    The mix z = w * z_classifier + (1 - w) * z_gate ranks the parts; it is mapped to the logit
+    c_mean + c_std * z / w, which is the classifier's own logit plus the gate's standardised excess
+    (scaled by (1 - w) / w spreads). So a part the gate finds typical of good parts keeps the
+    classifier's own score, and NG (>= 0.5) keeps its meaning; an unusual part is pushed up.
     The classifier's own thresholds are kept so that re-attaching a gate can restore them.
     """
 
@@ -48,8 +50,15 @@ class Fusion:
             raise ModelError(f"fusion calibration holds a non-finite value: {values}")
         if self.c_std <= 0 or self.a_std <= 0:
             raise ModelError("fusion calibration spreads must be positive")
-        if not 0.0 <= self.weight <= 1.0:
-            raise ModelError(f"fusion weight must lie in [0, 1], got {self.weight}")
+        if not 0.0 < self.weight <= 1.0:
+            raise ModelError(f"fusion weight must lie in (0, 1], got {self.weight}")
+        own = (self.classifier_ng, self.classifier_review)
+        if own != (None, None):
+            if not all(isinstance(v, int | float) for v in own):
+                raise ModelError(f"fusion classifier_ng/classifier_review must both be numbers, got {own}")
+            if not 0.0 <= self.classifier_review <= self.classifier_ng <= 1.0:
+                raise ModelError(f"fusion classifier thresholds must satisfy 0 <= review <= ng <= 1, "
+                                 f"got review={self.classifier_review} ng={self.classifier_ng}")
 
     def standardised(self, defect: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """How many good-part spreads each score lies above a typical good part."""
@@ -60,7 +69,7 @@ class Fusion:
         """The fused defect score in [0, 1]."""
         z_c, z_a = self.standardised(defect, anomaly)
         z = self.weight * z_c + (1.0 - self.weight) * z_a
-        return _logistic(self.c_mean + self.c_std * z)
+        return _logistic(self.c_mean + self.c_std * z / self.weight)
 
     def gate_led(self, defect: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
         """True where the gate's share of the fused score outweighs the classifier's (its heatmap shows)."""

@@ -7,12 +7,13 @@ import json
 import logging
 import shutil
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from inspector.datasets import Sample
-from inspector.errors import ModelError
+from inspector.errors import DatasetError, ModelError
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import score_samples
 from inspector.model.feature_bank import image_bank_path
@@ -81,6 +82,9 @@ def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: Threshold
     card = ModelCard.load(bundle)
     if card.gate is None:
         raise ModelError(f"{bundle} carries no gate to fuse: attach one first (inspector attach-gate)")
+    unknown = sorted({s.label for s in val_samples} - set(card.classes))
+    if unknown:
+        raise DatasetError(f"val images have classes the model does not know: {', '.join(unknown)}")
     scored = score_samples(load_classifier(bundle, "onnx"), val_samples)
     own = scored.classifier_scores if scored.classifier_scores is not None else scored.defect_scores
     is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
@@ -96,3 +100,28 @@ def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: Threshold
                 card.gate_card.version, bundle, len(is_defect), int((~is_defect).sum()),
                 thresholds.review, thresholds.ng)
     return new
+
+
+def attach_and_fuse(bundle: str | Path, gate_bundle: str | Path, val_samples: Sequence[Sample],
+                    rule: ThresholdRule) -> ModelCard:
+    """Attach the gate and fuse it in, or leave the bundle exactly as it was when either step fails."""
+    with _restored_on_error(Path(bundle)):
+        attach_gate(bundle, gate_bundle)
+        return fuse_gate(bundle, val_samples, rule)
+
+
+@contextmanager
+def _restored_on_error(bundle: Path):
+    """Snapshot the files attaching a gate rewrites (a few MB); put them back if the block raises."""
+    gate_bank = bundle / bank_file_for(GATE_ONNX_FILE)
+    paths = [bundle / "card.json", bundle / GATE_ONNX_FILE, gate_bank, image_bank_path(gate_bank)]
+    saved = {p: p.read_bytes() if p.is_file() else None for p in paths}
+    try:
+        yield
+    except BaseException:
+        for path, content in saved.items():
+            if content is None:
+                path.unlink(missing_ok=True)
+            else:
+                path.write_bytes(content)
+        raise

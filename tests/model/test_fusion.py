@@ -25,23 +25,32 @@ def test_calibration_is_the_good_parts_mean_and_spread(fusion):
     assert fusion.weight == 0.5 and fusion.classifier_review == 0.2
 
 
-def test_a_typical_good_part_scores_like_one_on_the_classifier_scale(fusion):
-    typical_c = 1 / (1 + np.exp(-fusion.c_mean))
+def test_with_a_typical_gate_score_the_fused_score_is_the_classifier_own(fusion):
     typical_a = 1 / (1 + np.exp(-fusion.a_mean))
-    assert fusion.combine(np.array([typical_c]), np.array([typical_a]))[0] == pytest.approx(typical_c)
+    own = np.array([1e-4, 0.02, 0.5, 0.99])  # NG at 0.5 keeps its meaning
+    assert np.allclose(fusion.combine(own, np.full(4, typical_a)), own, rtol=1e-6)
 
 
-def test_both_scores_raise_the_fused_score_by_their_standardised_distance(fusion):
+def test_an_unusual_part_is_pushed_up_by_the_gate_spreads(fusion):
     c = 1 / (1 + np.exp(-(fusion.c_mean + 2 * fusion.c_std)))  # two spreads above typical
     a = 1 / (1 + np.exp(-(fusion.a_mean + 2 * fusion.a_std)))
+    low_a = 1 / (1 + np.exp(-(fusion.a_mean - 1 * fusion.a_std)))
+    # Even weights: the gate's excess in its own spreads adds as many classifier spreads.
+    assert _logit(fusion.combine(np.array([c]), np.array([a]))[0]) == pytest.approx(
+        fusion.c_mean + 4 * fusion.c_std, abs=1e-6)
+    assert _logit(fusion.combine(np.array([c]), np.array([low_a]))[0]) == pytest.approx(
+        fusion.c_mean + 1 * fusion.c_std, abs=1e-6)
+    typical_c = 1 / (1 + np.exp(-fusion.c_mean))
     typical_a = 1 / (1 + np.exp(-fusion.a_mean))
-    by_classifier = fusion.combine(np.array([c]), np.array([typical_a]))[0]
-    by_both = fusion.combine(np.array([c]), np.array([a]))[0]
-    # Even weights: one score 2 spreads up moves the fused z by 1, both together by 2.
-    assert _logit(by_classifier) == pytest.approx(fusion.c_mean + fusion.c_std, abs=1e-6)
-    assert _logit(by_both) == pytest.approx(fusion.c_mean + 2 * fusion.c_std, abs=1e-6)
-    led = fusion.gate_led(np.array([c, 1 / (1 + np.exp(-fusion.c_mean))]), np.array([typical_a, a]))
+    led = fusion.gate_led(np.array([c, typical_c]), np.array([typical_a, a]))
     assert led.tolist() == [False, True]
+
+
+def test_the_ranking_is_the_even_mean_of_the_standardised_scores(fusion):
+    rng = np.random.default_rng(1)
+    c, a = rng.uniform(1e-4, 0.999, 50), rng.uniform(1e-3, 0.999, 50)
+    z_c, z_a = fusion.standardised(c, a)
+    assert (np.argsort(fusion.combine(c, a)) == np.argsort(0.5 * z_c + 0.5 * z_a)).all()
 
 
 def test_weight_one_is_the_classifier_alone(fusion):
@@ -60,8 +69,15 @@ def test_round_trip_and_bad_calibrations(fusion):
         Fusion.from_dict({**fusion.to_dict(), "a_std": 0.0})
     with pytest.raises(ModelError, match="non-finite"):
         Fusion.from_dict({**fusion.to_dict(), "c_mean": float("nan")})
-    with pytest.raises(ModelError, match=r"weight must lie in \[0, 1\]"):
-        Fusion.from_dict({**fusion.to_dict(), "weight": 1.5})
+    for weight in (0.0, 1.5):
+        with pytest.raises(ModelError, match=r"weight must lie in \(0, 1\]"):
+            Fusion.from_dict({**fusion.to_dict(), "weight": weight})
+    with pytest.raises(ModelError, match="must both be numbers"):
+        Fusion.from_dict({**fusion.to_dict(), "classifier_ng": "high"})
+    with pytest.raises(ModelError, match="must both be numbers"):
+        Fusion.from_dict({**fusion.to_dict(), "classifier_review": None})
+    with pytest.raises(ModelError, match="0 <= review <= ng <= 1"):
+        Fusion.from_dict({**fusion.to_dict(), "classifier_review": 0.9, "classifier_ng": 0.5})
     with pytest.raises(ModelError, match="JSON object"):
         Fusion.from_dict([1, 2])
     with pytest.raises(ModelError, match="at least two good val images"):

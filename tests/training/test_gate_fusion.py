@@ -12,9 +12,10 @@ from inspector.datasets import scan_dataset
 from inspector.domain import Verdict
 from inspector.errors import ConfigError, ModelError
 from inspector.model.card import ModelCard
-from inspector.model.evaluation import evaluate
-from inspector.model.gate import attach_gate, fuse_gate
+from inspector.model.evaluation import evaluate, score_samples
+from inspector.model.gate import attach_and_fuse, attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
+from inspector.model.preprocess import read_image
 from inspector.model.thresholds import ThresholdRule
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset, plant, tile
@@ -30,9 +31,11 @@ def fuse_data(tmp_path_factory):
 
 
 @pytest.fixture
-def fused(gated, fuse_data):
-    fuse_gate(gated, scan_dataset(fuse_data).split("val"), ThresholdRule())
-    return gated
+def fused(tmp_path, tiny_bundle, gate, fuse_data):
+    dst = tmp_path / "fused"
+    shutil.copytree(tiny_bundle, dst)
+    attach_and_fuse(dst, gate, scan_dataset(fuse_data).split("val"), ThresholdRule())
+    return dst
 
 
 def _images(seed=3):
@@ -40,14 +43,22 @@ def _images(seed=3):
     return [tile(rng) for _ in range(4)] + [plant(tile(rng), "blob", rng)[0] for _ in range(4)]
 
 
-def test_fusing_records_the_calibration_and_switches_the_or_rule_off(gated, fused):
-    before = ModelCard.load(gated)  # `fused` changed the same folder: reload to see
+def test_fusing_records_the_calibration_and_switches_the_or_rule_off(tiny_bundle, gated, fused):
+    own = ModelCard.load(tiny_bundle)
+    assert ModelCard.load(gated).fusion is None
     card = ModelCard.load(fused)
     assert card.fusion is not None and card.thresholds.anomaly is None
     fusion = card.fused
     assert fusion.weight == 0.5 and fusion.c_std > 0 and fusion.a_std > 0
-    assert before.fusion == card.fusion
+    assert (fusion.classifier_ng, fusion.classifier_review) == (own.thresholds.ng, own.thresholds.review)
     assert 0 < card.thresholds.review <= card.thresholds.ng <= 1
+    gate_hash = ModelCard.load(gated).gate["data_hash"][:8]
+    assert card.version == f"{own.version}+fused@{gate_hash}"  # rows tell fused from plain scores
+    assert ModelCard.load(gated).version == f"{own.version}+gate@{gate_hash}"
+    raw = json.loads(card.to_json())
+    raw["thresholds"]["anomaly"] = 0.5
+    with pytest.raises(ModelError, match="must be null"):  # fused and OR rule at once
+        ModelCard.from_dict(raw)
 
 
 def test_fused_defect_score_is_the_calibrated_mean_of_both(tiny_bundle, gate, fused):
@@ -79,6 +90,26 @@ def test_an_anomalous_part_below_the_fused_threshold_stays_ok(fused):
     gate_threshold = ModelCard.load(fused).gate_card.thresholds.anomaly
     assert any(p.anomaly_score >= gate_threshold for p in preds)  # the OR rule would flag these
     assert all(p.verdict is Verdict.OK for p in preds if p.defect_score < 0.999999)
+
+
+def test_evaluation_scores_as_predict_does(fused, fuse_data):
+    samples = scan_dataset(fuse_data).split("test")
+    clf = load_classifier(fused)
+    scored = score_samples(clf, samples)
+    preds = clf.predict([read_image(s.path) for s in samples], heatmaps=False)
+    assert np.allclose(scored.defect_scores, [p.defect_score for p in preds], atol=1e-6)
+    assert np.allclose(scored.anomaly_scores, [p.anomaly_score for p in preds], atol=1e-6)
+    assert not np.allclose(scored.classifier_scores, scored.defect_scores)
+
+
+def test_tune_thresholds_on_a_fused_bundle_keeps_it_fused(fused, fuse_data):
+    from inspector.model.retune import retune
+
+    calibration = ModelCard.load(fused).fusion
+    result = retune(fused, fuse_data, None, ThresholdRule(target_recall=0.5, max_false_reject=0.0))
+    card = ModelCard.load(fused)
+    assert card.fusion == calibration and card.thresholds.anomaly is None
+    assert result["thresholds"]["review"] == card.thresholds.review
 
 
 def test_evaluation_reports_the_fused_score_and_each_alone(fused, fuse_data):
@@ -133,6 +164,14 @@ def test_attach_gate_command_fuses_on_a_dataset(tmp_path, tiny_bundle, gate, fus
                                        str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "error:" in missing.output
     assert (dst / "card.json").read_text() == before  # a bad dataset leaves the bundle as it was
+    # A val split with no good part fails only after the gate was attached: all of it is undone.
+    no_good = make_dataset(tmp_path / "ng", per_class=10, masks=False, classes=("blob", "scratch"))
+    plain = tmp_path / "plain"
+    shutil.copytree(tiny_bundle, plain)
+    files = {p.name: p.read_bytes() for p in plain.iterdir()}
+    failed = CliRunner().invoke(app, ["attach-gate", str(plain), str(gate), "--fuse-on", str(no_good)])
+    assert failed.exit_code == 2 and "at least two good val images" in failed.output
+    assert {p.name: p.read_bytes() for p in plain.iterdir()} == files
 
 
 def test_fused_bundle_runs_without_torch(fused):
