@@ -84,8 +84,10 @@ def attach_gate(
     from inspector.datasets import scan_dataset
     from inspector.model.gate import attach_and_fuse
     from inspector.model.gate import attach_gate as attach
+    from inspector.model.retune import retune
     from inspector.model.thresholds import ThresholdRule
 
+    figures = {}
     try:
         if fuse_on is None:
             card = attach(bundle, gate)
@@ -93,13 +95,18 @@ def attach_gate(
             val = scan_dataset(fuse_on, split_csv).split("val")
             if not val:
                 raise fail(f"{fuse_on} has no val images to fuse the gate on")
-            card = attach_and_fuse(bundle, gate, val, ThresholdRule(target_recall, max_false_reject))
+            rule = ThresholdRule(target_recall, max_false_reject)
+            card = attach_and_fuse(bundle, gate, val, rule)
+            # The card's figures were the classifier's alone: measure the fused bundle (same rule,
+            # so the same thresholds) on val, and on test where the dataset has one.
+            result = retune(bundle, fuse_on, split_csv, rule)
+            figures = {"val": result["val"], "test": result["test"]}
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,
                            "fused": card.fusion is not None,
                            "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
-                                          "anomaly": card.thresholds.anomaly}}))
+                                          "anomaly": card.thresholds.anomaly}, **figures}))
 
 
 def classify(

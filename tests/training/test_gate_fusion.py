@@ -158,7 +158,12 @@ def test_attach_gate_command_fuses_on_a_dataset(tmp_path, tiny_bundle, gate, fus
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["fused"] is True and out["thresholds"]["anomaly"] is None
-    assert ModelCard.load(dst).fusion is not None
+    card = ModelCard.load(dst)
+    assert card.fusion is not None and card.thresholds.review == out["thresholds"]["review"]
+    # The card's figures are now the fused bundle's, measured on the dataset's val and test rows.
+    assert card.metrics["val"] == out["val"] and card.metrics["test"] == out["test"]
+    val = evaluate(load_classifier(dst), scan_dataset(fuse_data).split("val"))
+    assert out["val"]["auroc"] == val["auroc"]
     before = (dst / "card.json").read_text()
     missing = CliRunner().invoke(app, ["attach-gate", str(dst), str(gate), "--fuse-on",
                                        str(tmp_path / "nowhere")])
