@@ -73,11 +73,16 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
             parts.setdefault(name, []).append(values)
         probs.append(p)
         scores.append(batch_scores)
+        by_gate = np.zeros(len(chunk), dtype=bool)
         if model.gate is not None:
-            anomaly.append(model.anomaly_scores(images)[0])
+            a_scores, gate_maps, gate_places = model.anomaly_scores(images)
+            anomaly.append(a_scores)
+            by_gate = model.gate_heatmap_shown(batch_scores, a_scores)  # as the station shows it
         for i, s in enumerate(chunk):
             if s.mask is not None and s.label not in good:
-                heat = heatmap_for(dmaps[i, 0], placements[i], model.card.input_size, images[i].shape)
+                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], model.gate.card.input_size,
+                                    images[i].shape) if by_gate[i] else
+                        heatmap_for(dmaps[i, 0], placements[i], model.card.input_size, images[i].shape))
                 hit = _peak_hit(heat, s.mask)
                 if hit is not None:
                     peaks.append(hit)

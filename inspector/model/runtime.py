@@ -126,6 +126,19 @@ class BundleRuntime:
         _, scores, dmaps, placements = self.gate.score_images(images)
         return scores, dmaps, placements
 
+    def gate_heatmap_shown(self, own_scores: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
+        """Where a part's heatmap is the attached gate's rather than the classifier's own.
+
+        OR rule: where the classifier alone would pass the part (the gate flagged it). Fused: where
+        the gate's share of the fused score is the larger.
+        """
+        if self.gate is None:
+            return np.zeros(len(own_scores), dtype=bool)
+        fusion = self.card.fused
+        if fusion is not None:
+            return fusion.gate_led(own_scores, anomaly)
+        return np.asarray(own_scores) < self.card.thresholds.review
+
     def predict(self, images: Sequence[np.ndarray], heatmaps: bool = True) -> list[Prediction]:
         """Classify a batch of uint8 images (gray or BGR); heatmaps for NG/REVIEW when asked.
 
@@ -138,9 +151,9 @@ class BundleRuntime:
         images = list(images)
         probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
+        by_gate = self.gate_heatmap_shown(scores, anomaly)
         fusion = self.card.fused if self.gate is not None else None
         if fusion is not None:
-            gate_led = fusion.gate_led(scores, anomaly)
             scores = fusion.combine(scores, anomaly)
         out = []
         for i, image in enumerate(images):
@@ -149,10 +162,8 @@ class BundleRuntime:
             verdict = decide(float(scores[i]), self.card.thresholds, a_score)
             heat = None
             if heatmaps and verdict is not Verdict.OK:
-                by_gate = bool(gate_led[i]) if fusion is not None else (
-                    self.gate is not None and scores[i] < self.card.thresholds.review)
                 heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.input_size,
-                                    image.shape[:2]) if by_gate else
+                                    image.shape[:2]) if by_gate[i] else
                         heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2]))
             out.append(Prediction(
                 label=self.card.classes[int(probs[i].argmax())],

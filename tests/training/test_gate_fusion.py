@@ -211,3 +211,23 @@ def test_fuse_gate_option_checks(extra, message):
     args = get_args_parser().parse_args(["d", "--out", "o", *extra])
     with pytest.raises(ConfigError, match=message):
         check_args(args)
+
+
+def test_evaluated_heatmap_is_the_one_the_station_shows(tmp_path, fused):
+    import cv2
+
+    data = make_dataset(tmp_path / "m", per_class=6, seed=11)  # with masks
+    raw = json.loads((fused / "card.json").read_text())
+    raw["thresholds"].update(review=0.0, ng=1.0)  # every part flagged: predict draws every heatmap
+    (fused / "card.json").write_text(json.dumps(raw))
+    clf = load_classifier(fused)
+    defects = [s for s in scan_dataset(data, val_fraction=0.0, test_fraction=0.0).samples
+               if s.label != "free"]
+    hits = []
+    for s, pred in zip(defects, clf.predict([read_image(s.path) for s in defects]), strict=True):
+        mask = cv2.imread(str(s.mask), cv2.IMREAD_GRAYSCALE)
+        y, x = np.unravel_index(int(np.argmax(pred.heatmap)), pred.heatmap.shape)
+        hits.append(bool(mask[y, x] > 0))
+    result = evaluate(clf, defects)
+    assert result["heatmap_n"] == len(defects)
+    assert result["heatmap_peak_in_mask"] == pytest.approx(np.mean(hits))
