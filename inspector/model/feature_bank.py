@@ -20,7 +20,7 @@ from inspector.errors import ModelError
 from inspector.model.preprocess import Placement
 
 STRIDE = 8        # the encoder's output stride: one feature cell per 8 x 8 input pixels
-TOP_K = 10        # an image's distance score: the mean of its K most distant patches
+TOP_K = 30        # an image's distance score: the mean of its K most distant windows (30: chosen on val)
 POOL = 9          # patch windows of 9 x 9 feature cells (72 px): the scale chosen on val (see docs)
 _CHUNK = 4096     # bank rows per distance block (bounds the temporary matrix to ~16 MB)
 
