@@ -56,6 +56,15 @@ def test_same_seed_same_model(tmp_path, synthetic_dataset):
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
 
 
+def test_labels_only_same_seed_same_model(tmp_path):
+    # The labels-only recipe draws synthetic defects and locates real ones: all of it seeded.
+    data = make_dataset(tmp_path / "d", per_class=8, masks=False)
+    extra = ("--seed", "2", "--locate-at", "0.3")
+    a, b = _train(data, tmp_path / "a", *extra), _train(data, tmp_path / "b", *extra)
+    assert a["recipe"] == "labels-only" and a["history"] == b["history"]
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
 def test_corrupt_and_empty_images_are_skipped_and_counted(tmp_path):
     data = make_dataset(tmp_path / "d", per_class=8)
     (data / "images" / "free" / "zero.png").write_bytes(b"")
