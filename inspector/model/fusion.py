@@ -71,11 +71,6 @@ class Fusion:
         z = self.weight * z_c + (1.0 - self.weight) * z_a
         return _logistic(self.c_mean + self.c_std * z / self.weight)
 
-    def gate_led(self, defect: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
-        """True where the gate's share of the fused score outweighs the classifier's (its heatmap shows)."""
-        z_c, z_a = self.standardised(defect, anomaly)
-        return (1.0 - self.weight) * z_a > self.weight * z_c
-
     @classmethod
     def fit(cls, good_defect: np.ndarray, good_anomaly: np.ndarray, weight: float = FUSION_WEIGHT,
             classifier_ng: float | None = None, classifier_review: float | None = None) -> Fusion:

@@ -45,3 +45,16 @@ def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):
     assert result["auroc"] > 0.85  # 0.925 for the shipped two-scale gate (0.7 would pass p(anomaly) alone)
     assert set(result["score_components_auroc"]) == {"p_anomaly", "feature_distance", "image_distance"}
     assert result["verdicts"].get("NG", 0) == 0  # a gate only ever asks for a review
+
+
+def test_labels_only_bundle_fuses_the_shipped_gate():
+    card = ModelCard.load(WEIGHTS / "magnetic-tile-labels-only")
+    gate = ModelCard.load(WEIGHTS / "magnetic-tile-good-only")
+    assert card.fusion is not None and card.thresholds.anomaly is None
+    # The fused copy must be the gate shipped beside it: a rescored gate needs a refitted fusion.
+    assert card.gate_card.feature_bank == gate.feature_bank
+    assert card.gate_card.thresholds == gate.thresholds
+    bundle, source = WEIGHTS / "magnetic-tile-labels-only", WEIGHTS / "magnetic-tile-good-only"
+    for copied, original in (("anomaly.onnx", "model.onnx"), ("anomaly_bank.npy", "bank.npy"),
+                             ("anomaly_image_bank.npz", "image_bank.npz")):
+        assert (bundle / copied).read_bytes() == (source / original).read_bytes()

@@ -15,7 +15,8 @@ from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, score_samples
 from inspector.model.gate import attach_and_fuse, attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
-from inspector.model.preprocess import read_image
+from inspector.model.preprocess import prepare_batch, read_image
+from inspector.model.runtime import heatmap_for
 from inspector.model.thresholds import ThresholdRule
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset, plant, tile
@@ -213,21 +214,40 @@ def test_fuse_gate_option_checks(extra, message):
         check_args(args)
 
 
-def test_evaluated_heatmap_is_the_one_the_station_shows(tmp_path, fused):
+def _peak_hits(preds, samples):
     import cv2
 
-    data = make_dataset(tmp_path / "m", per_class=6, seed=11)  # with masks
-    raw = json.loads((fused / "card.json").read_text())
-    raw["thresholds"].update(review=0.0, ng=1.0)  # every part flagged: predict draws every heatmap
-    (fused / "card.json").write_text(json.dumps(raw))
-    clf = load_classifier(fused)
-    defects = [s for s in scan_dataset(data, val_fraction=0.0, test_fraction=0.0).samples
-               if s.label != "free"]
     hits = []
-    for s, pred in zip(defects, clf.predict([read_image(s.path) for s in defects]), strict=True):
+    for s, pred in zip(samples, preds, strict=True):
         mask = cv2.imread(str(s.mask), cv2.IMREAD_GRAYSCALE)
         y, x = np.unravel_index(int(np.argmax(pred.heatmap)), pred.heatmap.shape)
         hits.append(bool(mask[y, x] > 0))
+    return hits
+
+
+def test_evaluated_heatmap_is_the_one_the_station_shows(tmp_path, gated):
+    data = make_dataset(tmp_path / "m", per_class=6, seed=11)  # with masks
+    raw = json.loads((gated / "card.json").read_text())
+    # The classifier passes every part and the gate flags every one: the station shows the gate's map.
+    raw["thresholds"].update(review=1.0, ng=1.0, anomaly=0.0)
+    (gated / "card.json").write_text(json.dumps(raw))
+    clf = load_classifier(gated)
+    defects = [s for s in scan_dataset(data, val_fraction=0.0, test_fraction=0.0).samples
+               if s.label != "free"]
+    preds = clf.predict([read_image(s.path) for s in defects])
     result = evaluate(clf, defects)
     assert result["heatmap_n"] == len(defects)
-    assert result["heatmap_peak_in_mask"] == pytest.approx(np.mean(hits))
+    assert result["heatmap_peak_in_mask"] == pytest.approx(np.mean(_peak_hits(preds, defects)))
+
+
+def test_a_fused_bundle_shows_the_classifier_heatmap(tiny_bundle, fused):
+    raw = json.loads((fused / "card.json").read_text())
+    raw["thresholds"].update(review=0.0, ng=1.0)  # every part flagged: every heatmap drawn
+    (fused / "card.json").write_text(json.dumps(raw))
+    images = _images()
+    own = load_classifier(tiny_bundle).forward_views
+    for image, pred in zip(images, load_classifier(fused).predict(images), strict=True):
+        batch, places = prepare_batch([image], ModelCard.load(fused).input_size)
+        _, dmaps = own(batch)
+        want = heatmap_for(dmaps[0, 0], places[0], ModelCard.load(fused).input_size, image.shape)
+        assert np.allclose(pred.heatmap, want, atol=1e-5)
