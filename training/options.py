@@ -22,15 +22,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
     p.add_argument("--recipe", choices=RECIPES, default="auto",
                    help="auto: mask-supervised when the dataset has masks/, else labels-only")
-    p.add_argument("--good-only", action="store_true",
-                   help="train an anomaly gate on the good images only (recipe good-only)")
-    p.add_argument("--gate", type=Path, default=None,
-                   help="good-only gate bundle to attach (anomaly.onnx + thresholds.anomaly)")
-    p.add_argument("--fuse-gate", action="store_true",
-                   help="with --gate: fuse the gate into the defect score (calibrated on val) "
-                        "instead of an OR rule")
-    p.add_argument("--gate-frr", type=float, default=0.05,
-                   help="good-only: anomaly threshold at this false-reject rate on val good images")
+    _add_gate_options(p)
     p.add_argument("--synth-crop-p", type=float, default=0.5,
                    help="labels-only/good-only: share of good crops given a synthetic defect")
     p.add_argument("--synth-full-p", type=float, default=None,
@@ -43,14 +35,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--locate-at", type=float, default=0.5,
                    help="labels-only: share of the crop epochs after which real defects are located "
                         "by the defect map's peak and cropped there too (>= 1: never)")
-    p.add_argument("--bank-size", type=int, default=BANK_SIZE,
-                   help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
-    p.add_argument("--bank-pool", type=int, default=POOL,
-                   help="good-only: feature cells per side of a banked window (1: single cells)")
-    p.add_argument("--no-image-bank", action="store_true",
-                   help="good-only: leave out the whole-image distance (window distance only)")
-    p.add_argument("--gate-p-weight", type=float, default=0.0,
-                   help="good-only: share of p(anomaly) in the gate score (the rest: feature distance)")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
@@ -78,6 +62,27 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _add_gate_options(p: argparse.ArgumentParser) -> None:
+    """The good-only gate: training one, its bank, and attaching or fusing one into a classifier."""
+    p.add_argument("--good-only", action="store_true",
+                   help="train an anomaly gate on the good images only (recipe good-only)")
+    p.add_argument("--gate", type=Path, default=None,
+                   help="good-only gate bundle to attach (anomaly.onnx + thresholds.anomaly)")
+    p.add_argument("--fuse-gate", action="store_true",
+                   help="with --gate: fuse the gate into the defect score (calibrated on val) "
+                        "instead of an OR rule")
+    p.add_argument("--gate-frr", type=float, default=0.05,
+                   help="good-only: anomaly threshold at this false-reject rate on val good images")
+    p.add_argument("--bank-size", type=int, default=BANK_SIZE,
+                   help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
+    p.add_argument("--bank-pool", type=int, default=POOL,
+                   help="good-only: feature cells per side of a banked window (1: single cells)")
+    p.add_argument("--no-image-bank", action="store_true",
+                   help="good-only: leave out the whole-image distance (window distance only)")
+    p.add_argument("--gate-p-weight", type=float, default=0.0,
+                   help="good-only: share of p(anomaly) in the gate score (the rest: feature distance)")
 
 
 def check_args(args: argparse.Namespace) -> None:

@@ -37,3 +37,22 @@ def gated(tmp_path, tiny_bundle, gate) -> Path:
     shutil.copytree(tiny_bundle, dst)
     attach_gate(dst, gate)
     return dst
+
+
+@pytest.fixture(scope="session")
+def fuse_data(tmp_path_factory) -> Path:
+    """Enough tiles that the stratified val split holds several good parts to calibrate on."""
+    return make_dataset(tmp_path_factory.mktemp("fuse") / "d", per_class=30, seed=5, masks=False)
+
+
+@pytest.fixture
+def fused(tmp_path, tiny_bundle, gate, fuse_data) -> Path:
+    """A copy of the tiny classifier with the gate fused into its defect score (calibrated on val)."""
+    from inspector.datasets import scan_dataset
+    from inspector.model.gate import attach_and_fuse
+    from inspector.model.thresholds import ThresholdRule
+
+    dst = tmp_path / "fused"
+    shutil.copytree(tiny_bundle, dst)
+    attach_and_fuse(dst, gate, scan_dataset(fuse_data).split("val"), ThresholdRule())
+    return dst

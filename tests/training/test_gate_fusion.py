@@ -13,30 +13,15 @@ from inspector.domain import Verdict
 from inspector.errors import ConfigError, ModelError
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, score_samples
-from inspector.model.gate import attach_and_fuse, attach_gate, fuse_gate
+from inspector.model.gate import attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
 from inspector.model.preprocess import prepare_batch, read_image
 from inspector.model.runtime import heatmap_for
 from inspector.model.thresholds import ThresholdRule
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset, plant, tile
-from tests.torchless import run_without_torch
 from training.options import check_args
 from training.train import get_args_parser, main
-
-
-@pytest.fixture(scope="module")
-def fuse_data(tmp_path_factory):
-    """Enough tiles that the stratified val split holds several good parts to calibrate on."""
-    return make_dataset(tmp_path_factory.mktemp("fuse") / "d", per_class=30, seed=5, masks=False)
-
-
-@pytest.fixture
-def fused(tmp_path, tiny_bundle, gate, fuse_data):
-    dst = tmp_path / "fused"
-    shutil.copytree(tiny_bundle, dst)
-    attach_and_fuse(dst, gate, scan_dataset(fuse_data).split("val"), ThresholdRule())
-    return dst
 
 
 def _images(seed=3):
@@ -178,20 +163,6 @@ def test_attach_gate_command_fuses_on_a_dataset(tmp_path, tiny_bundle, gate, fus
     failed = CliRunner().invoke(app, ["attach-gate", str(plain), str(gate), "--fuse-on", str(no_good)])
     assert failed.exit_code == 2 and "at least two good val images" in failed.output
     assert {p.name: p.read_bytes() for p in plain.iterdir()} == files
-
-
-def test_fused_bundle_runs_without_torch(fused):
-    out = run_without_torch(f"""
-        import numpy as np
-        from inspector.model.loader import load_classifier
-        img = np.full((60, 80), 120, np.uint8); img[20:35, 30:45] = 20
-        pred = load_classifier({str(fused)!r}, "onnx").predict([img])[0]
-        assert pred.anomaly_score is not None and 0.0 <= pred.defect_score <= 1.0
-        assert "torch" not in sys.modules
-        print("OK")
-    """)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("OK")
 
 
 def test_training_fuses_the_gate_when_asked(tmp_path, gate, fuse_data):

@@ -79,14 +79,14 @@ def test_gate_figures_in_the_evaluation(tmp_path, gated):
     assert result["defect_recall"] >= result["classifier_only"]["defect_recall"]
 
 
-def test_gate_runs_without_torch(gate, gated):
+def test_gate_runs_without_torch(gate, gated, fused):
     out = run_without_torch(f"""
         import numpy as np
         from inspector.model.loader import load_classifier
         img = np.full((60, 80), 120, np.uint8); img[20:35, 30:45] = 20
-        for folder in ({str(gate)!r}, {str(gated)!r}):
+        for folder in ({str(gate)!r}, {str(gated)!r}, {str(fused)!r}):
             pred = load_classifier(folder, "onnx").predict([img])[0]
-            assert pred.anomaly_score is not None
+            assert pred.anomaly_score is not None and 0.0 <= pred.defect_score <= 1.0
         assert "torch" not in sys.modules
         print("OK")
     """)
