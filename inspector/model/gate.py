@@ -60,7 +60,7 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
     gate_dict.pop("gate", None)
     ng, review = card.thresholds.ng, card.thresholds.review
     fused = card.fused
-    if fused is not None and fused.classifier_ng is not None and fused.classifier_review is not None:
+    if fused is not None and fused.classifier_ng is not None:  # Fusion checks both or neither are set
         ng, review = fused.classifier_ng, fused.classifier_review  # the fused ones meant another score
     thresholds = Thresholds(ng, review, gate.thresholds.anomaly)
     new = dataclasses.replace(card, gate=gate_dict, thresholds=thresholds, fusion=None)
