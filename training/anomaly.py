@@ -57,12 +57,3 @@ def synthetic_val(val: CachedSplit, seed: int, anomaly_index: int = 1) -> Cached
                 break
     out.masks = [None] * len(out.images)
     return out
-
-
-def gate_threshold(good_scores: np.ndarray, frr: float) -> float:
-    """Lowest threshold (score >= threshold flags) rejecting at most `frr` of the good scores."""
-    scores = np.sort(np.asarray(good_scores, dtype=np.float64))
-    if len(scores) == 0:
-        raise DatasetError("no good validation images to set the anomaly threshold on")
-    allowed = int(np.floor(frr * len(scores) + 1e-9))
-    return float(min(np.nextafter(scores[len(scores) - allowed - 1], np.inf), 1.0))

@@ -8,6 +8,7 @@ from pathlib import Path
 from inspector.errors import ConfigError
 from inspector.model.feature_bank import POOL
 from inspector.model.preprocess import VIEWS
+from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
 from training.feature_bank import BANK_SIZE
 
@@ -73,7 +74,7 @@ def _add_gate_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fuse-gate", action="store_true",
                    help="with --gate: fuse the gate into the defect score (calibrated on val) "
                         "instead of an OR rule")
-    p.add_argument("--gate-frr", type=float, default=0.05,
+    p.add_argument("--gate-frr", type=float, default=GATE_FRR,
                    help="good-only: anomaly threshold at this false-reject rate on val good images")
     p.add_argument("--bank-size", type=int, default=BANK_SIZE,
                    help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")

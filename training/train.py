@@ -33,7 +33,7 @@ from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import place, standardise
-from inspector.model.thresholds import ThresholdRule
+from inspector.model.thresholds import ThresholdRule, gate_threshold
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import anomaly, feature_bank
 from training import report as reports
@@ -256,8 +256,7 @@ def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
                            run.val.samples)
     if run.recipe == GOOD_ONLY:
         # Good images only: the threshold holds false rejects at --gate-frr; a gate never says NG.
-        thr = anomaly.gate_threshold(scored.defect_scores, run.args.gate_frr)
-        return Thresholds(ng=1.0, review=thr, anomaly=thr), {"val_scores": scored}
+        return gate_threshold(scored.defect_scores, run.args.gate_frr), {"val_scores": scored}
     is_defect = np.array([s.label not in run.good for s in scored.samples])
     rule = ThresholdRule(run.args.target_recall, run.args.max_false_reject)
     return choose_thresholds_by_rule(is_defect, scored.defect_scores, rule), {"val_scores": scored}

@@ -158,13 +158,23 @@ def tune_thresholds(
     dataset: Annotated[Path, typer.Argument(help="dataset folder with a val split")],
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
     target_recall: Annotated[float, typer.Option(help="defect recall to reach on val")] = 0.99,
-    max_false_reject: Annotated[float, typer.Option(help="false-reject budget on val")] = 0.01,
+    max_false_reject: Annotated[float | None, typer.Option(
+        help="false-reject budget on val (default 0.01; for a good-only gate, the share of good val "
+             "images it may flag: default 0.05)")] = None,
 ) -> None:
-    """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line."""
+    """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line.
+
+    For a good-only gate the threshold is re-set on the good val images alone: run it on a line's
+    own recent good parts, since good parts drift.
+    """
+    from inspector.model.card import ModelCard
     from inspector.model.retune import retune
-    from inspector.model.thresholds import ThresholdRule
+    from inspector.model.thresholds import GATE_FRR, ThresholdRule
 
     try:
+        if max_false_reject is None:
+            is_gate = ModelCard.load(bundle).recipe == "good-only"
+            max_false_reject = GATE_FRR if is_gate else ThresholdRule.max_false_reject
         result = retune(bundle, dataset, split_csv, ThresholdRule(target_recall, max_false_reject))
     except InspectorError as exc:
         raise fail(str(exc)) from exc

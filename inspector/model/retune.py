@@ -1,4 +1,4 @@
-"""Re-choose a bundle's thresholds on a validation split and refresh its card and report."""
+"""Re-choose a bundle's (or a gate's) thresholds on a validation split; refresh its card and report."""
 
 from __future__ import annotations
 
@@ -9,28 +9,40 @@ from pathlib import Path
 import numpy as np
 
 from inspector.datasets import scan_dataset
-from inspector.errors import ModelError
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, score_samples, summarise
 from inspector.model.loader import load_classifier
-from inspector.model.thresholds import ThresholdRule, choose
+from inspector.model.thresholds import ThresholdRule, choose, gate_threshold
 
 
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
     """Thresholds from the `val` rows only; `test` rows, when present, are evaluated afterwards."""
     clf = load_classifier(bundle, "onnx")
-    if clf.is_gate:
-        raise ModelError(f"{bundle} is a good-only gate: its threshold is a false-reject rate on "
-                         "good images, set when it is trained (inspector train --good-only --gate-frr)")
     index = scan_dataset(dataset, split_csv)
+    if clf.is_gate:
+        # A gate's threshold is a false-reject rate on good parts alone: a line re-sets it on its
+        # own recent good parts (the val split's good images), since good parts drift.
+        good = [s for s in index.split("val") if s.label in clf.card.good_classes]
+        thresholds = gate_threshold(score_samples(clf, good).defect_scores, rule.max_false_reject)
+        dataclasses.replace(clf.card, thresholds=thresholds).save(bundle)
+        return _measure(bundle, index, rule)
     scored = score_samples(clf, index.split("val"))
     is_defect = np.array([s.label not in clf.card.good_classes for s in scored.samples])
     thresholds = choose(is_defect, scored.defect_scores, rule)
     card = dataclasses.replace(clf.card, thresholds=dataclasses.replace(
         thresholds, anomaly=clf.card.thresholds.anomaly))
     card.save(bundle)
+    return _measure(bundle, index, rule, scored)
+
+
+def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None) -> dict:
+    """Val and (where present) test figures at the card's new thresholds, written to card and report.
+
+    `val_scored` (the whole val split, scored before) is reused: thresholds do not change scores.
+    """
     clf = load_classifier(bundle, "onnx")
-    val = summarise(clf, scored)
+    card = clf.card
+    val = summarise(clf, val_scored) if val_scored is not None else evaluate(clf, index.split("val"))
     test = evaluate(clf, index.split("test")) if index.split("test") else None
     _refresh(bundle, card, rule, val, test)
     return {"bundle": str(bundle), "thresholds": dataclasses.asdict(card.thresholds),

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.errors import DatasetError
 from inspector.model import metrics
 from inspector.model.card import Thresholds
 
 NG_FLOOR = 0.5  # a part the model thinks more likely defective than good is NG, not REVIEW
+GATE_FRR = 0.05  # a good-only gate's default share of good parts it may send to review
 
 
 @dataclass(frozen=True)
@@ -37,3 +39,11 @@ def choose(is_defect: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> Th
         review = min(review, metrics.threshold_for_false_reject(scores[~is_defect], rule.max_false_reject))
     review = float(min(max(review, 1e-6), 1.0))
     return Thresholds(ng=max(review, NG_FLOOR), review=review)
+
+
+def gate_threshold(good_scores: np.ndarray, frr: float) -> Thresholds:
+    """A good-only gate's thresholds: it flags at most `frr` of these good parts and never says NG."""
+    if len(good_scores) == 0:
+        raise DatasetError("no good images to set the anomaly threshold on")
+    thr = min(metrics.threshold_for_false_reject(good_scores, frr), 1.0)
+    return Thresholds(ng=1.0, review=thr, anomaly=thr)

@@ -4,6 +4,7 @@ import dataclasses
 import json
 import shutil
 
+import cv2
 import numpy as np
 import pytest
 
@@ -227,13 +228,29 @@ def test_gate_evaluation_reports_each_score_alone(tmp_path, gate):
     assert by_class["blob"] > 0.9  # the planted blobs the gate was shown to flag above
 
 
-def test_tune_thresholds_refuses_a_gate(tmp_path, gate):
+def test_tune_thresholds_resets_a_gate_on_good_val_images(tmp_path, gate):
     from typer.testing import CliRunner
 
     from inspector.cli import app
+    from inspector.datasets import scan_dataset
 
-    data = make_dataset(tmp_path / "d", per_class=6, masks=False)
-    before = (gate / "card.json").read_text()
-    result = CliRunner().invoke(app, ["tune-thresholds", str(gate), str(data)])
-    assert result.exit_code != 0 and "good-only gate" in result.output
-    assert (gate / "card.json").read_text() == before
+    g = tmp_path / "g"
+    shutil.copytree(gate, g)
+    # A line's recent good parts, a little brighter than the ones the gate was trained on.
+    data = make_dataset(tmp_path / "d", per_class=40, seed=21, masks=False, classes=("free", "blob"))
+    for png in (data / "images" / "free").glob("*.png"):
+        img = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+        cv2.imwrite(str(png), cv2.add(img, 25))
+    before = ModelCard.load(g).thresholds.anomaly
+    result = CliRunner().invoke(app, ["tune-thresholds", str(g), str(data)])
+    assert result.exit_code == 0, result.output
+    card = ModelCard.load(g)
+    assert card.thresholds.anomaly == card.thresholds.review and card.thresholds.ng == 1.0
+    assert card.thresholds.anomaly != before and json.loads(result.stdout)["rule"]["max_false_reject"] == 0.05
+    good = [s for s in scan_dataset(data).split("val") if s.label == "free"]
+    flagged = [p.verdict is not Verdict.OK for p in load_classifier(g).predict(
+        [cv2.imread(str(s.path), cv2.IMREAD_GRAYSCALE) for s in good])]
+    assert sum(flagged) <= int(0.05 * len(good))  # the good val parts: at most 5% flagged
+    assert card.metrics["val"]["n"] == len(scan_dataset(data).split("val"))
+    strict = CliRunner().invoke(app, ["tune-thresholds", str(g), str(data), "--max-false-reject", "0"])
+    assert strict.exit_code == 0 and ModelCard.load(g).thresholds.anomaly >= card.thresholds.anomaly
