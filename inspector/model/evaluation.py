@@ -93,11 +93,11 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
     if model.is_gate:
         gate_scores = all_scores
     components = {k: np.concatenate(v) for k, v in parts.items()} or None
-    fusion = model.card.fused if model.gate is not None and gate_scores is not None else None
-    if fusion is None:
+    fused = model.fused_scores(all_scores, gate_scores) if gate_scores is not None else None
+    if fused is None:
         return ScoredSamples(kept, all_probs, all_scores, peaks, skipped, gate_scores, components)
-    return ScoredSamples(kept, all_probs, fusion.combine(all_scores, gate_scores), peaks, skipped,
-                         gate_scores, components, classifier_scores=all_scores)
+    return ScoredSamples(kept, all_probs, fused, peaks, skipped, gate_scores, components,
+                         classifier_scores=all_scores)
 
 
 def _gate_figures(card, scored: ScoredSamples, is_defect: np.ndarray) -> dict:

@@ -126,6 +126,11 @@ class BundleRuntime:
         _, scores, dmaps, placements = self.gate.score_images(images)
         return scores, dmaps, placements
 
+    def fused_scores(self, own_scores: np.ndarray, anomaly: np.ndarray) -> np.ndarray | None:
+        """The defect score with the attached gate fused in, or None when the bundle fuses no gate."""
+        fusion = self.card.fused if self.gate is not None else None
+        return None if fusion is None else fusion.combine(own_scores, anomaly)
+
     def gate_heatmap_shown(self, own_scores: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
         """Where a part's heatmap is the attached gate's rather than the classifier's own.
 
@@ -150,9 +155,9 @@ class BundleRuntime:
         probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
         by_gate = self.gate_heatmap_shown(scores, anomaly)
-        fusion = self.card.fused if self.gate is not None else None
-        if fusion is not None:
-            scores = fusion.combine(scores, anomaly)
+        fused = self.fused_scores(scores, anomaly)
+        if fused is not None:
+            scores = fused
         out = []
         for i, image in enumerate(images):
             a_score = float(anomaly[i]) if self.gate is not None else (
