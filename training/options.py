@@ -54,7 +54,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="validate and ship an exponential moving average of the weights (0: off)")
     p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
     p.add_argument("--max-false-reject", type=float, default=0.01,
-                   help="false-reject budget on val spent on recall (REVIEW threshold lowered to it)")
+                   help="false-reject budget spent on recall: REVIEW is lowered as far as the val good "
+                        "parts say new good parts stay within it")
     p.add_argument("--tta", default=",".join(VIEWS), help="test-time views, comma separated")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
     p.add_argument("--head-width", type=int, default=64)

@@ -69,11 +69,18 @@ def flag_rates(is_defect: np.ndarray, flagged: np.ndarray) -> tuple[float | None
 
 
 def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> float:
-    """Lowest threshold at which at most max_rate of the good scores reach it (score >= threshold)."""
+    """Lowest threshold whose expected false-reject rate on new good parts stays within max_rate.
+
+    The budget is on parts the line has not made yet, not on these scores: a new good part scores
+    above the (j+1)-th highest of n good scores with probability (j+1)/(n+1), so j of them may lie
+    over the threshold only while (j+1)/(n+1) <= max_rate. Counting the share of these scores
+    instead (j = max_rate * n) lets a 1% budget on 143 parts put one over the threshold, which
+    expects 1.4% on new parts. When n is too small for the budget, no good score lies over it.
+    """
     ranked = np.sort(np.asarray(good_scores, dtype=np.float64))[::-1]
     if len(ranked) == 0:
         raise ValueError("no good samples to choose a threshold from")
-    allowed = int(np.floor(max_rate * len(ranked) + 1e-9))
+    allowed = max(int(np.floor(max_rate * (len(ranked) + 1) + 1e-9)) - 1, 0)
     if allowed >= len(ranked):
         return 0.0
     return float(np.nextafter(ranked[allowed], np.inf))

@@ -16,7 +16,8 @@ GATE_FRR = 0.05  # a good-only gate's default share of good parts it may send to
 
 @dataclass(frozen=True)
 class ThresholdRule:
-    """The stated goals: catch target_recall of defects; reject at most max_false_reject good parts."""
+    """The stated goals: catch target_recall of defects; expect at most max_false_reject of new good
+    parts rejected (estimated from the good validation parts, see threshold_for_false_reject)."""
 
     target_recall: float = 0.99
     max_false_reject: float = 0.01
@@ -42,7 +43,7 @@ def choose(is_defect: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> Th
 
 
 def gate_threshold(good_scores: np.ndarray, frr: float) -> Thresholds:
-    """A good-only gate's thresholds: it flags at most `frr` of these good parts and never says NG."""
+    """A good-only gate's thresholds: it expects to flag at most `frr` of new good parts; never NG."""
     if len(good_scores) == 0:
         raise DatasetError("no good images to set the anomaly threshold on")
     thr = min(metrics.threshold_for_false_reject(good_scores, frr), 1.0)

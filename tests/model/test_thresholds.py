@@ -13,11 +13,23 @@ from inspector.model.thresholds import ThresholdRule, choose
 
 
 def test_false_reject_budget_threshold():
-    good = np.array([0.9, 0.5, 0.4, 0.1] + [0.0] * 96)
+    good = np.array([0.9, 0.5, 0.4, 0.1] + [0.0] * 195)  # 199 good parts
     assert metrics.threshold_for_false_reject(good, 0.0) > 0.9
-    thr = metrics.threshold_for_false_reject(good, 0.01)  # one of 100 may be rejected
+    thr = metrics.threshold_for_false_reject(good, 0.01)  # (1 + 1) / (199 + 1): one may lie over it
     assert 0.5 < thr <= np.nextafter(0.5, 1)
-    assert (good >= thr).mean() <= 0.01
+    # 100 parts are too few for one over a 1% budget (2/101 expected): none may lie over it.
+    assert metrics.threshold_for_false_reject(good[:100], 0.01) > 0.9
+    assert metrics.threshold_for_false_reject(good, 1.0) == 0.0
+
+
+def test_false_reject_budget_holds_on_new_good_parts():
+    # Threshold set on 143 good val parts; the share of new good parts over it, over many lines.
+    rng = np.random.default_rng(0)
+    rates = []
+    for _ in range(4000):
+        val, new = rng.random(143), rng.random(2000)
+        rates.append((new >= metrics.threshold_for_false_reject(val, 0.01)).mean())
+    assert np.mean(rates) <= 0.01  # 1/144 expected; counting 1% of the val parts expects 2/144
 
 
 def test_perfect_separation_spends_the_budget_on_recall():
