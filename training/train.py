@@ -26,7 +26,7 @@ from inspector.datasets import DatasetIndex, content_hash, pick_good_classes, sc
 from inspector.errors import DatasetError, InspectorError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
-from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.evaluation import evaluate, headline, score_samples, summarise
 from inspector.model.feature_bank import TOP_K
 from inspector.model.gate import attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
@@ -290,7 +290,7 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     val_metrics = summarise(clf, extra["val_scores"])
     test_samples = run.index.split("test")
     test_metrics = evaluate(clf, test_samples) if test_samples else None
-    figures = {"val": _headline(val_metrics), "test": _headline(test_metrics) if test_metrics else None,
+    figures = {"val": headline(val_metrics), "test": headline(test_metrics) if test_metrics else None,
                "train_minutes": round(elapsed / 60, 2)}
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
@@ -314,12 +314,6 @@ def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) 
     run.feature_bank = {**bank.config(), "calibration": dataclasses.asdict(calibration)}
     # choose_thresholds loads the bundle from disk: it must score with the calibrated bank.
     dataclasses.replace(provisional, feature_bank=run.feature_bank).save(args.out)
-
-
-def _headline(m: dict) -> dict:
-    keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc",
-            "heatmap_peak_in_mask")
-    return {k: m.get(k) for k in keys}
 
 
 def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed: float) -> dict:

@@ -159,8 +159,8 @@ def tune_thresholds(
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
     target_recall: Annotated[float, typer.Option(help="defect recall to reach on val")] = 0.99,
     max_false_reject: Annotated[float | None, typer.Option(
-        help="false-reject budget on val (default 0.01; for a good-only gate, the share of good val "
-             "images it may flag: default 0.05)")] = None,
+        help="false-reject rate to expect on new good parts, read from the good val images "
+             "(default 0.01; for a good-only gate 0.05)")] = None,
 ) -> None:
     """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line.
 
@@ -178,4 +178,6 @@ def tune_thresholds(
         result = retune(bundle, dataset, split_csv, ThresholdRule(target_recall, max_false_reject))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
+    if result["warning"]:
+        typer.echo(f"warning: {result['warning']}", err=True)
     typer.echo(json.dumps(result))

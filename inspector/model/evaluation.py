@@ -160,6 +160,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "macro_f1": metrics.macro_f1(cm),
         "defect_recall": recall,
         "false_reject_rate": frr,
+        "expected_false_reject": metrics.expected_false_reject(flagged[~is_defect]),
         "auroc": metrics.auroc(is_defect, scored.defect_scores),
         "score_margin": metrics.score_margin(is_defect, scored.defect_scores),
         "n_defect": int(is_defect.sum()),
@@ -179,6 +180,13 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "tta_views": card.tta_views,
         **extra,
     }
+
+
+def headline(m: dict) -> dict:
+    """The figures a card keeps of an evaluation (the full JSON goes to report.json)."""
+    keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate",
+            "expected_false_reject", "auroc", "heatmap_peak_in_mask")
+    return {k: m.get(k) for k in keys}
 
 
 def evaluate(model: BundleRuntime, samples: Sequence[Sample], batch: int = 16) -> dict:

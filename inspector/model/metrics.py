@@ -86,6 +86,18 @@ def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> floa
     return float(np.nextafter(ranked[allowed], np.inf))
 
 
+def expected_false_reject(good_flagged: np.ndarray) -> float | None:
+    """False-reject rate to expect on new good parts from k of these n flagged: (k + 1) / (n + 1).
+
+    The observed k / n says 0 when none of 143 parts was flagged; a new part still lands above
+    the highest of them with probability 1 / 144, which is what a line will see.
+    """
+    good_flagged = np.asarray(good_flagged, dtype=bool)
+    if len(good_flagged) == 0:
+        return None
+    return float((good_flagged.sum() + 1) / (len(good_flagged) + 1))
+
+
 def score_margin(is_defect: np.ndarray, score: np.ndarray) -> float | None:
     """Gap between the lowest defect and the highest good score, in logits (> 0: fully separated).
 

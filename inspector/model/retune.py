@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from inspector.datasets import scan_dataset
 from inspector.model.card import ModelCard
-from inspector.model.evaluation import evaluate, score_samples, summarise
+from inspector.model.evaluation import evaluate, headline, score_samples, summarise
 from inspector.model.loader import load_classifier
 from inspector.model.thresholds import ThresholdRule, choose, gate_threshold
 
@@ -46,20 +47,30 @@ def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None) -> dict:
     test = evaluate(clf, index.split("test")) if index.split("test") else None
     _refresh(bundle, card, rule, val, test)
     return {"bundle": str(bundle), "thresholds": dataclasses.asdict(card.thresholds),
-            "rule": dataclasses.asdict(rule), "val": _headline(val),
-            "test": _headline(test) if test else None}
+            "rule": dataclasses.asdict(rule), "val": headline(val),
+            "test": headline(test) if test else None, "warning": budget_warning(val, rule)}
 
 
-def _headline(m: dict) -> dict:
-    keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate", "auroc",
-            "heatmap_peak_in_mask")
-    return {k: m.get(k) for k in keys}
+def budget_warning(val: dict, rule: ThresholdRule) -> str | None:
+    """Why the new thresholds expect more false rejects on new parts than the budget, if they do."""
+    expected, n_good = val.get("expected_false_reject"), val.get("n_good") or 0
+    if expected is None or expected <= rule.max_false_reject + 1e-12:
+        return None
+    if rule.max_false_reject <= 0:
+        why = "no number of good parts can promise a budget of 0"
+    elif 1 / (n_good + 1) > rule.max_false_reject:
+        why = (f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}: collect at least "
+               f"{math.ceil(1 / rule.max_false_reject - 1 - 1e-9)} for this budget")
+    else:
+        why = f"the recall target ({rule.target_recall}) needs the lower threshold"
+    return (f"the val split expects {expected:.3f} of new good parts rejected, over the budget "
+            f"{rule.max_false_reject}: {why}")
 
 
 def _refresh(bundle: Path, card: ModelCard, rule: ThresholdRule, val: dict, test: dict | None) -> None:
-    metrics = dict(card.metrics, val=_headline(val), threshold_rule=dataclasses.asdict(rule))
+    metrics = dict(card.metrics, val=headline(val), threshold_rule=dataclasses.asdict(rule))
     if test:
-        metrics["test"] = _headline(test)
+        metrics["test"] = headline(test)
     dataclasses.replace(card, metrics=metrics).save(bundle)
     report_path = bundle / "report.json"
     if report_path.is_file():

@@ -59,3 +59,34 @@ def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_p
     assert card.thresholds.review == out["thresholds"]["review"]
     assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0}
     assert out["test"]["n"] == 6 and out["val"]["n"] == 6
+
+
+def test_expected_false_reject_counts_the_next_part():
+    assert metrics.expected_false_reject(np.zeros(143, dtype=bool)) == 1 / 144
+    assert metrics.expected_false_reject(np.array([True, False, False])) == 2 / 4
+    assert metrics.expected_false_reject(np.zeros(0, dtype=bool)) is None
+
+
+def test_tune_thresholds_warns_when_val_is_too_small_for_the_budget(tiny_bundle, synthetic_dataset,
+                                                                     tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset),
+                                      "--max-false-reject", "0.05"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    n_good = 2  # the synthetic dataset's val split: 2 good of 6 images
+    assert out["val"]["expected_false_reject"] >= 1 / (n_good + 1) > 0.05
+    assert f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}" in out["warning"]
+    assert "collect at least 19 for this budget" in result.stderr
+
+
+def test_budget_warning_names_the_recall_target():
+    from inspector.model.retune import budget_warning
+
+    rule = ThresholdRule(0.99, 0.01)
+    assert budget_warning({"expected_false_reject": 1 / 144, "n_good": 143}, rule) is None
+    over = budget_warning({"expected_false_reject": 10 / 144, "n_good": 143}, rule)
+    assert "recall target (0.99)" in over
+    assert "budget of 0" in budget_warning({"expected_false_reject": 1 / 144, "n_good": 143},
+                                           ThresholdRule(0.99, 0.0))
