@@ -103,10 +103,11 @@ def _prepare_good_only(args: argparse.Namespace) -> Run:
     return run
 
 
-def prepare_run(args: argparse.Namespace) -> Run:
+def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> Run:
+    """Load the train and val rows; `index` replaces the dataset's own split (cross-validation)."""
     if getattr(args, "good_only", False) or args.recipe == GOOD_ONLY:
         return _prepare_good_only(args)
-    index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
+    index = index or scan_dataset(args.dataset, args.split_csv, seed=args.seed)
     good = pick_good_classes(index.classes, args.good_class)
     for split in ("train", "val"):
         empty = [c for c, n in index.counts(split).items() if n == 0]
@@ -294,7 +295,7 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
                "train_minutes": round(elapsed / 60, 2)}
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
-    report = _report(run, card, val_metrics, test_metrics, elapsed)
+    report = _report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"])
     _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
     reports.write_report(args.out, report)
     return report
@@ -316,7 +317,15 @@ def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) 
     dataclasses.replace(provisional, feature_bank=run.feature_bank).save(args.out)
 
 
-def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed: float) -> dict:
+def scored_rows(scored, root: Path, classes: list[str]) -> list[dict]:
+    """Each scored image's defect score and predicted class, as the report keeps them."""
+    return [{"image": s.rel(root), "label": s.label, "defect_score": float(score),
+             "predicted": classes[int(np.argmax(probs))]}
+            for s, score, probs in zip(scored.samples, scored.defect_scores, scored.probs, strict=True)]
+
+
+def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed: float,
+            val_scored) -> dict:
     args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
     return {
         "card": card.name, "recipe": run.recipe, "args": args, "device": str(run.device),
@@ -325,6 +334,7 @@ def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed
         "skipped_images": {"count": len(run.train.skipped) + len(run.val.skipped),
                            "files": run.train.skipped + run.val.skipped},
         "train_seconds": round(elapsed, 1), "history": run.history,
+        "val_scored": scored_rows(val_scored, run.index.root, run.classes),
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},
         "val": val_m, "test": test_m,
@@ -342,12 +352,12 @@ def _plots(run: Run, clf, card: ModelCard, m: dict, samples) -> None:
                                 run.args.out / "score_histogram.png", f"{card.name}: {which} split")
 
 
-def main(args: argparse.Namespace) -> dict:
+def main(args: argparse.Namespace, index: DatasetIndex | None = None) -> dict:
     """Train, export, choose thresholds on val, evaluate, report. Returns the report dict."""
     check_args(args)
     _seed_everything(args.seed)
     torch.set_num_threads(args.threads)
-    run = prepare_run(args)
+    run = prepare_run(args, index)
     logger.info("recipe %s on %d train / %d val images (%s)", run.recipe, len(run.train), len(run.val),
                 run.device)
     if args.out.exists() and (args.out / "card.json").exists():

@@ -25,6 +25,13 @@ def test_report_and_card_written(tiny_bundle):
     assert [h["phase"] for h in report["history"]].count("full") == 3
     assert {"macro_f1", "defect_recall", "false_reject_rate", "auroc"} <= set(report["val"])
     assert report["thresholds"]["review"] <= report["thresholds"]["ng"]
+    # Every val image's score is kept, so thresholds can be re-derived and folds pooled later.
+    rows = report["val_scored"]
+    assert len(rows) == report["val"]["n"] == sum(report["counts"]["val"].values())
+    assert {r["predicted"] for r in rows} <= set(report["classes"])
+    good = [r["defect_score"] for r in rows if r["label"] in report["good_classes"]]
+    over = sum(g >= report["thresholds"]["review"] for g in good)
+    assert report["val"]["expected_false_reject"] == (over + 1) / (len(good) + 1)
 
 
 def test_labels_only_recipe_chosen_without_masks(tmp_path):
