@@ -1,4 +1,4 @@
-"""Model commands: train, eval, classify, attach-gate."""
+"""Model commands: train, crossval, eval, classify, tune-thresholds, attach-gate."""
 
 from __future__ import annotations
 
@@ -26,14 +26,23 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def train(ctx: typer.Context) -> None:
-    """Train a model bundle from an image-folder dataset (all options: inspector train --help)."""
+def _run_training(module: str, command: str, args: list[str]) -> typer.Exit:
     # The training package depends on inspector, never the reverse: run it as its own module
-    # (python -m training.train), which also keeps torch out of this process.
+    # (python -m training.<module>), which also keeps torch out of this process.
     if importlib.util.find_spec("training") is None or importlib.util.find_spec("torch") is None:
         raise fail("training needs torch and the training package: pip install 'inspector[train]'")
-    env = dict(os.environ, INSPECTOR_TRAIN_COMMAND="inspector train " + shlex.join(ctx.args))
-    raise typer.Exit(subprocess.call([sys.executable, "-m", "training.train", *ctx.args], env=env))
+    env = dict(os.environ, INSPECTOR_TRAIN_COMMAND=f"inspector {command} " + shlex.join(args))
+    return typer.Exit(subprocess.call([sys.executable, "-m", f"training.{module}", *args], env=env))
+
+
+def train(ctx: typer.Context) -> None:
+    """Train a model bundle from an image-folder dataset (all options: inspector train --help)."""
+    raise _run_training("train", "train", ctx.args)
+
+
+def crossval(ctx: typer.Context) -> None:
+    """Train a recipe once per fold of train+val and pool the held-out figures (--help: options)."""
+    raise _run_training("crossval", "crossval", ctx.args)
 
 
 def evaluate(
