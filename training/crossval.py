@@ -4,6 +4,10 @@ One val split of the magnetic-tile data holds 59 defects and 143 good parts, and
 the shipped recipe separates it perfectly: it cannot tell recipes, seeds or threshold rules apart.
 Training K times, each time holding out one fold of train+val as the val split, scores every
 labelled train/val image once by a network that did not train on it. The `test` rows are never read.
+
+Each fold's held-out rows do what val does in `inspector train`: they pick the checkpoint and the
+thresholds. So the pooled figures are the recipe's val figures over every train/val image, with
+val's optimism (the kept epoch is the one that scored best on them), not a test estimate.
 """
 
 from __future__ import annotations
@@ -95,7 +99,8 @@ def pooled_figures(rows: list[dict], classes: list[str], good: list[str], rule: 
 
 
 def _fold_figures(fold: int, report: dict) -> dict:
-    """A fold network at its own val-chosen thresholds, and the checkpoint criterion it reached."""
+    """A fold network at its own val-chosen thresholds, with the seed-choice criterion
+    (macro-F1 + AUROC - FRR on its held-out rows, ONNX path, test-time views)."""
     val = report["val"]
     criterion = val["macro_f1"] + (val["auroc"] or 0.0) - val["false_reject_rate"]
     return {"fold": fold, "n": val["n"], "macro_f1": val["macro_f1"], "auroc": val["auroc"],
@@ -119,10 +124,13 @@ def main(args: argparse.Namespace) -> dict:
     """K trainings, one per held-out fold; writes OUT/fold-N bundles and OUT/crossval.json."""
     check_args(args)
     train.check_args(args)
-    index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
+    # Without a split CSV the test rows come from a seeded split: seed 0's whatever --seed is, so
+    # crossvals of different seeds pool the same images and never one another's test rows.
+    index = scan_dataset(args.dataset, args.split_csv, seed=0)
     good = pick_good_classes(index.classes, args.good_class)
     pool = [s for s in index.samples if s.split in POOLED]
     folds = assign_folds(pool, args.folds, args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     rows, per_fold, recipe = [], [], None
     for k in range(args.folds):
@@ -133,20 +141,26 @@ def main(args: argparse.Namespace) -> dict:
         recipe = report["recipe"]
         rows += [{**r, "fold": k} for r in report["val_scored"]]
         per_fold.append(_fold_figures(k, report))
+        # Written after every fold: a run stopped at fold K-1 keeps what the earlier folds gave.
+        result = _result(args, recipe, index.classes, good, rows, per_fold, start)
+        (args.out / "crossval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _result(args: argparse.Namespace, recipe: str, classes: list[str], good: list[str], rows: list[dict],
+            per_fold: list[dict], start: float) -> dict:
     criteria = [f["criterion"] for f in per_fold]
-    result = {
+    return {
         "dataset": str(args.dataset), "recipe": recipe, "folds": args.folds, "seed": args.seed,
+        "complete": len(per_fold) == args.folds,
         "command": getattr(args, "command", "") or " ".join(sys.argv),
         "rule": {"target_recall": args.target_recall, "max_false_reject": args.max_false_reject},
         "criterion_mean": float(np.mean(criteria)), "criterion_min": float(np.min(criteria)),
         "criterion_max": float(np.max(criteria)),
-        "pooled": pooled_figures(rows, index.classes, good,
+        "pooled": pooled_figures(rows, classes, good,
                                  ThresholdRule(args.target_recall, args.max_false_reject)),
         "per_fold": per_fold, "minutes": round((time.monotonic() - start) / 60, 2), "scored": rows,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "crossval.json").write_text(json.dumps(result, indent=2) + "\n")
-    return result
 
 
 def cli(argv: list[str] | None = None) -> int:

@@ -76,7 +76,8 @@ def _add_gate_options(p: argparse.ArgumentParser) -> None:
                    help="with --gate: fuse the gate into the defect score (calibrated on val) "
                         "instead of an OR rule")
     p.add_argument("--gate-frr", type=float, default=GATE_FRR,
-                   help="good-only: anomaly threshold at this false-reject rate on val good images")
+                   help="good-only: anomaly threshold at this false-reject rate expected on new good "
+                        "parts (read from the val good images)")
     p.add_argument("--bank-size", type=int, default=BANK_SIZE,
                    help="good-only: good patches kept in the feature bank (0: p(anomaly) alone)")
     p.add_argument("--bank-pool", type=int, default=POOL,

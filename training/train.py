@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from inspector.datasets import DatasetIndex, content_hash, pick_good_classes, scan_dataset
-from inspector.errors import DatasetError, InspectorError
+from inspector.errors import ConfigError, DatasetError, InspectorError
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, headline, score_samples, summarise
@@ -33,7 +33,7 @@ from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import place, standardise
-from inspector.model.thresholds import ThresholdRule, gate_threshold
+from inspector.model.thresholds import ThresholdRule, budget_warning, gate_threshold
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import anomaly, feature_bank
 from training import report as reports
@@ -106,8 +106,11 @@ def _prepare_good_only(args: argparse.Namespace) -> Run:
 def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> Run:
     """Load the train and val rows; `index` replaces the dataset's own split (cross-validation)."""
     if getattr(args, "good_only", False) or args.recipe == GOOD_ONLY:
+        if index is not None:
+            raise ConfigError("a good-only gate reads its own good rows: it takes no prepared split")
         return _prepare_good_only(args)
-    index = index or scan_dataset(args.dataset, args.split_csv, seed=args.seed)
+    if index is None:
+        index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
     good = pick_good_classes(index.classes, args.good_class)
     for split in ("train", "val"):
         empty = [c for c, n in index.counts(split).items() if n == 0]
@@ -289,6 +292,9 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if clf.gate is not None:  # the val scores were taken before the gate came: score again
         extra["val_scores"] = score_samples(clf, run.val.samples)
     val_metrics = summarise(clf, extra["val_scores"])
+    warning = _budget_warning(run, extra["val_scores"], thresholds)
+    if warning:
+        logger.warning("%s", warning)
     test_samples = run.index.split("test")
     test_metrics = evaluate(clf, test_samples) if test_samples else None
     figures = {"val": headline(val_metrics), "test": headline(test_metrics) if test_metrics else None,
@@ -296,9 +302,18 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
     report = _report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"])
+    report["threshold_warning"] = warning
     _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
     reports.write_report(args.out, report)
     return report
+
+
+def _budget_warning(run: Run, scored, thresholds: Thresholds) -> str | None:
+    """Whether the val good parts could hold the false-reject budget the REVIEW threshold spends."""
+    good = np.array([s.label in run.good for s in scored.samples], dtype=bool)
+    budget = run.args.gate_frr if run.recipe == GOOD_ONLY else run.args.max_false_reject
+    rule = ThresholdRule(run.args.target_recall, budget)
+    return budget_warning(scored.defect_scores[good], thresholds.review, rule)
 
 
 def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) -> None:

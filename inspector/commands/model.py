@@ -87,7 +87,8 @@ def attach_gate(
              "val split (default: an OR rule, REVIEW when the gate fires)")] = None,
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV for --fuse-on")] = None,
     target_recall: Annotated[float, typer.Option(help="--fuse-on: defect recall to reach on val")] = 0.99,
-    max_false_reject: Annotated[float, typer.Option(help="--fuse-on: false-reject budget on val")] = 0.01,
+    max_false_reject: Annotated[float, typer.Option(
+        help="--fuse-on: false-reject rate to expect on new good parts (read from val)")] = 0.01,
 ) -> None:
     """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
     from inspector.datasets import scan_dataset
@@ -110,6 +111,8 @@ def attach_gate(
             # so the same thresholds) on val, and on test where the dataset has one.
             result = retune(bundle, fuse_on, split_csv, rule)
             figures = {"val": result["val"], "test": result["test"]}
+            if result["warning"]:
+                typer.echo(f"warning: {result['warning']}", err=True)
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,

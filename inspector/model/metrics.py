@@ -89,8 +89,9 @@ def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> floa
 def expected_false_reject(good_flagged: np.ndarray) -> float | None:
     """False-reject rate to expect on new good parts from k of these n flagged: (k + 1) / (n + 1).
 
-    The observed k / n says 0 when none of 143 parts was flagged; a new part still lands above
-    the highest of them with probability 1 / 144, which is what a line will see.
+    Exact when the threshold was set on these same n scores (a new part lands above the highest
+    of 143 with probability 1/144, where k / n says 0); on parts the threshold was not set on it
+    errs high by at most 1 / (n + 1), the safe side for a line's planning.
     """
     good_flagged = np.asarray(good_flagged, dtype=bool)
     if len(good_flagged) == 0:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from inspector.datasets import scan_dataset
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, headline, score_samples, summarise
 from inspector.model.loader import load_classifier
-from inspector.model.thresholds import ThresholdRule, choose, gate_threshold
+from inspector.model.thresholds import ThresholdRule, budget_warning, choose, gate_threshold
 
 
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
@@ -24,16 +23,20 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
         # A gate's threshold is a false-reject rate on good parts alone: a line re-sets it on its
         # own recent good parts (the val split's good images), since good parts drift.
         good = [s for s in index.split("val") if s.label in clf.card.good_classes]
-        thresholds = gate_threshold(score_samples(clf, good).defect_scores, rule.max_false_reject)
+        good_scores = score_samples(clf, good).defect_scores
+        thresholds = gate_threshold(good_scores, rule.max_false_reject)
         dataclasses.replace(clf.card, thresholds=thresholds).save(bundle)
-        return _measure(bundle, index, rule)
+        return {**_measure(bundle, index, rule),
+                "warning": budget_warning(good_scores, thresholds.review, rule)}
     scored = score_samples(clf, index.split("val"))
     is_defect = np.array([s.label not in clf.card.good_classes for s in scored.samples])
     thresholds = choose(is_defect, scored.defect_scores, rule)
     card = dataclasses.replace(clf.card, thresholds=dataclasses.replace(
         thresholds, anomaly=clf.card.thresholds.anomaly))
     card.save(bundle)
-    return _measure(bundle, index, rule, scored)
+    # The budget steers REVIEW on the defect score alone: an OR-rule gate's rejects come on top.
+    warning = budget_warning(scored.defect_scores[~is_defect], thresholds.review, rule)
+    return {**_measure(bundle, index, rule, scored), "warning": warning}
 
 
 def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None) -> dict:
@@ -48,23 +51,9 @@ def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None) -> dict:
     _refresh(bundle, card, rule, val, test)
     return {"bundle": str(bundle), "thresholds": dataclasses.asdict(card.thresholds),
             "rule": dataclasses.asdict(rule), "val": headline(val),
-            "test": headline(test) if test else None, "warning": budget_warning(val, rule)}
+            "test": headline(test) if test else None}
 
 
-def budget_warning(val: dict, rule: ThresholdRule) -> str | None:
-    """Why the new thresholds expect more false rejects on new parts than the budget, if they do."""
-    expected, n_good = val.get("expected_false_reject"), val.get("n_good") or 0
-    if expected is None or expected <= rule.max_false_reject + 1e-12:
-        return None
-    if rule.max_false_reject <= 0:
-        why = "no number of good parts can promise a budget of 0"
-    elif 1 / (n_good + 1) > rule.max_false_reject:
-        why = (f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}: collect at least "
-               f"{math.ceil(1 / rule.max_false_reject - 1 - 1e-9)} for this budget")
-    else:
-        why = f"the recall target ({rule.target_recall}) needs the lower threshold"
-    return (f"the val split expects {expected:.3f} of new good parts rejected, over the budget "
-            f"{rule.max_false_reject}: {why}")
 
 
 def _refresh(bundle: Path, card: ModelCard, rule: ThresholdRule, val: dict, test: dict | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +12,7 @@ from inspector.model import metrics
 from inspector.model.card import Thresholds
 
 NG_FLOOR = 0.5  # a part the model thinks more likely defective than good is NG, not REVIEW
-GATE_FRR = 0.05  # a good-only gate's default share of good parts it may send to review
+GATE_FRR = 0.05  # a good-only gate's default expected share of new good parts sent to review
 
 
 @dataclass(frozen=True)
@@ -48,3 +49,22 @@ def gate_threshold(good_scores: np.ndarray, frr: float) -> Thresholds:
         raise DatasetError("no good images to set the anomaly threshold on")
     thr = min(metrics.threshold_for_false_reject(good_scores, frr), 1.0)
     return Thresholds(ng=1.0, review=thr, anomaly=thr)
+
+
+def budget_warning(good_scores: np.ndarray, review: float, rule: ThresholdRule) -> str | None:
+    """Why a threshold set on these good scores expects more false rejects on new good parts than
+    the rule's budget, if it does (None when it keeps the budget)."""
+    good_scores = np.asarray(good_scores, dtype=np.float64)
+    n_good = len(good_scores)
+    expected = metrics.expected_false_reject(good_scores >= review)
+    if expected is None or expected <= rule.max_false_reject + 1e-12:
+        return None
+    if rule.max_false_reject <= 0:
+        why = "no number of good parts can promise a budget of 0"
+    elif 1 / (n_good + 1) > rule.max_false_reject:
+        why = (f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}: collect at least "
+               f"{math.ceil(1 / rule.max_false_reject - 1 - 1e-9)} for this budget")
+    else:
+        why = f"the recall target ({rule.target_recall}) needs the lower threshold"
+    return (f"REVIEW at {review:.4g} expects {expected:.3f} of new good parts rejected, over the "
+            f"budget {rule.max_false_reject}: {why}")

@@ -81,12 +81,13 @@ def test_tune_thresholds_warns_when_val_is_too_small_for_the_budget(tiny_bundle,
     assert "collect at least 19 for this budget" in result.stderr
 
 
-def test_budget_warning_names_the_recall_target():
-    from inspector.model.retune import budget_warning
+def test_budget_warning_names_the_cause():
+    from inspector.model.thresholds import budget_warning
 
     rule = ThresholdRule(0.99, 0.01)
-    assert budget_warning({"expected_false_reject": 1 / 144, "n_good": 143}, rule) is None
-    over = budget_warning({"expected_false_reject": 10 / 144, "n_good": 143}, rule)
-    assert "recall target (0.99)" in over
-    assert "budget of 0" in budget_warning({"expected_false_reject": 1 / 144, "n_good": 143},
-                                           ThresholdRule(0.99, 0.0))
+    good = np.linspace(0.0, 0.5, 143)
+    assert budget_warning(good, np.nextafter(0.5, 1), rule) is None  # none of 143 over: 1/144
+    over = budget_warning(good, 0.45, rule)  # the recall side put REVIEW among the good parts
+    assert "recall target (0.99)" in over and "expects 0.111" in over
+    assert "collect at least 99" in budget_warning(good[:50], 0.9, rule)
+    assert "budget of 0" in budget_warning(good, 0.9, ThresholdRule(0.99, 0.0))

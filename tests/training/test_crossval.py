@@ -1,6 +1,7 @@
 """Cross-validation: stratified folds, every train/val image scored once out of fold, test never read."""
 
 import json
+import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -54,8 +55,12 @@ def _args(dataset, out, *extra):
 
 def test_every_train_val_image_is_scored_once_by_a_network_that_did_not_train_on_it(
         synthetic_dataset, tmp_path):
-    result = main(_args(synthetic_dataset, tmp_path / "cv", "--folds", "2"))
-    index = scan_dataset(synthetic_dataset)
+    data = tmp_path / "data"
+    shutil.copytree(synthetic_dataset, data)
+    index = scan_dataset(data)
+    for s in index.split("test"):  # a test image read anywhere would be skipped and counted
+        s.path.write_bytes(b"not an image")
+    result = main(_args(data, tmp_path / "cv", "--folds", "2"))
     pool = {s.rel(index.root) for s in index.samples if s.split != "test"}
     scored = [r["image"] for r in result["scored"]]
     assert sorted(scored) == sorted(pool)  # each once; the test rows are never read
@@ -63,6 +68,7 @@ def test_every_train_val_image_is_scored_once_by_a_network_that_did_not_train_on
         report = json.loads((tmp_path / "cv" / f"fold-{k}" / "report.json").read_text())
         held_out = {r["image"] for r in result["scored"] if r["fold"] == k}
         assert report["test"] is None and sum(report["counts"]["val"].values()) == len(held_out)
+        assert report["skipped_images"]["count"] == 0
         assert sum(report["counts"]["train"].values()) == len(pool) - len(held_out)
         assert load_classifier(tmp_path / "cv" / f"fold-{k}").card.name == "cv-fold-" + str(k)
     # The pooled threshold is the rule applied to the pooled scores, and the figures follow it.

@@ -32,6 +32,8 @@ def test_report_and_card_written(tiny_bundle):
     good = [r["defect_score"] for r in rows if r["label"] in report["good_classes"]]
     over = sum(g >= report["thresholds"]["review"] for g in good)
     assert report["val"]["expected_false_reject"] == (over + 1) / (len(good) + 1)
+    # Two good val images cannot show a 1% false-reject rate: the report says so and how many would.
+    assert "collect at least 99 for this budget" in report["threshold_warning"]
 
 
 def test_labels_only_recipe_chosen_without_masks(tmp_path):
