@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 import warnings
 from pathlib import Path
@@ -11,7 +12,7 @@ import torch
 
 from inspector.model.card import ModelCard
 from inspector.model.network import WithFeatures
-from inspector.model.onnx_backend import ONNX_FILE
+from inspector.model.onnx_backend import ONNX_FILE, weights_hash
 from inspector.model.torch_backend import WEIGHTS_FILE
 
 logger = logging.getLogger(__name__)
@@ -34,12 +35,14 @@ def export_onnx(model: torch.nn.Module, card: ModelCard, path: Path) -> None:
         )
 
 
-def write_bundle(model: torch.nn.Module, card: ModelCard, folder: Path) -> Path:
-    """Save weights, ONNX graph and card into `folder` (created if needed)."""
+def write_bundle(model: torch.nn.Module, card: ModelCard, folder: Path) -> str:
+    """Save weights, ONNX graph and card into `folder` (created if needed); returns the graph's
+    weights_hash, which the card now records."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     torch.save(state, folder / WEIGHTS_FILE)
     export_onnx(model, card, folder / ONNX_FILE)
-    card.save(folder)
-    return folder
+    digest = weights_hash(folder / ONNX_FILE)
+    dataclasses.replace(card, weights_hash=digest).save(folder)
+    return digest

@@ -62,6 +62,7 @@ class Run:
     gate: dict | None = None           # attached gate's card
     feature_bank: dict | None = None   # good-only: the bank's card entry (top_k, calibration)
     fusion: dict | None = None         # --fuse-gate: the calibration fusing the gate in
+    weights_hash: str = ""             # of the exported model.onnx, once written
     history: list[dict] = field(default_factory=list)
 
 
@@ -248,6 +249,7 @@ def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> M
         input_size=args.input_size, thresholds=thresholds,
         arch_params={"widths": [int(w) for w in args.widths.split(",")], "head_width": args.head_width},
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
+        weights_hash=run.weights_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
         code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
         gate=run.gate, feature_bank=run.feature_bank, fusion=run.fusion,
@@ -276,7 +278,8 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if banked:  # a card with a feature bank makes the exported graph output the patch features
         run.feature_bank = {"top_k": TOP_K, "calibration": None}
     provisional = _card(run, Thresholds(ng=0.5, review=0.5), data_hash, {})
-    write_bundle(model, provisional, args.out)
+    run.weights_hash = write_bundle(model, provisional, args.out)
+    provisional = dataclasses.replace(provisional, weights_hash=run.weights_hash)
     if banked:
         _add_feature_bank(run, model, provisional)
     thresholds, extra = choose_thresholds(run, args.out)

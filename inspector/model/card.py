@@ -45,6 +45,7 @@ class ModelCard:
     tta_views: list[str] = field(default_factory=lambda: ["identity"])
     recipe: str = "mask-supervised"
     data_hash: str = ""
+    weights_hash: str = ""  # sha256 of model.onnx: two runs on the same data are two models
     metrics: dict[str, Any] = field(default_factory=dict)
     command: str = ""
     code_version: str = ""
@@ -74,11 +75,14 @@ class ModelCard:
 
     @property
     def version(self) -> str:
-        """Short identifier stored with each inspection row; it says how a gate joins in.
+        """Short identifier stored with each inspection row: name, data and weights, and how a
+        gate joins in.
 
         An attached or fused gate changes what defect_score means, so the rows must tell them apart.
         """
         base = f"{self.name}@{self.data_hash[:8] or 'nohash'}"
+        if self.weights_hash:  # the same data retrained (another seed) is another model
+            base += f".{self.weights_hash[:8]}"
         if self.gate is None:
             return base
         gate_hash = str(self.gate.get("data_hash", ""))[:8] or "nohash"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,11 @@ from inspector.model.runtime import BundleRuntime
 
 ONNX_FILE = "model.onnx"
 GATE_ONNX_FILE = "anomaly.onnx"  # an attached good-only anomaly gate
+
+
+def weights_hash(path: Path) -> str:
+    """sha256 of an ONNX graph file (weights embedded): the card's record of which graph it is."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def bank_file_for(onnx_file: str) -> str:
@@ -41,6 +47,9 @@ class OnnxClassifier(BundleRuntime):
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise ModelError(f"model bundle {folder}: {onnx_file} cannot be loaded ({exc})") from exc
         self._check_against_card(folder)
+        if card.weights_hash and weights_hash(path) != card.weights_hash:
+            raise ModelError(f"model bundle {folder}: {onnx_file} is not the graph its card was "
+                             "written for (weights_hash differs): files of two runs are mixed")
         if card.feature_bank is not None:
             self.bank = FeatureBank.load(Path(folder) / bank_file_for(onnx_file), card.feature_bank)
 

@@ -118,6 +118,22 @@ def test_card_that_does_not_match_the_weights(broken):
         load_classifier(broken, "torch")
 
 
+def test_graph_from_another_run_is_refused_and_versions_tell_runs_apart(broken, tmp_path,
+                                                                          synthetic_dataset):
+    from tests.conftest import TINY_ARGS
+    from training.train import get_args_parser, main
+
+    other = tmp_path / "other"  # the same data and split, retrained another way: another model
+    main(get_args_parser().parse_args([str(synthetic_dataset), "--out", str(other), *TINY_ARGS,
+                                       "--lr", "0.002"]))
+    mine, theirs = ModelCard.load(broken), ModelCard.load(other)
+    assert mine.data_hash == theirs.data_hash and mine.version != theirs.version
+    assert mine.version == f"{mine.name}@{mine.data_hash[:8]}.{mine.weights_hash[:8]}"
+    shutil.copy(other / "model.onnx", broken / "model.onnx")  # same shapes, other weights
+    with pytest.raises(ModelError, match="files of two runs are mixed"):
+        load_classifier(broken, "onnx")
+
+
 def test_card_with_bad_fields(broken):
     card = json.loads((broken / "card.json").read_text())
     card["good_classes"] = ["unknown"]
