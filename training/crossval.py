@@ -16,7 +16,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import os
 import random
 import sys
 import time
@@ -25,7 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from inspector.datasets import DatasetIndex, Sample, pick_good_classes, scan_dataset
-from inspector.errors import ConfigError, DatasetError, InspectorError
+from inspector.errors import ConfigError, DatasetError
 from inspector.model import metrics
 from inspector.model.thresholds import ThresholdRule, choose
 from training import train
@@ -163,22 +162,16 @@ def _result(args: argparse.Namespace, recipe: str, classes: list[str], good: lis
     }
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """Command-line entry (`inspector crossval` runs it): one JSON summary line, exit 2 on bad input."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = get_args_parser().parse_args(argv)
-    args.command = os.environ.get("INSPECTOR_TRAIN_COMMAND", "")
-    try:
-        result = main(args)
-    except InspectorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+def _summary(args: argparse.Namespace, result: dict) -> dict:
     pooled = {k: result["pooled"][k] for k in ("n", "macro_f1", "auroc", "score_margin",
                                                 "defect_recall", "false_reject_rate")}
-    print(json.dumps({"out": str(args.out), "recipe": result["recipe"], "folds": result["folds"],
-                      "criterion_mean": result["criterion_mean"], "minutes": result["minutes"],
-                      **pooled}))
-    return 0
+    return {"out": str(args.out), "recipe": result["recipe"], "folds": result["folds"],
+            "criterion_mean": result["criterion_mean"], "minutes": result["minutes"], **pooled}
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Command-line entry (`inspector crossval` runs it)."""
+    return train.run_command(get_args_parser(), argv, main, _summary)
 
 
 if __name__ == "__main__":

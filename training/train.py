@@ -385,22 +385,31 @@ def main(args: argparse.Namespace, index: DatasetIndex | None = None) -> dict:
     return _finish(run, model, time.monotonic() - start)
 
 
-def cli(argv: list[str] | None = None) -> int:
-    """Command-line entry (`inspector train` runs it): one JSON summary line, exit 2 on bad input."""
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, run, summary) -> int:
+    """A training command's entry: parse, run, print summary(args, result) as one JSON line;
+    exit 2 with a clear message on bad input."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = get_args_parser().parse_args(argv)
+    args = parser.parse_args(argv)
     args.command = os.environ.get("INSPECTOR_TRAIN_COMMAND", "")
     try:
-        report = main(args)
+        result = run(args)
     except InspectorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    print(json.dumps(summary(args, result)))
+    return 0
+
+
+def _summary(args: argparse.Namespace, report: dict) -> dict:
     test = report.get("test") or report["val"]
     figures = {k: test.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
-    print(json.dumps({"bundle": str(args.out), "recipe": report["recipe"],
-                      "train_seconds": report["train_seconds"],
-                      "split": "test" if report.get("test") else "val", **figures}))
-    return 0
+    return {"bundle": str(args.out), "recipe": report["recipe"], "train_seconds": report["train_seconds"],
+            "split": "test" if report.get("test") else "val", **figures}
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Command-line entry (`inspector train` runs it)."""
+    return run_command(get_args_parser(), argv, main, _summary)
 
 
 if __name__ == "__main__":

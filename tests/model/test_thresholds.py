@@ -48,13 +48,18 @@ def test_overlap_keeps_the_recall_target():
     assert (scores[is_defect] >= th.review).mean() >= 0.99  # recall first, even past the budget
 
 
-def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_path):
+def _tune(tiny_bundle, dataset, tmp_path, budget: str):
+    """tune-thresholds on a copy of the tiny bundle: (bundle, CLI result, its JSON line)."""
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
-    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset),
-                                      "--max-false-reject", "0.0"])
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(dataset),
+                                      "--max-false-reject", budget])
     assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    return bundle, result, json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_path):
+    bundle, _, out = _tune(tiny_bundle, synthetic_dataset, tmp_path, "0.0")
     card = ModelCard.load(bundle)
     assert card.thresholds.review == out["thresholds"]["review"]
     assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0}
@@ -69,12 +74,7 @@ def test_expected_false_reject_counts_the_next_part():
 
 def test_tune_thresholds_warns_when_val_is_too_small_for_the_budget(tiny_bundle, synthetic_dataset,
                                                                      tmp_path):
-    bundle = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, bundle)
-    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset),
-                                      "--max-false-reject", "0.05"])
-    assert result.exit_code == 0, result.output
-    out = json.loads(result.stdout.strip().splitlines()[-1])
+    _, result, out = _tune(tiny_bundle, synthetic_dataset, tmp_path, "0.05")
     n_good = 2  # the synthetic dataset's val split: 2 good of 6 images
     assert out["val"]["expected_false_reject"] >= 1 / (n_good + 1) > 0.05
     assert f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}" in out["warning"]
