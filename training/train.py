@@ -304,8 +304,8 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
                "train_minutes": round(elapsed / 60, 2)}
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
-    report = _report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"])
-    report["threshold_warning"] = warning
+    report = {**_report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"]),
+              "threshold_warning": warning}
     _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
     reports.write_report(args.out, report)
     return report

@@ -26,6 +26,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _warn_budget(retuned: dict) -> None:
+    """Say on stderr why new thresholds cannot hold the false-reject budget, when they cannot."""
+    if retuned["warning"]:
+        typer.echo(f"warning: {retuned['warning']}", err=True)
+
+
 def _run_training(module: str, command: str, args: list[str]) -> typer.Exit:
     # The training package depends on inspector, never the reverse: run it as its own module
     # (python -m training.<module>), which also keeps torch out of this process.
@@ -111,8 +117,7 @@ def attach_gate(
             # so the same thresholds) on val, and on test where the dataset has one.
             result = retune(bundle, fuse_on, split_csv, rule)
             figures = {"val": result["val"], "test": result["test"]}
-            if result["warning"]:
-                typer.echo(f"warning: {result['warning']}", err=True)
+            _warn_budget(result)
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,
@@ -190,6 +195,5 @@ def tune_thresholds(
         result = retune(bundle, dataset, split_csv, ThresholdRule(target_recall, max_false_reject))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
-    if result["warning"]:
-        typer.echo(f"warning: {result['warning']}", err=True)
+    _warn_budget(result)
     typer.echo(json.dumps(result))

@@ -54,8 +54,6 @@ def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None) -> dict:
             "test": headline(test) if test else None}
 
 
-
-
 def _refresh(bundle: Path, card: ModelCard, rule: ThresholdRule, val: dict, test: dict | None) -> None:
     metrics = dict(card.metrics, val=headline(val), threshold_rule=dataclasses.asdict(rule))
     if test:
