@@ -9,7 +9,7 @@ import torch
 
 from training.augment import AugmentConfig, augment_crop, augment_full
 from training.data import CachedSplit
-from training.synthetic_defects import synthesize
+from training.synthetic_defects import MIXES, synthesize
 
 MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY = "mask-supervised", "labels-only", "good-only"
 
@@ -29,10 +29,11 @@ class Batch:
 
 @dataclass(frozen=True)
 class SynthConfig:
-    """How often good images get a synthetic defect, per phase."""
+    """How often good images get a synthetic defect, per phase, and which kinds (a MIXES name)."""
 
     crop_p: float = 0.5
     full_p: float = 0.3
+    mix: str = "v1"
 
 
 @dataclass
@@ -74,7 +75,7 @@ class BalancedSampler:
 
     def _synthetic(self, img: np.ndarray) -> _Item | None:
         """A good image with a synthetic defect, or None when the defect came out empty."""
-        out, mask = synthesize(img, self.rng)
+        out, mask = synthesize(img, self.rng, kind_p=MIXES[self.synth.mix])
         if not mask.any():
             return None
         if self.recipe == GOOD_ONLY:

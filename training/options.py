@@ -11,6 +11,7 @@ from inspector.model.preprocess import VIEWS
 from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
 from training.feature_bank import BANK_SIZE
+from training.synthetic_defects import MIXES
 
 RECIPES = ("auto", MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY)
 DESCRIPTION = "Train the defect network on an image-folder dataset and write a model bundle."
@@ -29,6 +30,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-full-p", type=float, default=None,
                    help="share of good full images given a synthetic defect "
                         "(default 0.3 labels-only, 0.5 good-only)")
+    p.add_argument("--synth-mix", choices=sorted(MIXES), default="v1",
+                   help="labels-only/good-only: mix of synthetic defect kinds (steps: adds stepped "
+                        "surfaces like real `uneven` tiles)")
     p.add_argument("--aux-weight", type=float, default=0.5,
                    help="labels-only: weight of the 'not good' loss on synthetic defects")
     p.add_argument("--mil-weight", type=float, default=0.5,

@@ -6,25 +6,34 @@ import cv2
 import numpy as np
 
 # Kinds after the magnetic-tile defects: blowholes, cracks, scratches, edge breaks, fray, uneven
-# texture; `patch` is CutPaste (a piece of the same image moved, brightness shifted).
-KINDS = ("hole", "crack", "scratch", "break", "fray", "patch", "uneven")
-KIND_P = (0.2, 0.2, 0.1, 0.15, 0.1, 0.15, 0.1)
+# texture; `patch` is CutPaste (a piece of the same image moved, brightness shifted); `step` is
+# an uneven surface as real tiles show it: a region ground to another level, sharp-edged.
+KINDS = ("hole", "crack", "scratch", "break", "fray", "patch", "uneven", "step")
+# Mixes of kinds (probabilities in KINDS order). `v1` draws no `step`, so every draw it makes is
+# the one it made before `step` existed (an appended zero leaves numpy's choice unchanged).
+MIXES = {
+    "v1": (0.2, 0.2, 0.1, 0.15, 0.1, 0.15, 0.1, 0.0),
+    "steps": (0.18, 0.18, 0.08, 0.13, 0.1, 0.13, 0.05, 0.15),
+}
+KIND_P = MIXES["v1"]
 # Changes smaller than this (gray levels) are undone, so the mask only holds visible damage.
 MIN_CHANGE = 6
 
 
 def synthesize(image: np.ndarray, rng: np.random.Generator, kind: str | None = None,
-               valid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               valid: np.ndarray | None = None,
+               kind_p: tuple[float, ...] = KIND_P) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic defect on a uint8 gray image: (altered image, uint8 0/1 mask).
 
     `valid` (bool HxW) marks the tile region (e.g. not the canvas padding): nothing outside it
-    changes. Every mask pixel differs from the input and no pixel outside the mask does; the
-    mask may be empty when the defect fell outside `valid`.
+    changes. `kind_p` (one of MIXES) weighs the kinds when `kind` is None. Every mask pixel
+    differs from the input and no pixel outside the mask does; the mask may be empty when the
+    defect fell outside `valid`.
     """
     if image.ndim != 2 or image.dtype != np.uint8:
         raise ValueError(f"synthesize needs a uint8 gray image, got {image.dtype} {image.shape}")
     if kind is None:
-        kind = str(rng.choice(KINDS, p=KIND_P))
+        kind = str(rng.choice(KINDS, p=kind_p))
     try:
         draw = _DRAWERS[kind]
     except KeyError:
@@ -168,5 +177,40 @@ def _uneven(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return f * (1.0 + gain * blob)
 
 
+def _step(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A stepped surface: a band in from an edge (or an island) at another brightness and
+    contrast, with streaks running across its boundary, like a face ground to another level."""
+    # Real tiles are ground along one axis and their steps cross the streaks: mostly top or bottom.
+    k = int(rng.choice(4, p=(0.425, 0.075, 0.425, 0.075)))
+    g = np.rot90(f, -k)  # drawn as a band from the top edge, then turned back to side k
+    h, w = g.shape
+    yy, xx = _grid(g.shape)
+    if rng.random() < 0.75:
+        depth = h * rng.uniform(0.08, 0.4)
+        wave = cv2.GaussianBlur(rng.normal(0, 1, (1, w)).astype(np.float32), (0, 0), w / 8)[0]
+        wave *= h * rng.uniform(0.01, 0.04) / (np.abs(wave).max() + 1e-6)
+        slope = depth * rng.uniform(-0.3, 0.3) * (xx[0] / max(w - 1, 1) - 0.5)
+        edge = depth + slope + wave
+        start, span = (0.0, w) if rng.random() < 0.6 else (rng.uniform(0, 0.5 * w), w * rng.uniform(0.3, 0.6))
+        region = (yy < edge[None, :]) & (xx >= start) & (xx < start + span)
+    else:
+        cy, cx = rng.uniform(0.2 * h, 0.8 * h), rng.uniform(0.2 * w, 0.8 * w)
+        ry, rx = h * rng.uniform(0.06, 0.2), w * rng.uniform(0.1, 0.3)
+        region = (np.abs(yy - cy) / ry) ** 4 + (np.abs(xx - cx) / rx) ** 4 < 1.0  # a rounded box
+    if not region.any():
+        return f
+    soft = cv2.GaussianBlur(region.astype(np.float32), (0, 0), rng.uniform(0.6, 2.0))
+    mean = float(g[region].mean())
+    shift = (1.0 if rng.random() < 0.7 else -1.0) * rng.uniform(6, 35)
+    streaks = cv2.GaussianBlur(rng.normal(0, 1, (1, w)).astype(np.float32), (0, 0), rng.uniform(1.0, 3.0))
+    streaks = streaks / (streaks.std() + 1e-6) * rng.uniform(2, 8)
+    new = mean + (g - mean) * rng.uniform(0.9, 1.6) + shift + streaks
+    out = g + soft * (new - g)
+    if rng.random() < 0.5:  # the step's edge often shows as a faint line
+        rim = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3), np.uint8))
+        out = out - rng.uniform(8, 20) * rim
+    return np.rot90(out, k)
+
+
 _DRAWERS = {"hole": _hole, "crack": _crack, "scratch": _scratch, "break": _break, "fray": _fray,
-            "patch": _patch, "uneven": _uneven}
+            "patch": _patch, "uneven": _uneven, "step": _step}

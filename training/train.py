@@ -168,7 +168,7 @@ def fit(run: Run) -> torch.nn.Module:
         full_p = 0.5 if run.recipe == GOOD_ONLY else 0.3
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
-                              recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p))
+                              recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p, args.synth_mix))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)

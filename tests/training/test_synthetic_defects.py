@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tests.synthetic import tile
-from training.synthetic_defects import KINDS, synthesize
+from training.synthetic_defects import KINDS, MIXES, synthesize
 
 
 @pytest.fixture
@@ -58,3 +58,28 @@ def test_bad_arguments(image):
         synthesize(image, np.random.default_rng(0), "dent")
     with pytest.raises(ValueError, match="uint8 gray"):
         synthesize(image.astype(np.float32), np.random.default_rng(0))
+
+
+def test_v1_mix_draws_what_it_drew_before_step_existed(image):
+    # Bundles trained before `step` was added must be rebuilt by their recorded commands: the
+    # default draw equals the old one (kind from the 7 old kinds, then the drawing, one rng).
+    old_p = np.array(MIXES["v1"][:-1])
+    assert MIXES["v1"][-1] == 0 and KINDS[-1] == "step"
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        old_kind = str(rng.choice(KINDS[:-1], p=old_p))
+        want_image, want_mask = synthesize(image, rng, old_kind)
+        got_image, got_mask = synthesize(image, np.random.default_rng(seed))
+        np.testing.assert_array_equal(got_image, want_image)
+        np.testing.assert_array_equal(got_mask, want_mask)
+
+
+def test_steps_mix_draws_stepped_surfaces_from_the_edges(image):
+    kinds = [str(np.random.default_rng(s).choice(KINDS, p=MIXES["steps"])) for s in range(400)]
+    assert 0.08 < kinds.count("step") / len(kinds) < 0.25
+    at_edge = 0
+    for seed in range(20):
+        _, mask = synthesize(image, np.random.default_rng(seed), "step")
+        assert mask.mean() > 0.01  # a large region, not a line
+        at_edge += int(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    assert at_edge >= 10  # mostly bands reaching in from an edge, as real steps are
