@@ -7,13 +7,16 @@ import numpy as np
 
 # Kinds after the magnetic-tile defects: blowholes, cracks, scratches, edge breaks, fray, uneven
 # texture; `patch` is CutPaste (a piece of the same image moved, brightness shifted); `step` is
-# an uneven surface as real tiles show it: a region ground to another level, sharp-edged.
-KINDS = ("hole", "crack", "scratch", "break", "fray", "patch", "uneven", "step")
-# Mixes of kinds (probabilities in KINDS order). `v1` draws no `step`, so every draw it makes is
-# the one it made before `step` existed (an appended zero leaves numpy's choice unchanged).
+# an uneven surface as real tiles show it: a region ground to another level, sharp-edged; `pit`
+# and `edge_crack` are the small blowholes and short cracks real tiles show at their very edge.
+KINDS = ("hole", "crack", "scratch", "break", "fray", "patch", "uneven", "step", "pit", "edge_crack")
+# Mixes of kinds (probabilities in KINDS order). New kinds are appended with a zero in the older
+# mixes, so every draw an older mix makes is the one it made before (numpy's choice is unchanged
+# by trailing zeros): recorded training commands still rebuild their bundles.
 MIXES = {
-    "v1": (0.2, 0.2, 0.1, 0.15, 0.1, 0.15, 0.1, 0.0),
-    "steps": (0.18, 0.18, 0.08, 0.13, 0.1, 0.13, 0.05, 0.15),
+    "v1": (0.2, 0.2, 0.1, 0.15, 0.1, 0.15, 0.1, 0.0, 0.0, 0.0),
+    "steps": (0.18, 0.18, 0.08, 0.13, 0.1, 0.13, 0.05, 0.15, 0.0, 0.0),
+    "edges": (0.14, 0.14, 0.06, 0.12, 0.08, 0.1, 0.04, 0.14, 0.1, 0.08),
 }
 KIND_P = MIXES["v1"]
 # Changes smaller than this (gray levels) are undone, so the mask only holds visible damage.
@@ -70,6 +73,45 @@ def _hole(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     inside = np.clip(1.0 - d, 0.0, 1.0) ** 0.5
     rim = np.clip(1.0 - np.abs(d - 1.15) / 0.15, 0.0, 1.0) * rng.uniform(0.0, 0.25)
     return f * (1.0 - depth * inside) * (1.0 + rim)
+
+
+def _near_edge(f: np.ndarray, rng: np.random.Generator, reach: float) -> tuple[float, float, int]:
+    """(x, y, side) of a point at most `reach` pixels in from a random image edge."""
+    h, w = f.shape
+    side = int(rng.integers(4))
+    d = rng.uniform(0.0, reach)
+    along = rng.uniform(0.0, 1.0)
+    x, y = ((along * w, d), (w - 1 - d, along * h), (along * w, h - 1 - d), (d, along * h))[side]
+    return x, y, side
+
+
+def _pit(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A small blowhole, most often at (or cut by) the tile edge, where real ones hide."""
+    s = min(f.shape)
+    if rng.random() < 0.7:
+        cx, cy, _ = _near_edge(f, rng, 0.04 * s)
+    else:
+        cx, cy = _point(f, rng, 0.02)
+    a, b = s * rng.uniform(0.008, 0.03, size=2) + 1.0
+    yy, xx = _grid(f.shape)
+    d = np.sqrt(((xx - cx) / a) ** 2 + ((yy - cy) / b) ** 2)
+    return f * (1.0 - rng.uniform(0.35, 0.8) * np.clip(1.0 - d, 0.0, 1.0) ** 0.5)
+
+
+def _edge_crack(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A short crack running in from the tile edge."""
+    s = min(f.shape)
+    x, y, side = _near_edge(f, rng, 2.0)
+    angle = (np.pi / 2, np.pi, -np.pi / 2, 0.0)[side] + rng.normal(0.0, 0.35)  # inward
+    pts, step = [(x, y)], s * rng.uniform(0.008, 0.025)
+    for _ in range(int(rng.integers(3, 12))):
+        angle += rng.normal(0.0, 0.4)
+        x, y = x + step * np.cos(angle), y + step * np.sin(angle)
+        pts.append((x, y))
+    line = np.zeros(f.shape, np.uint8)
+    cv2.polylines(line, [np.round(np.array(pts) * 16).astype(np.int32)], False, 255,
+                  int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
+    return f * (1.0 - rng.uniform(0.35, 0.8) * line.astype(np.float32) / 255.0)
 
 
 def _walk(f: np.ndarray, rng: np.random.Generator, steps: int, step: float, turn: float) -> np.ndarray:
@@ -213,4 +255,4 @@ def _step(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 _DRAWERS = {"hole": _hole, "crack": _crack, "scratch": _scratch, "break": _break, "fray": _fray,
-            "patch": _patch, "uneven": _uneven, "step": _step}
+            "patch": _patch, "uneven": _uneven, "step": _step, "pit": _pit, "edge_crack": _edge_crack}

@@ -60,16 +60,18 @@ def test_bad_arguments(image):
         synthesize(image.astype(np.float32), np.random.default_rng(0))
 
 
-def test_v1_mix_draws_what_it_drew_before_step_existed(image):
-    # Bundles trained before `step` was added must be rebuilt by their recorded commands: the
-    # default draw equals the old one (kind from the 7 old kinds, then the drawing, one rng).
-    old_p = np.array(MIXES["v1"][:-1])
-    assert MIXES["v1"][-1] == 0 and KINDS[-1] == "step"
+@pytest.mark.parametrize("mix", ["v1", "steps"])
+def test_older_mixes_draw_what_they_drew_before_new_kinds_existed(image, mix):
+    # Bundles trained before a kind was added must be rebuilt by their recorded commands: a
+    # mix's draw equals the one over its own kinds only (kind first, then the drawing, one rng).
+    used = int(np.flatnonzero(MIXES[mix])[-1]) + 1
+    assert used < len(KINDS)
+    old_p = np.array(MIXES[mix][:used])
     for seed in range(20):
         rng = np.random.default_rng(seed)
-        old_kind = str(rng.choice(KINDS[:-1], p=old_p))
+        old_kind = str(rng.choice(KINDS[:used], p=old_p))
         want_image, want_mask = synthesize(image, rng, old_kind)
-        got_image, got_mask = synthesize(image, np.random.default_rng(seed))
+        got_image, got_mask = synthesize(image, np.random.default_rng(seed), kind_p=MIXES[mix])
         np.testing.assert_array_equal(got_image, want_image)
         np.testing.assert_array_equal(got_mask, want_mask)
 
@@ -83,3 +85,16 @@ def test_steps_mix_draws_stepped_surfaces_from_the_edges(image):
         assert mask.mean() > 0.01  # a large region, not a line
         at_edge += int(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
     assert at_edge >= 10  # mostly bands reaching in from an edge, as real steps are
+
+
+@pytest.mark.parametrize("kind", ["pit", "edge_crack"])
+def test_edge_kinds_are_small_and_mostly_at_the_edge(image, kind):
+    near_edge = 0
+    for seed in range(20):
+        _, mask = synthesize(image, np.random.default_rng(seed), kind)
+        assert mask.mean() < 0.02  # a small defect, not a region
+        ys, xs = np.nonzero(mask)
+        if len(ys):
+            gap = min(ys.min(), xs.min(), image.shape[0] - 1 - ys.max(), image.shape[1] - 1 - xs.max())
+            near_edge += int(gap <= 0.05 * min(image.shape))
+    assert near_edge >= 12
