@@ -30,9 +30,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-full-p", type=float, default=None,
                    help="share of good full images given a synthetic defect "
                         "(default 0.3 labels-only, 0.5 good-only)")
-    p.add_argument("--synth-mix", choices=sorted(MIXES), default="v1",
-                   help="labels-only/good-only: mix of synthetic defect kinds (steps: adds stepped "
-                        "surfaces like real `uneven` tiles)")
+    p.add_argument("--synth-mix", choices=sorted(MIXES), default=None,
+                   help="labels-only/good-only: mix of synthetic defect kinds (default: edges for "
+                        "labels-only - stepped surfaces, edge pits and cracks added; v1 for good-only)")
     p.add_argument("--aux-weight", type=float, default=0.5,
                    help="labels-only: weight of the 'not good' loss on synthetic defects")
     p.add_argument("--mil-weight", type=float, default=0.5,

@@ -166,6 +166,9 @@ def fit(run: Run) -> torch.nn.Module:
     full_p = args.synth_full_p
     if full_p is None:
         full_p = 0.5 if run.recipe == GOOD_ONLY else 0.3
+    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges` by a
+    # 3-seed rule (docs/issue8-results.md).
+    args.synth_mix = args.synth_mix or ("v1" if run.recipe == GOOD_ONLY else "edges")  # reported
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
                               recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p, args.synth_mix))

@@ -41,6 +41,7 @@ def test_labels_only_recipe_chosen_without_masks(tmp_path):
     report = _train(data, tmp_path / "b")
     assert report["recipe"] == "labels-only"
     assert load_classifier(tmp_path / "b").card.recipe == "labels-only"
+    assert report["args"]["synth_mix"] == "edges"  # stepped surfaces and edge defects drawn too
     # Synthetic defects on good images give the crop phase its pixel loss.
     assert {h["phase"] for h in report["history"]} == {"crops", "full"}
     assert all(h["seg_loss"] > 0 for h in report["history"] if h["phase"] == "crops")
