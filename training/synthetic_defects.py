@@ -103,20 +103,22 @@ def _edge_crack(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     s = min(f.shape)
     x, y, side = _near_edge(f, rng, 2.0)
     angle = (np.pi / 2, np.pi, -np.pi / 2, 0.0)[side] + rng.normal(0.0, 0.35)  # inward
-    pts, step = [(x, y)], s * rng.uniform(0.008, 0.025)
-    for _ in range(int(rng.integers(3, 12))):
-        angle += rng.normal(0.0, 0.4)
-        x, y = x + step * np.cos(angle), y + step * np.sin(angle)
-        pts.append((x, y))
+    step = s * rng.uniform(0.008, 0.025)
+    pts = _walk(f, rng, int(rng.integers(3, 12)), step, 0.4, start=(x, y, angle))
     line = np.zeros(f.shape, np.uint8)
-    cv2.polylines(line, [np.round(np.array(pts) * 16).astype(np.int32)], False, 255,
-                  int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
-    return f * (1.0 - rng.uniform(0.35, 0.8) * line.astype(np.float32) / 255.0)
+    cv2.polylines(line, [pts], False, 255, int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
+    return _darken(f, rng, line)
 
 
-def _walk(f: np.ndarray, rng: np.random.Generator, steps: int, step: float, turn: float) -> np.ndarray:
-    x, y = _point(f, rng, 0.05)
-    angle = rng.uniform(0, 2 * np.pi)
+def _walk(f: np.ndarray, rng: np.random.Generator, steps: int, step: float, turn: float,
+          start: tuple[float, float, float] | None = None) -> np.ndarray:
+    """A random-walk polyline (cv2 points, 4 fractional bits) from `start` (x, y, angle) or a
+    random point and heading."""
+    if start is None:
+        x, y = _point(f, rng, 0.05)
+        angle = rng.uniform(0, 2 * np.pi)
+    else:
+        x, y, angle = start
     pts = [(x, y)]
     for _ in range(steps):
         angle += rng.normal(0.0, turn)
@@ -132,8 +134,12 @@ def _crack(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for _ in range(1 + int(rng.random() < 0.3)):
         pts = _walk(f, rng, int(rng.integers(6, 25)), s * rng.uniform(0.015, 0.04), 0.45)
         cv2.polylines(line, [pts], False, 255, int(rng.integers(1, 3)), cv2.LINE_AA, shift=4)
-    weight = line.astype(np.float32) / 255.0
-    return f * (1.0 - rng.uniform(0.35, 0.8) * weight)
+    return _darken(f, rng, line)
+
+
+def _darken(f: np.ndarray, rng: np.random.Generator, line: np.ndarray) -> np.ndarray:
+    """Darken the surface along a drawn crack line (uint8, 255 on the line)."""
+    return f * (1.0 - rng.uniform(0.35, 0.8) * line.astype(np.float32) / 255.0)
 
 
 def _scratch(f: np.ndarray, rng: np.random.Generator) -> np.ndarray:
