@@ -18,14 +18,13 @@ MIXES = {
     "steps": (0.18, 0.18, 0.08, 0.13, 0.1, 0.13, 0.05, 0.15, 0.0, 0.0),
     "edges": (0.14, 0.14, 0.06, 0.12, 0.08, 0.1, 0.04, 0.14, 0.1, 0.08),
 }
-KIND_P = MIXES["v1"]
 # Changes smaller than this (gray levels) are undone, so the mask only holds visible damage.
 MIN_CHANGE = 6
 
 
 def synthesize(image: np.ndarray, rng: np.random.Generator, kind: str | None = None,
                valid: np.ndarray | None = None,
-               kind_p: tuple[float, ...] = KIND_P) -> tuple[np.ndarray, np.ndarray]:
+               kind_p: tuple[float, ...] = MIXES["v1"]) -> tuple[np.ndarray, np.ndarray]:
     """One synthetic defect on a uint8 gray image: (altered image, uint8 0/1 mask).
 
     `valid` (bool HxW) marks the tile region (e.g. not the canvas padding): nothing outside it

@@ -155,6 +155,19 @@ def _steps_per_epoch(run: Run) -> int:
     return run.args.steps_per_epoch or math.ceil(len(run.train) / run.args.batch)
 
 
+def _synth_config(run: Run) -> SynthConfig:
+    """The recipe's synthetic-defect defaults where the command left them open, written back
+    into the args so the report records what was drawn."""
+    args, gate = run.args, run.recipe == GOOD_ONLY
+    if args.synth_full_p is None:
+        args.synth_full_p = 0.5 if gate else 0.3
+    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges` by a
+    # 3-seed rule (docs/issue8-results.md).
+    if args.synth_mix is None:
+        args.synth_mix = "v1" if gate else "edges"
+    return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix)
+
+
 def fit(run: Run) -> torch.nn.Module:
     """Two phases (crops with pixel loss, then full canvases) under one one-cycle schedule."""
     args = run.args
@@ -163,15 +176,9 @@ def fit(run: Run) -> torch.nn.Module:
     total = crop_epochs * args.crop_steps + args.epochs * _steps_per_epoch(run)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
-    full_p = args.synth_full_p
-    if full_p is None:
-        full_p = 0.5 if run.recipe == GOOD_ONLY else 0.3
-    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges` by a
-    # 3-seed rule (docs/issue8-results.md).
-    args.synth_mix = args.synth_mix or ("v1" if run.recipe == GOOD_ONLY else "edges")  # reported
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
-                              recipe=run.recipe, synth=SynthConfig(args.synth_crop_p, full_p, args.synth_mix))
+                              recipe=run.recipe, synth=_synth_config(run))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)
