@@ -8,6 +8,7 @@ labelled train/val image once by a network that did not train on it. The `test` 
 Each fold's held-out rows do what val does in `inspector train`: they pick the checkpoint and the
 thresholds. So the pooled figures are the recipe's val figures over every train/val image, with
 val's optimism (the kept epoch is the one that scored best on them), not a test estimate.
+The same held-out scores audit the labels: OUT/label-suspects.csv lists the images they dispute.
 """
 
 from __future__ import annotations
@@ -28,9 +29,11 @@ from inspector.errors import ConfigError, DatasetError
 from inspector.model import metrics
 from inspector.model.thresholds import ThresholdRule, choose
 from training import train
+from training.label_audit import find_suspects, write_suspects
+from training.refit import POOLED
 
 logger = logging.getLogger(__name__)
-POOLED = ("train", "val")
+SUSPECTS_FILE = "label-suspects.csv"  # the images whose label the held-out networks dispute
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -114,6 +117,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--folds must be at least 2, got {args.folds}")
     if args.good_only or args.recipe == "good-only":
         raise ConfigError("crossval needs defect labels: a good-only gate has no defects to hold out")
+    if args.refit_from is not None:
+        raise ConfigError("--refit-from belongs to inspector train, after the cross-validation")
     if args.gate is not None:
         # The gate trained on the train rows' good parts, which the folds hold out as val.
         raise ConfigError("crossval does not attach a gate: it saw the good parts the folds hold out")
@@ -142,6 +147,9 @@ def main(args: argparse.Namespace) -> dict:
         per_fold.append(_fold_figures(k, report))
         # Written after every fold: a run stopped at fold K-1 keeps what the earlier folds gave.
         result = _result(args, recipe, index.classes, good, rows, per_fold, start)
+        suspects = find_suspects(rows, good, result["pooled"]["review_threshold"])
+        result["label_suspects"] = len(suspects)
+        write_suspects(suspects, args.out / SUSPECTS_FILE)
         (args.out / "crossval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result
 
@@ -166,7 +174,8 @@ def _summary(args: argparse.Namespace, result: dict) -> dict:
     pooled = {k: result["pooled"][k] for k in ("n", "macro_f1", "auroc", "score_margin",
                                                 "defect_recall", "false_reject_rate")}
     return {"out": str(args.out), "recipe": result["recipe"], "folds": result["folds"],
-            "criterion_mean": result["criterion_mean"], "minutes": result["minutes"], **pooled}
+            "criterion_mean": result["criterion_mean"], "minutes": result["minutes"], **pooled,
+            "label_suspects": result["label_suspects"]}
 
 
 def cli(argv: list[str] | None = None) -> int:

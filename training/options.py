@@ -67,6 +67,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--refit-from", type=Path, default=None,
+                   help="an inspector crossval folder of this recipe: train on every train+val image, "
+                        "REVIEW threshold and kept epoch from the folds (no val split)")
     return p
 
 
@@ -103,3 +106,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("--fuse-gate needs a gate to fuse: add --gate GATE_BUNDLE")
     if args.fuse_gate and args.good_only:
         raise ConfigError("--fuse-gate fuses a gate into a classifier, not into a good-only gate")
+    if args.refit_from is not None and (args.good_only or args.gate is not None):
+        # The gate's fusion and threshold are calibrated on val, which a refit trains on.
+        raise ConfigError("--refit-from trains a classifier on train+val: it takes no --good-only "
+                          "or --gate (attach a gate to the refitted bundle afterwards)")

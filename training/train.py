@@ -44,6 +44,7 @@ from training.export import write_bundle
 from training.locate import locate_defects
 from training.loop import LossConfig, predict_probs, train_step
 from training.options import check_args, get_args_parser
+from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
 
 logger = logging.getLogger(__name__)
 @dataclass
@@ -63,6 +64,7 @@ class Run:
     feature_bank: dict | None = None   # good-only: the bank's card entry (top_k, calibration)
     fusion: dict | None = None         # --fuse-gate: the calibration fusing the gate in
     weights_hash: str = ""             # of the exported model.onnx, once written
+    refit: RefitPlan | None = None     # --refit-from: no val; threshold and epoch from the folds
     history: list[dict] = field(default_factory=list)
 
 
@@ -111,18 +113,25 @@ def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> 
             raise ConfigError("a good-only gate reads its own good rows: it takes no prepared split")
         return _prepare_good_only(args)
     if index is None:
-        index = scan_dataset(args.dataset, args.split_csv, seed=args.seed)
+        # A refit reads the split the cross-validation pooled: seed 0's, like crossval.
+        index = scan_dataset(args.dataset, args.split_csv, seed=0 if args.refit_from else args.seed)
+    plan, fold_args = load_plan(args.refit_from) if args.refit_from else (None, [])
+    if plan is not None:
+        index = refit_index(index, plan)
     good = pick_good_classes(index.classes, args.good_class)
-    for split in ("train", "val"):
+    for split in ("train",) if plan else ("train", "val"):
         empty = [c for c, n in index.counts(split).items() if n == 0]
         if empty:
             raise DatasetError(f"{args.dataset}: the {split} split has no images of {', '.join(empty)}")
     recipe = resolve_recipe(args.recipe, index)
-    run = Run(args, index, good, recipe, _pick_device(args.device), list(index.classes))
+    run = Run(args, index, good, recipe, _pick_device(args.device), list(index.classes), refit=plan)
+    if plan is not None:
+        _synth_config(run)  # resolve the recipe's defaults before comparing them
+        check_same_recipe(args, fold_args)
     use_masks = recipe == MASK_SUPERVISED
     run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
     run.val = load_split(index.split("val"), index.classes, args.input_size, False, set(good))
-    if len(run.train) == 0 or len(run.val) == 0:
+    if len(run.train) == 0 or (len(run.val) == 0 and plan is None):
         raise DatasetError(f"{args.dataset}: no readable images in the train or val split")
     return run
 
@@ -214,6 +223,8 @@ def _step(ctx, batch, device) -> tuple[float, float]:
 
 
 def _phase_full(run: Run, ctx) -> torch.nn.Module:
+    if run.refit is not None:
+        return _phase_full_refit(run, ctx)
     model, _, _, sampler, _, ema = ctx
     judged = ema.module if ema is not None else model  # the network validated, kept and shipped
     args = run.args
@@ -241,6 +252,21 @@ def _phase_full(run: Run, ctx) -> torch.nn.Module:
             break
     judged.load_state_dict(best_state)
     return judged.cpu()
+
+
+def _phase_full_refit(run: Run, ctx) -> torch.nn.Module:
+    """No val to judge by: train the same schedule up to the epoch the folds kept, and keep that."""
+    model, _, _, sampler, _, ema = ctx
+    args = run.args
+    last = min(run.refit.keep_epoch, args.epochs - 1)
+    for epoch in tqdm(range(last + 1), desc="full", disable=args.no_progress, file=sys.stderr):
+        losses = [_step(ctx, sampler.full_batch(args.batch), run.device)
+                  for _ in range(_steps_per_epoch(run))]
+        cls_loss, seg_loss = np.mean(losses, axis=0)
+        run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
+        if args.no_progress:
+            logger.info("full epoch %d of %d (refit): cls %.3f seg %.3f", epoch, last, cls_loss, seg_loss)
+    return (ema.module if ema is not None else model).cpu()
 
 
 def _code_version() -> str:
@@ -279,6 +305,8 @@ def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
 
 
 def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
+    if run.refit is not None:
+        return _finish_refit(run, model, elapsed)
     args = run.args
     index = run.index
     if run.recipe == GOOD_ONLY:  # the gate saw the good rows only: hash just those
@@ -321,6 +349,29 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     return report
 
 
+def _finish_refit(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
+    """A refit's bundle: the folds' thresholds, the cross-validation's figures in place of val's."""
+    args, plan = run.args, run.refit
+    data_hash = content_hash(run.index)
+    run.weights_hash = write_bundle(model, _card(run, plan.thresholds, data_hash, {}), args.out)
+    clf = load_classifier(args.out, "onnx", threads=args.threads)
+    test_samples = run.index.split("test")
+    test_metrics = evaluate(clf, test_samples) if test_samples else None
+    figures = {"crossval": plan.pooled, "val": None,
+               "test": headline(test_metrics) if test_metrics else None,
+               "train_minutes": round(elapsed / 60, 2)}
+    card = _card(run, plan.thresholds, data_hash, figures)
+    card.save(args.out)
+    refit = {"from": plan.source, "folds": plan.folds, "keep_epoch": plan.keep_epoch,
+             "fold_epochs": plan.fold_epochs, "crossval": plan.pooled}
+    report = {**_report(run, card, None, test_metrics, elapsed, None), "threshold_warning": None,
+              "refit": refit}
+    if test_metrics:
+        _plots(run, clf, card, test_metrics, test_samples)
+    reports.write_report(args.out, report)
+    return report
+
+
 def _budget_warning(run: Run, scored, thresholds: Thresholds) -> str | None:
     """Whether the val good parts could hold the false-reject budget the REVIEW threshold spends."""
     good = np.array([s.label in run.good for s in scored.samples], dtype=bool)
@@ -346,13 +397,14 @@ def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) 
 
 
 def scored_rows(scored, root: Path, classes: list[str]) -> list[dict]:
-    """Each scored image's defect score and predicted class, as the report keeps them."""
+    """Each scored image's defect score, class probabilities and predicted class, as the report keeps them."""
     return [{"image": s.rel(root), "label": s.label, "defect_score": float(score),
-             "predicted": classes[int(np.argmax(probs))]}
+             "predicted": classes[int(np.argmax(probs))],
+             "probs": {c: round(float(p), 6) for c, p in zip(classes, probs, strict=True)}}
             for s, score, probs in zip(scored.samples, scored.defect_scores, scored.probs, strict=True)]
 
 
-def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed: float,
+def _report(run: Run, card: ModelCard, val_m: dict | None, test_m: dict | None, elapsed: float,
             val_scored) -> dict:
     args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
     return {
@@ -362,7 +414,7 @@ def _report(run: Run, card: ModelCard, val_m: dict, test_m: dict | None, elapsed
         "skipped_images": {"count": len(run.train.skipped) + len(run.val.skipped),
                            "files": run.train.skipped + run.val.skipped},
         "train_seconds": round(elapsed, 1), "history": run.history,
-        "val_scored": scored_rows(val_scored, run.index.root, run.classes),
+        "val_scored": scored_rows(val_scored, run.index.root, run.classes) if val_scored is not None else [],
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},
         "val": val_m, "test": test_m,
@@ -411,10 +463,11 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None, run, su
 
 
 def _summary(args: argparse.Namespace, report: dict) -> dict:
-    test = report.get("test") or report["val"]
-    figures = {k: test.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
+    split = "test" if report.get("test") else "val" if report.get("val") else "crossval"
+    shown = report.get("test") or report.get("val") or report["refit"]["crossval"]
+    figures = {k: shown.get(k) for k in ("n", "macro_f1", "defect_recall", "false_reject_rate", "auroc")}
     return {"bundle": str(args.out), "recipe": report["recipe"], "train_seconds": report["train_seconds"],
-            "split": "test" if report.get("test") else "val", **figures}
+            "split": split, **figures}
 
 
 def cli(argv: list[str] | None = None) -> int:

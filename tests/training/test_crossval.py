@@ -1,5 +1,6 @@
 """Cross-validation: stratified folds, every train/val image scored once out of fold, test never read."""
 
+import csv
 import json
 import shutil
 import subprocess
@@ -16,7 +17,8 @@ from inspector.errors import ConfigError, DatasetError
 from inspector.model.loader import load_classifier
 from inspector.model.thresholds import ThresholdRule, choose
 from tests.conftest import TINY_ARGS
-from training.crossval import assign_folds, fold_index, get_args_parser, main
+from training.crossval import SUSPECTS_FILE, assign_folds, fold_index, get_args_parser, main
+from training.label_audit import DEFECT_PASSED, GOOD_REJECTED
 
 
 def _samples(counts: dict[str, int]) -> list[Sample]:
@@ -82,6 +84,16 @@ def test_every_train_val_image_is_scored_once_by_a_network_that_did_not_train_on
     assert result["criterion_min"] <= result["criterion_mean"] <= result["criterion_max"]
     on_disk = json.loads((tmp_path / "cv" / "crossval.json").read_text())
     assert on_disk["pooled"] == json.loads(json.dumps(result["pooled"]))
+    # The label audit lists exactly the pooled false rejects and misses (plus class confusions).
+    with (tmp_path / "cv" / SUSPECTS_FILE).open() as f:
+        listed = list(csv.DictReader(f))
+    assert len(listed) == result["label_suspects"]
+    by_reason = {reason: {r["image"] for r in listed if r["reason"] == reason}
+                 for reason in (GOOD_REJECTED, DEFECT_PASSED)}
+    assert by_reason[GOOD_REJECTED] == {r["image"] for r, d, f in zip(rows, is_defect, flagged, strict=True)
+                                        if f and not d}
+    assert by_reason[DEFECT_PASSED] == set(result["pooled"]["missed_defects"])
+    assert all(set(r["probs"]) == {"blob", "free", "scratch"} for r in rows)
 
 
 def test_bad_options_are_refused_before_training(synthetic_dataset, tmp_path, gate):
