@@ -147,7 +147,7 @@ def main(args: argparse.Namespace) -> dict:
         per_fold.append(_fold_figures(k, report))
         # Written after every fold: a run stopped at fold K-1 keeps what the earlier folds gave.
         result = _result(args, recipe, index.classes, good, rows, per_fold, start)
-        suspects = find_suspects(rows, good, result["pooled"]["review_threshold"])
+        suspects = find_suspects(rows, good)
         result["label_suspects"] = len(suspects)
         write_suspects(suspects, args.out / SUSPECTS_FILE)
         (args.out / "crossval.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -2,8 +2,9 @@
 
 A wrong label teaches the network the wrong thing and, in val, moves the thresholds. The images a
 network that never trained on them disputes most are the ones worth a second look before the next
-retraining: a part labelled good that it rejects, a labelled defect it passes, a defect it files
-under another class. The audit only lists them; a person decides and edits the labels.
+retraining: its answer (the most probable class) is not the label, ranked by how much more
+probable it finds its answer than the label. The audit only lists them; a person decides and
+edits the labels.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
-GOOD_REJECTED = "labelled good, scored as a defect"
-DEFECT_PASSED = "labelled defect, scored as good"
+GOOD_REJECTED = "labelled good, predicted a defect"
+DEFECT_PASSED = "labelled defect, predicted good"
 OTHER_CLASS = "labelled one defect class, predicted another"
 
 
@@ -31,32 +32,29 @@ class Suspect:
     fold: int | None = None
 
 
-def _class_margin(row: dict) -> float:
-    """p(predicted) − p(label) where the row holds probabilities; 0 where it does not."""
-    probs = row.get("probs") or {}
-    return float(probs.get(row["predicted"], 0.0) - probs.get(row["label"], 0.0)) if probs else 0.0
-
-
-def _suspect(row: dict, good: set[str], review: float) -> Suspect | None:
+def _strength(row: dict, label_is_good: bool) -> float:
+    """p(predicted) − p(label) where the row holds probabilities; else how far the defect score
+    leans the other way (rows of older cross-validations carry no probabilities)."""
+    probs = row.get("probs")
+    if probs:
+        return float(probs.get(row["predicted"], 0.0) - probs.get(row["label"], 0.0))
     score = float(row["defect_score"])
-    if row["label"] in good:
-        reason, strength = (GOOD_REJECTED, score) if score >= review else (None, 0.0)
-    elif score < review:
-        reason, strength = DEFECT_PASSED, 1.0 - score
-    elif row["predicted"] not in good and row["predicted"] != row["label"]:
-        reason, strength = OTHER_CLASS, _class_margin(row)
-    else:
-        reason, strength = None, 0.0
-    if reason is None:
+    return score if label_is_good else 1.0 - score
+
+
+def _suspect(row: dict, good: set[str]) -> Suspect | None:
+    label_is_good, predicted_good = row["label"] in good, row["predicted"] in good
+    if row["predicted"] == row["label"] or (label_is_good and predicted_good):
         return None
-    return Suspect(row["image"], row["label"], row["predicted"], score, reason, round(strength, 6),
-                   row.get("fold"))
+    reason = (GOOD_REJECTED if label_is_good else DEFECT_PASSED if predicted_good else OTHER_CLASS)
+    return Suspect(row["image"], row["label"], row["predicted"], float(row["defect_score"]), reason,
+                   round(_strength(row, label_is_good), 6), row.get("fold"))
 
 
-def find_suspects(rows: Iterable[dict], good: Sequence[str], review: float) -> list[Suspect]:
-    """The rows (image, label, predicted, defect_score; probs and fold optional) whose label the
-    scores dispute at the REVIEW threshold, strongest disagreement first."""
-    found = [s for r in rows if (s := _suspect(r, set(good), review)) is not None]
+def find_suspects(rows: Iterable[dict], good: Sequence[str]) -> list[Suspect]:
+    """The rows (image, label, predicted, defect_score; probs and fold optional) whose held-out
+    prediction is not their label, the most confident disagreement first."""
+    found = [s for r in rows if (s := _suspect(r, set(good))) is not None]
     return sorted(found, key=lambda s: (-s.strength, s.image))
 
 
