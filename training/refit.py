@@ -20,7 +20,7 @@ from pathlib import Path
 from inspector.datasets import DatasetIndex
 from inspector.errors import ConfigError
 from inspector.model.card import Thresholds
-from inspector.model.thresholds import NG_FLOOR
+from inspector.model.thresholds import at_review
 
 POOLED = ("train", "val")
 # Options that do not change what the recipe learns or how it is scored: they may differ.
@@ -70,7 +70,7 @@ def load_plan(cv_dir: Path) -> tuple[RefitPlan, list[dict]]:
     epochs = [_kept_epoch(r["history"]) for r in reports]
     review = float(result["pooled"]["review_threshold"])
     pooled = {k: result["pooled"][k] for k in CARD_FIGURES}
-    plan = RefitPlan(str(cv_dir), result["folds"], Thresholds(ng=max(review, NG_FLOOR), review=review),
+    plan = RefitPlan(str(cv_dir), result["folds"], at_review(review),
                      int(statistics.median_low(epochs)), epochs, pooled,
                      frozenset(r["image"] for r in result["scored"]))
     return plan, [r["args"] for r in reports]

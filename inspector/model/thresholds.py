@@ -39,7 +39,11 @@ def choose(is_defect: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> Th
     review = metrics.threshold_for_recall(is_defect, scores, rule.target_recall)
     if (~is_defect).any():
         review = min(review, metrics.threshold_for_false_reject(scores[~is_defect], rule.max_false_reject))
-    review = float(min(max(review, 1e-6), 1.0))
+    return at_review(float(min(max(review, 1e-6), 1.0)))
+
+
+def at_review(review: float) -> Thresholds:
+    """The verdict thresholds for a REVIEW threshold: NG at max(review, NG_FLOOR)."""
     return Thresholds(ng=max(review, NG_FLOOR), review=review)
 
 

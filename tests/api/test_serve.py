@@ -2,26 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 from typer.testing import CliRunner
 
 from inspector.cli import app
-
-BENCH = Path(__file__).resolve().parents[2] / "scripts" / "bench_ingest_api.py"
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("bench_ingest_api", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 def test_the_bench_posts_batches_to_a_real_server(capsys):
-    bench = _bench()
+    bench = load_script("bench_ingest_api")
     result = bench.main(bench.get_args_parser().parse_args(["--events", "2000", "--batch", "500",
                                                             "--warmup", "1"]))
     assert result["stored"] == 2000 and result["repost_stored"] == 0

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 def test_bench_station_runs_all_frames_through_both_paths(tiny_bundle, sample_dataset, tmp_path,
                                                           capsys):
-    bench = _load("bench_station")
+    bench = load_script("bench_station")
     args = bench.get_args_parser().parse_args([
         "--model", str(tiny_bundle), "--frames", "20", "--images",
         str(sample_dataset / "images"), "--work-dir", str(tmp_path),
@@ -29,7 +19,7 @@ def test_bench_station_runs_all_frames_through_both_paths(tiny_bundle, sample_da
 
 
 def test_bench_live_pace_accounts_for_every_part(tiny_bundle, sample_dataset, tmp_path):
-    bench = _load("bench_live_pace")
+    bench = load_script("bench_live_pace")
     args = bench.get_args_parser().parse_args([
         "--model", str(tiny_bundle), "--seconds", "1", "--fps", "10", "--probe-frames", "5",
         "--images", str(sample_dataset / "images"), "--work-dir", str(tmp_path),

@@ -2,17 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "mt_view_groups.py"
-
-
-def _load():
-    spec = importlib.util.spec_from_file_location("mt_view_groups", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tests.scripts import load_script
 
 
 def _view(exp, num, shape, label="free"):
@@ -21,7 +11,7 @@ def _view(exp, num, shape, label="free"):
 
 
 def test_two_interleaved_tiles_of_different_size_become_two_groups():
-    groups = _load().group_views([
+    groups = load_script("mt_view_groups").group_views([
         _view(1, 100, (250, 600), "break"), _view(1, 110, (300, 300)),
         _view(2, 125, (255, 605), "break"), _view(2, 131, (302, 298)),
         _view(3, 150, (260, 610)), _view(3, 160, (305, 300)),  # the break tile's third view says free
