@@ -95,6 +95,10 @@ class BalancedSampler:
         return _Item(img, np.zeros_like(img), label, seg=0.0, mil=1.0)
 
     def full_batch(self, n: int) -> Batch:
+        return to_batch(self.full_items(n))
+
+    def full_items(self, n: int) -> list[_Item]:
+        """A full-canvas batch as plain arrays (what a prefetch worker sends back)."""
         items = []
         while len(items) < n:
             item = self._item(self._draw(), self.synth.full_p)
@@ -103,9 +107,12 @@ class BalancedSampler:
             canvas, mask = augment_full(item.image, item.mask, self.size, self.rng, self.cfg)
             item.image, item.mask = canvas, mask
             items.append(item)
-        return _to_batch(items)
+        return items
 
     def crop_batch(self, n: int, crop: int) -> Batch:
+        return to_batch(self.crop_items(n, crop))
+
+    def crop_items(self, n: int, crop: int) -> list[_Item]:
         """Crops need known masks: a crop holding no defect pixel is labelled with the good class."""
         items = []
         while len(items) < n:
@@ -122,7 +129,7 @@ class BalancedSampler:
             elif not pmask.any():  # the crop missed the defect: a plain good crop
                 item.label, item.cls, item.aux = self.good_index, 1.0, 0.0
             items.append(item)
-        return _to_batch(items)
+        return items
 
     def _crop_source(self, i: int) -> _Item | None:
         if self.recipe == MASK_SUPERVISED:
@@ -135,7 +142,7 @@ class BalancedSampler:
         return self._item(i, self.synth.crop_p)
 
 
-def _to_batch(items: list[_Item]) -> Batch:
+def to_batch(items: list[_Item]) -> Batch:
     def weights(name: str) -> torch.Tensor:
         return torch.tensor([getattr(it, name) for it in items], dtype=torch.float32)
 

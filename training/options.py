@@ -65,6 +65,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--head-width", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--loader-workers", type=int, default=0,
+                   help="processes drawing batches ahead (0: drawn in the training process, the "
+                        "reference stream; N gives another stream, repeatable for that N). For spare "
+                        "cores, e.g. beside a GPU")
     p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--refit-from", type=Path, default=None,
@@ -100,6 +104,8 @@ def check_args(args: argparse.Namespace) -> None:
     if not (args.ema_decay == 0 or 0 < args.ema_decay < 1):
         raise ConfigError(f"--ema-decay must be 0 (off) or lie strictly between 0 and 1, "
                           f"got {args.ema_decay}")
+    if args.loader_workers < 0:
+        raise ConfigError(f"--loader-workers must be 0 or more, got {args.loader_workers}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

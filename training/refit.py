@@ -25,7 +25,7 @@ from inspector.model.thresholds import at_review
 POOLED = ("train", "val")
 # Options that do not change what the recipe learns or how it is scored: they may differ.
 NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "threads", "device", "command",
-                        "split_csv", "folds", "refit_from", "gate", "fuse_gate"})
+                        "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers"})
 
 CARD_FIGURES = ("n", "n_defect", "n_good", "macro_f1", "auroc", "defect_recall", "false_reject_rate",
                 "expected_false_reject", "review_threshold")

@@ -44,6 +44,7 @@ from training.export import write_bundle
 from training.locate import locate_defects
 from training.loop import LossConfig, predict_probs, train_step
 from training.options import check_args, get_args_parser
+from training.prefetch import epoch_batches
 from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
 
 logger = logging.getLogger(__name__)
@@ -205,13 +206,27 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
             # Real defects join the crops where the map (trained on synthetic defects) peaks.
             sampler.pseudo = locate_defects(model, run.train, sampler.good_index, args.input_size,
                                             run.device)
-        losses = [_step(ctx, sampler.crop_batch(args.crop_batch, args.crop_size), run.device)
-                  for _ in range(args.crop_steps)]
+        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "crops", epoch)]
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
         if args.no_progress and epoch % 10 == 0:
             logger.info("crops epoch %d: cls %.3f seg %.3f", epoch, cls_loss, seg_loss)
+
+
+def _batches(run: Run, sampler: BalancedSampler, phase: str, epoch: int):
+    """One epoch's batches, drawn here or by --loader-workers processes."""
+    args = run.args
+    if phase == "crops":
+        steps = args.crop_steps
+        def draw(s):
+            return s.crop_items(args.crop_batch, args.crop_size)
+    else:
+        steps = _steps_per_epoch(run)
+        def draw(s):
+            return s.full_items(args.batch)
+    key = (args.seed, 0 if phase == "crops" else 1, epoch)
+    return epoch_batches(sampler, draw, steps, args.loader_workers, key)
 
 
 def _step(ctx, batch, device) -> tuple[float, float]:
@@ -232,8 +247,7 @@ def _phase_full(run: Run, ctx) -> torch.nn.Module:
     best, best_state, since_best = -math.inf, copy.deepcopy(judged.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
-        losses = [_step(ctx, sampler.full_batch(args.batch), run.device)
-                  for _ in range(_steps_per_epoch(run))]
+        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "full", epoch)]
         figures = _val_figures(run, predict_probs(judged, canvases, run.device))
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
@@ -260,8 +274,7 @@ def _phase_full_refit(run: Run, ctx) -> torch.nn.Module:
     args = run.args
     last = min(run.refit.keep_epoch, args.epochs - 1)
     for epoch in tqdm(range(last + 1), desc="full", disable=args.no_progress, file=sys.stderr):
-        losses = [_step(ctx, sampler.full_batch(args.batch), run.device)
-                  for _ in range(_steps_per_epoch(run))]
+        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "full", epoch)]
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         if args.no_progress:

@@ -75,6 +75,16 @@ def test_labels_only_same_seed_same_model(tmp_path):
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
 
 
+def test_loader_workers_repeat_for_the_same_count(tmp_path):
+    # Forked batch workers: the same run twice for the same worker count, another stream than inline.
+    data = make_dataset(tmp_path / "d", per_class=8, masks=False)
+    extra = ("--seed", "2", "--locate-at", "0.3", "--loader-workers", "2")
+    a, b = _train(data, tmp_path / "a", *extra), _train(data, tmp_path / "b", *extra)
+    inline = _train(data, tmp_path / "c", "--seed", "2", "--locate-at", "0.3")
+    assert a["history"] == b["history"] and a["history"] != inline["history"]
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
 def test_corrupt_and_empty_images_are_skipped_and_counted(tmp_path):
     data = make_dataset(tmp_path / "d", per_class=8)
     (data / "images" / "free" / "zero.png").write_bytes(b"")
