@@ -110,3 +110,12 @@ def test_workers_do_not_hang_on_opencvs_thread_pool():
     cv2.resize(np.zeros((2400, 2400), np.uint8), (1200, 1200))
     assert len(list(epoch_batches(_sampler(), _resizes_large, 4, 2, (0,)))) == 4
     assert cv2.getNumThreads() == 2  # the parent keeps its pool
+
+
+def test_bench_batches_measures_each_worker_count(capsys):
+    from tests.scripts import load_script
+
+    result = load_script("bench_batches").main(["--steps", "3", "--workers", "0", "2", "--input-size", "96"])
+    assert set(result["by_workers"]) == {"0", "2"}
+    assert all(r["crop_batch_s"] > 0 and r["full_batch_s"] > 0 for r in result["by_workers"].values())
+    assert '"bench": "batches"' in capsys.readouterr().out
