@@ -7,7 +7,7 @@ from pathlib import Path
 
 from inspector.errors import ConfigError
 from inspector.model.feature_bank import POOL
-from inspector.model.preprocess import VIEWS
+from inspector.model.preprocess import DEFAULT_VIEWS, VIEWS
 from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
 from training.feature_bank import BANK_SIZE
@@ -60,7 +60,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-false-reject", type=float, default=0.01,
                    help="false-reject budget spent on recall: REVIEW is lowered as far as the val good "
                         "parts say new good parts stay within it")
-    p.add_argument("--tta", default=",".join(VIEWS), help="test-time views, comma separated")
+    p.add_argument("--tta", default=",".join(DEFAULT_VIEWS),
+                   help=f"test-time views, comma separated (known: {', '.join(VIEWS)})")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
     p.add_argument("--head-width", type=int, default=64)
     p.add_argument("--threads", type=int, default=2)
@@ -104,6 +105,9 @@ def check_args(args: argparse.Namespace) -> None:
     if not (args.ema_decay == 0 or 0 < args.ema_decay < 1):
         raise ConfigError(f"--ema-decay must be 0 (off) or lie strictly between 0 and 1, "
                           f"got {args.ema_decay}")
+    unknown = [v for v in args.tta.split(",") if v and v not in VIEWS]
+    if unknown:
+        raise ConfigError(f"--tta: unknown view(s) {', '.join(unknown)}; known: {', '.join(VIEWS)}")
     if args.loader_workers < 0:
         raise ConfigError(f"--loader-workers must be 0 or more, got {args.loader_workers}")
     if args.bank_pool < 1:

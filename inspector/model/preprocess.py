@@ -10,8 +10,11 @@ import numpy as np
 
 from inspector.errors import DatasetError
 
-# Test-time views: each maps a CHW canvas to a transformed canvas and back (for heatmaps).
-VIEWS = ("identity", "hflip", "vflip", "rot90")
+# Test-time views: each maps a CHW canvas to a transformed canvas and back (for heatmaps). All
+# eight are the square's symmetries, which training's flips and quarter turns already show the net.
+VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
+DEFAULT_VIEWS = VIEWS[:4]  # what `inspector train` puts in a card unless --tta says otherwise
+_TURNS = {"rot90": 1, "rot180": 2, "rot270": 3}
 
 
 @dataclass(frozen=True)
@@ -107,13 +110,17 @@ def apply_view(batch: np.ndarray, view: str) -> np.ndarray:
         return batch[..., ::-1]
     if view == "vflip":
         return batch[..., ::-1, :]
-    if view == "rot90":
-        return np.rot90(batch, k=1, axes=(-2, -1))
+    if view in _TURNS:
+        return np.rot90(batch, k=_TURNS[view], axes=(-2, -1))
+    if view == "transpose":
+        return np.swapaxes(batch, -2, -1)
+    if view == "transverse":  # the mirror across the anti-diagonal
+        return np.swapaxes(batch[..., ::-1, ::-1], -2, -1)
     raise ValueError(f"unknown test-time view {view!r}; known: {', '.join(VIEWS)}")
 
 
 def invert_view(maps: np.ndarray, view: str) -> np.ndarray:
     """Map an N x C x h x w output of one view back to the identity orientation."""
-    if view == "rot90":
-        return np.rot90(maps, k=-1, axes=(-2, -1))
-    return apply_view(maps, view)  # flips are their own inverse
+    if view in _TURNS:
+        return np.rot90(maps, k=-_TURNS[view], axes=(-2, -1))
+    return apply_view(maps, view)  # flips and mirrors are their own inverse

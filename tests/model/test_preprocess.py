@@ -56,6 +56,15 @@ def test_views_invert(view):
     np.testing.assert_array_equal(invert_view(apply_view(x, view), view), x)
 
 
+def test_the_eight_views_are_the_eight_symmetries_of_the_square():
+    x = np.arange(16, dtype=np.float32).reshape(1, 1, 4, 4)
+    seen = {apply_view(x, v).tobytes() for v in VIEWS}
+    assert len(seen) == 8
+    # the mirrors across both diagonals, as named
+    np.testing.assert_array_equal(apply_view(x, "transpose")[0, 0], x[0, 0].T)
+    np.testing.assert_array_equal(apply_view(x, "transverse")[0, 0], x[0, 0][::-1, ::-1].T)
+
+
 def test_read_image_errors(tmp_path):
     empty = tmp_path / "empty.jpg"
     empty.write_bytes(b"")

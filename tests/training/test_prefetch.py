@@ -119,3 +119,15 @@ def test_bench_batches_measures_each_worker_count(capsys):
     assert set(result["by_workers"]) == {"0", "2"}
     assert all(r["crop_batch_s"] > 0 and r["full_batch_s"] > 0 for r in result["by_workers"].values())
     assert '"bench": "batches"' in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--loader-workers", "-1"], "--loader-workers must be 0 or more"),
+    (["--tta", "identity,rot45"], "unknown view"),
+])
+def test_option_checks_refuse_before_training(extra, message):
+    from inspector.errors import ConfigError
+    from training.options import check_args, get_args_parser
+
+    with pytest.raises(ConfigError, match=message):
+        check_args(get_args_parser().parse_args(["d", "--out", "o", *extra]))
