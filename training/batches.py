@@ -95,6 +95,7 @@ class BalancedSampler:
         return _Item(img, np.zeros_like(img), label, seg=0.0, mil=1.0)
 
     def full_batch(self, n: int) -> Batch:
+        """One full-canvas batch drawn here (training draws through training.prefetch)."""
         return to_batch(self.full_items(n))
 
     def full_items(self, n: int) -> list[_Item]:
@@ -110,6 +111,7 @@ class BalancedSampler:
         return items
 
     def crop_batch(self, n: int, crop: int) -> Batch:
+        """One crop batch drawn here (training draws through training.prefetch)."""
         return to_batch(self.crop_items(n, crop))
 
     def crop_items(self, n: int, crop: int) -> list[_Item]:

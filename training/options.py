@@ -11,6 +11,7 @@ from inspector.model.preprocess import DEFAULT_VIEWS, VIEWS
 from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
 from training.feature_bank import BANK_SIZE
+from training.prefetch import fork_available
 from training.synthetic_defects import MIXES
 
 RECIPES = ("auto", MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY)
@@ -105,11 +106,18 @@ def check_args(args: argparse.Namespace) -> None:
     if not (args.ema_decay == 0 or 0 < args.ema_decay < 1):
         raise ConfigError(f"--ema-decay must be 0 (off) or lie strictly between 0 and 1, "
                           f"got {args.ema_decay}")
-    unknown = [v for v in args.tta.split(",") if v and v not in VIEWS]
+    views = [v.strip() for v in args.tta.split(",") if v.strip()]
+    unknown = [v for v in views if v not in VIEWS]
     if unknown:
         raise ConfigError(f"--tta: unknown view(s) {', '.join(unknown)}; known: {', '.join(VIEWS)}")
+    if len(set(views)) != len(views):
+        raise ConfigError(f"--tta: a view is named twice in {args.tta!r}")
+    args.tta = ",".join(views)
     if args.loader_workers < 0:
         raise ConfigError(f"--loader-workers must be 0 or more, got {args.loader_workers}")
+    if args.loader_workers > 0 and not fork_available():
+        raise ConfigError("--loader-workers needs processes forked from the trainer (Linux); "
+                          "leave it at 0 on this platform")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

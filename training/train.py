@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import json
@@ -48,6 +49,8 @@ from training.prefetch import epoch_batches
 from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
 
 logger = logging.getLogger(__name__)
+
+PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
 @dataclass
 class Run:
     """What a training run carries between its steps."""
@@ -206,7 +209,7 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
             # Real defects join the crops where the map (trained on synthetic defects) peaks.
             sampler.pseudo = locate_defects(model, run.train, sampler.good_index, args.input_size,
                                             run.device)
-        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "crops", epoch)]
+        losses = _epoch_losses(run, ctx, "crops", epoch)
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
@@ -214,9 +217,11 @@ def _phase_crops(run: Run, ctx, epochs: int) -> None:
             logger.info("crops epoch %d: cls %.3f seg %.3f", epoch, cls_loss, seg_loss)
 
 
-def _batches(run: Run, sampler: BalancedSampler, phase: str, epoch: int):
-    """One epoch's batches, drawn here or by --loader-workers processes."""
-    args = run.args
+def _epoch_losses(run: Run, ctx, phase: str, epoch: int) -> list[tuple[float, float]]:
+    """Train one epoch of a phase; its batches are drawn here or by --loader-workers processes."""
+    args, sampler = run.args, ctx[3]
+    if phase not in PHASES:
+        raise ValueError(f"unknown training phase {phase!r}")
     if phase == "crops":
         steps = args.crop_steps
         def draw(s):
@@ -225,8 +230,11 @@ def _batches(run: Run, sampler: BalancedSampler, phase: str, epoch: int):
         steps = _steps_per_epoch(run)
         def draw(s):
             return s.full_items(args.batch)
-    key = (args.seed, 0 if phase == "crops" else 1, epoch)
-    return epoch_batches(sampler, draw, steps, args.loader_workers, key)
+    key = (args.seed, PHASES.index(phase), epoch)
+    batches = epoch_batches(sampler, draw, steps, args.loader_workers, key)
+    # closing: a step that raises must still stop the epoch's workers, not leave them to the GC
+    with contextlib.closing(batches):
+        return [_step(ctx, batch, run.device) for batch in batches]
 
 
 def _step(ctx, batch, device) -> tuple[float, float]:
@@ -240,14 +248,14 @@ def _step(ctx, batch, device) -> tuple[float, float]:
 def _phase_full(run: Run, ctx) -> torch.nn.Module:
     if run.refit is not None:
         return _phase_full_refit(run, ctx)
-    model, _, _, sampler, _, ema = ctx
+    model, _, _, _, _, ema = ctx
     judged = ema.module if ema is not None else model  # the network validated, kept and shipped
     args = run.args
     canvases = _val_canvases(run.select or run.val, args.input_size)
     best, best_state, since_best = -math.inf, copy.deepcopy(judged.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
-        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "full", epoch)]
+        losses = _epoch_losses(run, ctx, "full", epoch)
         figures = _val_figures(run, predict_probs(judged, canvases, run.device))
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
@@ -270,11 +278,11 @@ def _phase_full(run: Run, ctx) -> torch.nn.Module:
 
 def _phase_full_refit(run: Run, ctx) -> torch.nn.Module:
     """No val to judge by: train the same schedule up to the epoch the folds kept, and keep that."""
-    model, _, _, sampler, _, ema = ctx
+    model, _, _, _, _, ema = ctx
     args = run.args
     last = min(run.refit.keep_epoch, args.epochs - 1)
     for epoch in tqdm(range(last + 1), desc="full", disable=args.no_progress, file=sys.stderr):
-        losses = [_step(ctx, batch, run.device) for batch in _batches(run, sampler, "full", epoch)]
+        losses = _epoch_losses(run, ctx, "full", epoch)
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         if args.no_progress:

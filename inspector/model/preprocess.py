@@ -13,7 +13,8 @@ from inspector.errors import DatasetError
 # Test-time views: each maps a CHW canvas to a transformed canvas and back (for heatmaps). All
 # eight are the square's symmetries, which training's flips and quarter turns already show the net.
 VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose", "transverse")
-DEFAULT_VIEWS = VIEWS[:4]  # what `inspector train` puts in a card unless --tta says otherwise
+# What `inspector train` puts in a card unless --tta says otherwise (the shipped bundles' views).
+DEFAULT_VIEWS = ("identity", "hflip", "vflip", "rot90")
 _TURNS = {"rot90": 1, "rot180": 2, "rot270": 3}
 
 

@@ -37,6 +37,8 @@ def _drawn(workers: int, key=(0, 1, 5)) -> list:
 def test_workers_give_every_step_and_repeat_for_the_same_count():
     first, again = _drawn(2), _drawn(2)
     assert len(first) == 7
+    # each worker has its own stream: steps 0 and 1 come from workers 0 and 1
+    assert not np.array_equal(first[0].images.numpy(), first[1].images.numpy())
     assert all(b.images.shape == (4, 1, 48, 48) for b in first)
     for a, b in zip(first, again, strict=True):
         assert np.array_equal(a.images.numpy(), b.images.numpy())
@@ -64,15 +66,19 @@ def test_a_failing_worker_stops_the_epoch_with_its_error():
         list(epoch_batches(_sampler(), _broken, 4, 2, (0,)))
 
 
-def _dies(s):
+def _dies_on_second_draw(s):
     import os
-    os._exit(3)
+
+    s.draws = getattr(s, "draws", 0) + 1
+    if s.draws == 2:
+        os._exit(3)
+    return s.full_items(4)
 
 
 def test_a_dead_worker_is_reported_not_waited_for(monkeypatch):
     monkeypatch.setattr("training.prefetch.POLL_S", 0.2)
     with pytest.raises(BatchWorkerError, match="exited"):
-        list(epoch_batches(_sampler(), _dies, 4, 2, (0,)))
+        list(epoch_batches(_sampler(), _dies_on_second_draw, 6, 2, (0,)))
 
 
 def _crops(s):
@@ -106,10 +112,18 @@ def test_workers_do_not_hang_on_opencvs_thread_pool():
     # its forked workers: before the fix this waited forever.
     import cv2
 
+    before = cv2.getNumThreads()
     cv2.setNumThreads(2)
-    cv2.resize(np.zeros((2400, 2400), np.uint8), (1200, 1200))
-    assert len(list(epoch_batches(_sampler(), _resizes_large, 4, 2, (0,)))) == 4
-    assert cv2.getNumThreads() == 2  # the parent keeps its pool
+    try:
+        cv2.resize(np.zeros((2400, 2400), np.uint8), (1200, 1200))
+        assert len(list(epoch_batches(_sampler(), _resizes_large, 4, 2, (0,)))) == 4
+        assert cv2.getNumThreads() == 2  # the parent keeps its pool
+    finally:
+        cv2.setNumThreads(before)
+
+
+def test_more_workers_than_steps_draw_each_step_once():
+    assert len(list(epoch_batches(_sampler(), _full, 2, 5, (0,)))) == 2
 
 
 def test_bench_batches_measures_each_worker_count(capsys):
@@ -124,6 +138,7 @@ def test_bench_batches_measures_each_worker_count(capsys):
 @pytest.mark.parametrize("extra, message", [
     (["--loader-workers", "-1"], "--loader-workers must be 0 or more"),
     (["--tta", "identity,rot45"], "unknown view"),
+    (["--tta", "identity, hflip,identity"], "named twice"),
 ])
 def test_option_checks_refuse_before_training(extra, message):
     from inspector.errors import ConfigError
