@@ -112,7 +112,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"--tta: unknown view(s) {', '.join(unknown)}; known: {', '.join(VIEWS)}")
     if len(set(views)) != len(views):
         raise ConfigError(f"--tta: a view is named twice in {args.tta!r}")
-    args.tta = ",".join(views)
+    args.tta = ",".join(views)  # the card records the names as checked
     if args.loader_workers < 0:
         raise ConfigError(f"--loader-workers must be 0 or more, got {args.loader_workers}")
     if args.loader_workers > 0 and not fork_available():

@@ -83,17 +83,20 @@ def _opencv_pool_shut() -> Iterator[None]:
 def _receive(reader, proc) -> list[Any]:
     while not reader.poll(POLL_S):
         if not proc.is_alive() and not reader.poll(0):
-            raise BatchWorkerError(f"batch worker {proc.name} exited (code {proc.exitcode}) "
-                                   "before sending its batches")
+            raise _exited(proc)
     try:
         status, payload = reader.recv()
     except EOFError:
         proc.join(POLL_S)
-        raise BatchWorkerError(f"batch worker {proc.name} exited (code {proc.exitcode}) "
-                               "before sending its batches") from None
+        raise _exited(proc) from None
     if status == "error":
         raise BatchWorkerError(f"batch worker {proc.name} failed:\n{payload}")
     return payload
+
+
+def _exited(proc) -> BatchWorkerError:
+    return BatchWorkerError(f"batch worker {proc.name} exited (code {proc.exitcode}) before sending "
+                            "its batches")
 
 
 def _work(sampler: BalancedSampler, draw: Draw, n: int, writer, seed: tuple[int, ...]) -> None:

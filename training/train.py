@@ -51,6 +51,8 @@ from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
 logger = logging.getLogger(__name__)
 
 PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
+
+
 @dataclass
 class Run:
     """What a training run carries between its steps."""
