@@ -16,20 +16,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from inspector.datasets import pick_good_classes, scan_dataset  # noqa: E402
-from training.batches import LABELS_ONLY, BalancedSampler, SynthConfig  # noqa: E402
-from training.data import load_split  # noqa: E402
+from training.batches import BalancedSampler  # noqa: E402
 from training.prefetch import epoch_batches  # noqa: E402
+from training.train import get_args_parser, prepare_run, synth_config  # noqa: E402
 
 
 def _sampler(args) -> BalancedSampler:
-    index = scan_dataset(args.dataset, args.split_csv)
-    good = pick_good_classes(index.classes, None)
-    train = load_split(index.split("train"), index.classes, args.input_size, False, set(good))
-    if len(train) == 0:
-        raise SystemExit(f"{args.dataset}: no readable train images")
-    return BalancedSampler(train, len(index.classes), index.classes.index(good[0]), args.input_size,
-                           args.seed, recipe=LABELS_ONLY, synth=SynthConfig(0.5, 0.3, "edges"))
+    """The sampler `inspector train DATASET` would draw from: its split, recipe and synthetic mix."""
+    argv = [str(args.dataset), "--out", "unused", "--input-size", str(args.input_size),
+            "--seed", str(args.seed)]
+    if args.split_csv:
+        argv += ["--split-csv", str(args.split_csv)]
+    run = prepare_run(get_args_parser().parse_args(argv))
+    return BalancedSampler(run.train, len(run.classes), run.classes.index(run.good[0]), args.input_size,
+                           args.seed, recipe=run.recipe, synth=synth_config(run))
 
 
 def _seconds_per_batch(sampler: BalancedSampler, draw, steps: int, workers: int) -> float:
@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> dict:
             "crop_batch_s": _seconds_per_batch(sampler, lambda s: s.crop_items(32, 128), args.steps, workers),
             "full_batch_s": _seconds_per_batch(sampler, lambda s: s.full_items(16), args.steps, workers),
         }
-    result = {"bench": "batches", "dataset": str(args.dataset), "train_images": len(sampler.data),
+    result = {"bench": "batches", "dataset": str(args.dataset), "recipe": sampler.recipe,
+              "synth_mix": sampler.synth.mix, "train_images": len(sampler.data),
               "input_size": args.input_size, "steps": args.steps, "by_workers": rows}
     print(json.dumps(result))
     return result

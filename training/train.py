@@ -132,7 +132,7 @@ def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> 
     recipe = resolve_recipe(args.recipe, index)
     run = Run(args, index, good, recipe, _pick_device(args.device), list(index.classes), refit=plan)
     if plan is not None:
-        _synth_config(run)  # resolve the recipe's defaults before comparing them
+        synth_config(run)  # resolve the recipe's defaults before comparing them
         check_same_recipe(args, fold_args)
     use_masks = recipe == MASK_SUPERVISED
     run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
@@ -170,7 +170,7 @@ def _steps_per_epoch(run: Run) -> int:
     return run.args.steps_per_epoch or math.ceil(len(run.train) / run.args.batch)
 
 
-def _synth_config(run: Run) -> SynthConfig:
+def synth_config(run: Run) -> SynthConfig:
     """The recipe's synthetic-defect defaults where the command left them open, written back
     into the args so the report records what was drawn."""
     args, gate = run.args, run.recipe == GOOD_ONLY
@@ -193,7 +193,7 @@ def fit(run: Run) -> torch.nn.Module:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
-                              recipe=run.recipe, synth=_synth_config(run))
+                              recipe=run.recipe, synth=synth_config(run))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)
