@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 
@@ -12,6 +13,8 @@ from training.data import CachedSplit
 from training.synthetic_defects import MIXES, synthesize
 
 MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY = "mask-supervised", "labels-only", "good-only"
+IGNORE = 255  # a mask value left out of the pixel loss (around a located real defect)
+RING = 28     # px around a located defect's disk that are IGNORE: its real extent is unknown
 
 
 @dataclass
@@ -34,6 +37,7 @@ class SynthConfig:
     crop_p: float = 0.5
     full_p: float = 0.3
     mix: str = "v1"
+    pseudo_masks: bool = False  # labels-only: located real-defect crops get the pixel loss too
 
 
 @dataclass
@@ -124,10 +128,13 @@ class BalancedSampler:
             is_defect = item.label != self.good_index or item.aux > 0
             patch, pmask = augment_crop(item.image, item.mask, crop, is_defect, self.rng, self.cfg)
             item.image, item.mask = patch, pmask
-            if item.mil > 0:  # a located real defect: its crop keeps the label, never the mask
+            if item.mil > 0:  # a located real defect: its crop keeps the label
                 if not pmask.any():
                     continue  # may or may not hold the defect: no label to give
-                item.mask = np.zeros_like(pmask)
+                if self.synth.pseudo_masks:  # self-training: the located disk is the pixel target
+                    item.mask, item.seg = pseudo_target(pmask), 1.0
+                else:
+                    item.mask = np.zeros_like(pmask)
             elif not pmask.any():  # the crop missed the defect: a plain good crop
                 item.label, item.cls, item.aux = self.good_index, 1.0, 0.0
             items.append(item)
@@ -142,6 +149,17 @@ class BalancedSampler:
                 return None  # a real defect's location is unknown: it cannot be cropped safely
             return _Item(self.data.images[i], self.pseudo[i], self.data.labels[i], seg=0.0, mil=1.0)
         return self._item(i, self.synth.crop_p)
+
+
+def pseudo_target(disk: np.ndarray, ring: int = RING) -> np.ndarray:
+    """A located crop's pixel target: the disk at the map's peak is defect, a ring around it is
+    IGNORE, the rest of the crop is defect-free (what the pixel loss learns from real defects)."""
+    target = (disk > 0).astype(np.uint8)
+    if not target.any():
+        return target
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1))
+    target[(cv2.dilate(target, kernel) > 0) & (target == 0)] = IGNORE
+    return target
 
 
 def to_batch(items: list[_Item]) -> Batch:

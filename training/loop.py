@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.batches import Batch
+from training.batches import IGNORE, Batch
 
 STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 
@@ -38,10 +38,17 @@ def losses(model: torch.nn.Module, batch: Batch, device: torch.device, cfg: Loss
     seg_value = 0.0
     seg_w = batch.seg_weight.to(device)
     if cfg.use_seg and float(batch.seg_weight.sum()) > 0:
-        target = F.max_pool2d(batch.masks.to(device), STRIDE)
+        masks = batch.masks.to(device)
+        has_ignore = bool((masks == IGNORE).any())
+        target = F.max_pool2d((masks == 1).float() if has_ignore else masks, STRIDE)
         per_pixel = F.binary_cross_entropy_with_logits(
             dmap, target, reduction="none", pos_weight=torch.tensor(cfg.pos_weight, device=device))
-        seg_loss = _weighted_mean(per_pixel.mean(dim=(1, 2, 3)), seg_w)
+        if has_ignore:  # a cell with an IGNORE pixel and no defect pixel counts for nothing
+            keep = 1.0 - F.max_pool2d((masks == IGNORE).float(), STRIDE) * (1.0 - target)
+            per_sample = (per_pixel * keep).sum(dim=(1, 2, 3)) / keep.sum(dim=(1, 2, 3)).clamp_min(1.0)
+        else:
+            per_sample = per_pixel.mean(dim=(1, 2, 3))
+        seg_loss = _weighted_mean(per_sample, seg_w)
         total = total + seg_loss
         seg_value = float(seg_loss.detach())
     if cfg.aux_weight > 0 and float(batch.aux_weight.sum()) > 0:

@@ -41,6 +41,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--locate-at", type=float, default=0.5,
                    help="labels-only: share of the crop epochs after which real defects are located "
                         "by the defect map's peak and cropped there too (>= 1: never)")
+    p.add_argument("--pseudo-masks", action="store_true",
+                   help="labels-only: a located real defect's crop also gets the pixel loss, with a "
+                        "disk at the peak as defect, a ring around it ignored, the rest defect-free")
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)

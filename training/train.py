@@ -180,7 +180,8 @@ def synth_config(run: Run) -> SynthConfig:
     # 3-seed rule (docs/issue8-results.md).
     if args.synth_mix is None:
         args.synth_mix = "v1" if gate else "edges"
-    return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix)
+    return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix,
+                       args.pseudo_masks)
 
 
 def fit(run: Run) -> torch.nn.Module:
