@@ -21,6 +21,7 @@ from inspector.datasets import DatasetIndex
 from inspector.errors import ConfigError
 from inspector.model.card import Thresholds
 from inspector.model.thresholds import at_review
+from training.options import get_args_parser
 
 POOLED = ("train", "val")
 # Options that do not change what the recipe learns or how it is scored: they may differ.
@@ -81,6 +82,11 @@ def check_same_recipe(args: argparse.Namespace, fold_args: list[dict]) -> None:
     epoch would not belong to the network trained."""
     mine = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in NOT_RECIPE}
     theirs = {k: v for k, v in fold_args[0].items() if k not in NOT_RECIPE}
+    # An option added after the cross-validation ran is absent from its args: it ran as that
+    # option's default (new options default to the old behaviour).
+    parser = get_args_parser()
+    theirs.update({k: parser.get_default(k) for k in mine.keys() - theirs.keys()
+                   if parser.get_default(k) is not None})
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
     if differ:
         shown = ", ".join(f"--{k.replace('_', '-')} {mine.get(k)!r} (crossval: {theirs.get(k)!r})"

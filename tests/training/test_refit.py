@@ -14,7 +14,7 @@ from inspector.model.loader import load_classifier
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset
 from training import crossval, train
-from training.refit import _kept_epoch
+from training.refit import _kept_epoch, check_same_recipe
 
 
 @pytest.fixture(scope="module")
@@ -89,3 +89,13 @@ def test_a_refit_takes_no_gate(synthetic_dataset, cross_validated, gate, tmp_pat
         crossval.main(crossval.get_args_parser().parse_args(
             [str(synthetic_dataset), "--out", str(tmp_path / "f"), "--refit-from", str(cross_validated),
              *TINY_ARGS]))
+
+
+def test_an_option_newer_than_the_crossval_counts_as_its_default():
+    # A crossval run before --pseudo-masks existed trained without it: its args lack the key.
+    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != "pseudo_masks"}
+    check_same_recipe(args, [fold])
+    args.pseudo_masks = True
+    with pytest.raises(ConfigError, match=r"--pseudo-masks True \(crossval: False\)"):
+        check_same_recipe(args, [fold])
