@@ -26,24 +26,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", choices=RECIPES, default="auto",
                    help="auto: mask-supervised when the dataset has masks/, else labels-only")
     _add_gate_options(p)
-    p.add_argument("--synth-crop-p", type=float, default=0.5,
-                   help="labels-only/good-only: share of good crops given a synthetic defect")
-    p.add_argument("--synth-full-p", type=float, default=None,
-                   help="share of good full images given a synthetic defect "
-                        "(default 0.3 labels-only, 0.5 good-only)")
-    p.add_argument("--synth-mix", choices=sorted(MIXES), default=None,
-                   help="labels-only/good-only: mix of synthetic defect kinds (default: edges for "
-                        "labels-only - stepped surfaces, edge pits and cracks added; v1 for good-only)")
-    p.add_argument("--aux-weight", type=float, default=0.5,
-                   help="labels-only: weight of the 'not good' loss on synthetic defects")
-    p.add_argument("--mil-weight", type=float, default=0.5,
-                   help="labels-only: weight of the defect-map-max loss on real defect images")
-    p.add_argument("--locate-at", type=float, default=0.5,
-                   help="labels-only: share of the crop epochs after which real defects are located "
-                        "by the defect map's peak and cropped there too (>= 1: never)")
-    p.add_argument("--pseudo-masks", action="store_true",
-                   help="labels-only: a located real defect's crop also gets the pixel loss, with a "
-                        "disk at the peak as defect, a ring around it ignored, the rest defect-free")
+    _add_synthetic_options(p)
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
@@ -80,6 +63,28 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="an inspector crossval folder of this recipe: train on every train+val image, "
                         "REVIEW threshold and kept epoch from the folds (no val split)")
     return p
+
+
+def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
+    """Synthetic defects, and how labels-only learns from real defects whose location is unknown."""
+    p.add_argument("--synth-crop-p", type=float, default=0.5,
+                   help="labels-only/good-only: share of good crops given a synthetic defect")
+    p.add_argument("--synth-full-p", type=float, default=None,
+                   help="share of good full images given a synthetic defect "
+                        "(default 0.3 labels-only, 0.5 good-only)")
+    p.add_argument("--synth-mix", choices=sorted(MIXES), default=None,
+                   help="labels-only/good-only: mix of synthetic defect kinds (default: edges for "
+                        "labels-only - stepped surfaces, edge pits and cracks added; v1 for good-only)")
+    p.add_argument("--aux-weight", type=float, default=0.5,
+                   help="labels-only: weight of the 'not good' loss on synthetic defects")
+    p.add_argument("--mil-weight", type=float, default=0.5,
+                   help="labels-only: weight of the defect-map-max loss on real defect images")
+    p.add_argument("--locate-at", type=float, default=0.5,
+                   help="labels-only: share of the crop epochs after which real defects are located "
+                        "by the defect map's peak and cropped there too (>= 1: never)")
+    p.add_argument("--pseudo-masks", action="store_true",
+                   help="labels-only: a located real defect's crop also gets the pixel loss, with a "
+                        "disk at the peak as defect, a ring around it ignored, the rest defect-free")
 
 
 def _add_gate_options(p: argparse.ArgumentParser) -> None:

@@ -9,7 +9,16 @@ pytest.importorskip("torch")
 
 import torch
 
-from training.batches import IGNORE, LABELS_ONLY, RING, BalancedSampler, SynthConfig, pseudo_target, to_batch
+from training.batches import (
+    IGNORE,
+    LABELS_ONLY,
+    RING,
+    BalancedSampler,
+    SynthConfig,
+    _Item,
+    pseudo_target,
+    to_batch,
+)
 from training.data import CachedSplit
 from training.loop import LossConfig, losses
 
@@ -38,8 +47,6 @@ class MapOnly(torch.nn.Module):
 
 
 def _seg_loss(mask: np.ndarray, dmap: torch.Tensor) -> float:
-    from training.batches import _Item
-
     batch = to_batch([_Item(np.zeros(mask.shape, np.float32), mask, 1)])
     return losses(MapOnly(dmap), batch, torch.device("cpu"), LossConfig(mil_weight=0.0))[2]
 
