@@ -167,6 +167,8 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "n_good": int((~is_defect).sum()),
         "missed_defects": [f"{s.label}/{s.path.name}" for s, d, f
                            in zip(scored.samples, is_defect, flagged, strict=True) if d and not f],
+        "false_rejects": [f"{s.label}/{s.path.name}" for s, d, f
+                          in zip(scored.samples, is_defect, flagged, strict=True) if f and not d],
         "verdicts": dict(Counter(v.value for v in verdicts)),
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},

@@ -1,11 +1,12 @@
 """The bundles shipped under weights/ load on the lean ONNX path and judge the shipped sample."""
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from inspector.datasets import scan_dataset
-from inspector.model.card import ModelCard
+from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate
 from inspector.model.loader import load_classifier
 from tests.conftest import SAMPLE
@@ -38,6 +39,18 @@ def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sampl
     by_class = result["auroc_by_defect_class"]  # every sample defect outscores every good part
     assert set(by_class) == {"blowhole", "break", "crack", "fray", "uneven"}
     assert all(v == 1.0 for v in by_class.values())
+
+
+def test_evaluation_names_the_missed_defects_and_the_rejected_good_parts(sample):
+    model = load_classifier(WEIGHTS / "magnetic-tile")
+    good = sorted(f"{s.label}/{s.path.name}" for s in sample if s.label == "free")
+    assert evaluate(model, sample)["false_rejects"] == []
+    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1e-9))
+    everything = evaluate(model, sample)  # every part flagged: every good part is a false reject
+    assert sorted(everything["false_rejects"]) == good and everything["missed_defects"] == []
+    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1.0))
+    nothing = evaluate(model, sample)
+    assert nothing["false_rejects"] == [] and len(nothing["missed_defects"]) == 28 - len(good)
 
 
 def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):
