@@ -91,10 +91,7 @@ def pooled_figures(rows: list[dict], classes: list[str], good: list[str], rule: 
         "auroc": metrics.auroc(is_defect, scores), "score_margin": metrics.score_margin(is_defect, scores),
         "review_threshold": thresholds.review, "defect_recall": recall, "false_reject_rate": frr,
         "expected_false_reject": metrics.expected_false_reject(flagged[~is_defect]),
-        "missed_defects": [r["image"] for r, d, f in zip(rows, is_defect, flagged, strict=True)
-                           if d and not f],
-        "false_rejects": [r["image"] for r, d, f in zip(rows, is_defect, flagged, strict=True)
-                          if f and not d],
+        **metrics.misjudged([r["image"] for r in rows], is_defect, flagged),
         "auroc_by_defect_class": {c: metrics.auroc(is_defect[(labels == c) | ~is_defect],
                                                    scores[(labels == c) | ~is_defect])
                                   for c in sorted(set(labels[is_defect]))},

@@ -85,8 +85,7 @@ def check_same_recipe(args: argparse.Namespace, fold_args: list[dict]) -> None:
     # An option added after the cross-validation ran is absent from its args: it ran as that
     # option's default (new options default to the old behaviour).
     parser = get_args_parser()
-    theirs.update({k: parser.get_default(k) for k in mine.keys() - theirs.keys()
-                   if parser.get_default(k) is not None})
+    theirs.update({k: parser.get_default(k) for k in mine.keys() - theirs.keys()})
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
     if differ:
         shown = ", ".join(f"--{k.replace('_', '-')} {mine.get(k)!r} (crossval: {theirs.get(k)!r})"

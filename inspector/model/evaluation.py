@@ -165,10 +165,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "score_margin": metrics.score_margin(is_defect, scored.defect_scores),
         "n_defect": int(is_defect.sum()),
         "n_good": int((~is_defect).sum()),
-        "missed_defects": [f"{s.label}/{s.path.name}" for s, d, f
-                           in zip(scored.samples, is_defect, flagged, strict=True) if d and not f],
-        "false_rejects": [f"{s.label}/{s.path.name}" for s, d, f
-                          in zip(scored.samples, is_defect, flagged, strict=True) if f and not d],
+        **metrics.misjudged([f"{s.label}/{s.path.name}" for s in scored.samples], is_defect, flagged),
         "verdicts": dict(Counter(v.value for v in verdicts)),
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},

@@ -68,6 +68,13 @@ def flag_rates(is_defect: np.ndarray, flagged: np.ndarray) -> tuple[float | None
     return recall, frr
 
 
+def misjudged(names: list[str], is_defect: np.ndarray, flagged: np.ndarray) -> dict[str, list[str]]:
+    """The parts behind the two error rates, by name: defects let through, good parts flagged."""
+    pairs = list(zip(names, np.asarray(is_defect, dtype=bool), np.asarray(flagged, dtype=bool), strict=True))
+    return {"missed_defects": [n for n, d, f in pairs if d and not f],
+            "false_rejects": [n for n, d, f in pairs if f and not d]}
+
+
 def threshold_for_false_reject(good_scores: np.ndarray, max_rate: float) -> float:
     """Lowest threshold whose expected false-reject rate on new good parts stays within max_rate.
 
