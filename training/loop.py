@@ -15,13 +15,15 @@ STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 
 @dataclass(frozen=True)
 class LossConfig:
-    """Loss weights: pixel BCE (defect pixels up-weighted), synthetic 'not good', map max (MIL)."""
+    """Loss weights: pixel BCE (defect pixels up-weighted), synthetic 'not good', map max (MIL),
+    and the class target's smoothing."""
 
     pos_weight: float = 10.0
     use_seg: bool = True
     good_index: int = 0
     aux_weight: float = 0.5
     mil_weight: float = 0.5
+    label_smoothing: float = 0.0  # share of the class target spread over all classes
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -33,7 +35,9 @@ def losses(model: torch.nn.Module, batch: Batch, device: torch.device, cfg: Loss
     """Cross-entropy on the class plus pixel BCE on the defect map, plus the label-only terms."""
     logits, dmap = model(batch.images.to(device))
     cls_w = batch.cls_weight.to(device)
-    cls_loss = _weighted_mean(F.cross_entropy(logits, batch.labels.to(device), reduction="none"), cls_w)
+    per_sample_ce = F.cross_entropy(logits, batch.labels.to(device), reduction="none",
+                                    label_smoothing=cfg.label_smoothing)
+    cls_loss = _weighted_mean(per_sample_ce, cls_w)
     total = cls_loss
     seg_value = 0.0
     seg_w = batch.seg_weight.to(device)

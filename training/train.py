@@ -195,7 +195,8 @@ def fit(run: Run) -> torch.nn.Module:
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
                               recipe=run.recipe, synth=synth_config(run))
-    loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight)
+    loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
+                          args.label_smoothing)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)
     _phase_crops(run, ctx, crop_epochs)
