@@ -40,8 +40,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--weight-decay", type=float, default=1e-4)
     p.add_argument("--pos-weight", type=float, default=10.0, help="weight of defect pixels")
-    p.add_argument("--label-smoothing", type=float, default=0.0,
-                   help="share of each class target spread over all classes (0: off)")
+    p.add_argument("--label-smoothing", type=float, default=None,
+                   help="share of each class target spread over all classes (default: 0.1 "
+                        "labels-only, 0 otherwise)")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
@@ -128,7 +129,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.loader_workers > 0 and not fork_available():
         raise ConfigError("--loader-workers needs processes forked from the trainer (Linux); "
                           "leave it at 0 on this platform")
-    if not 0 <= args.label_smoothing < 1:
+    if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         raise ConfigError(f"--label-smoothing must lie in [0, 1), got {args.label_smoothing}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")

@@ -42,6 +42,7 @@ def test_gate_card_and_report(gate):
     report = json.loads((gate / "report.json").read_text())
     assert report["recipe"] == "good-only" and report["val"]["false_reject_rate"] <= 0.05 + 1e-9
     assert report["args"]["synth_mix"] == "v1"  # the gate keeps the mix it was chosen with
+    assert report["args"]["label_smoothing"] == 0.0
 
 
 def test_gate_evaluates_on_a_labelled_dataset(tmp_path, gate, tiny_bundle):
