@@ -99,3 +99,15 @@ def test_an_option_newer_than_the_crossval_counts_as_its_default():
     args.pseudo_masks = True
     with pytest.raises(ConfigError, match=r"--pseudo-masks True \(crossval: False\)"):
         check_same_recipe(args, [fold])
+
+
+def test_a_crossval_from_before_label_smoothing_ran_with_plain_targets():
+    # Its args lack the key; labels-only now smooths by default, so a refit must say 0.1 vs 0.0.
+    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items()
+            if k != "label_smoothing"}
+    args.label_smoothing = 0.1  # what prepare_run resolves for labels-only
+    with pytest.raises(ConfigError, match=r"--label-smoothing 0.1 \(crossval: 0.0\)"):
+        check_same_recipe(args, [fold])
+    args.label_smoothing = 0.0
+    check_same_recipe(args, [fold])
