@@ -110,6 +110,7 @@ def _prepare_good_only(args: argparse.Namespace) -> Run:
     if len(run.train) == 0 or len(run.val) == 0:
         raise DatasetError(f"{args.dataset}: no readable good images in the train or val split")
     run.select = anomaly.synthetic_val(run.val, args.seed)
+    resolve_recipe_defaults(run)
     return run
 
 
@@ -132,9 +133,8 @@ def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> 
             raise DatasetError(f"{args.dataset}: the {split} split has no images of {', '.join(empty)}")
     recipe = resolve_recipe(args.recipe, index)
     run = Run(args, index, good, recipe, _pick_device(args.device), list(index.classes), refit=plan)
+    resolve_recipe_defaults(run)  # before a refit compares them with the crossval's
     if plan is not None:
-        synth_config(run)  # resolve the recipe's defaults before comparing them
-        label_smoothing(run)
         check_same_recipe(args, fold_args)
     use_masks = recipe == MASK_SUPERVISED
     run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
@@ -172,27 +172,24 @@ def _steps_per_epoch(run: Run) -> int:
     return run.args.steps_per_epoch or math.ceil(len(run.train) / run.args.batch)
 
 
-def synth_config(run: Run) -> SynthConfig:
-    """The recipe's synthetic-defect defaults where the command left them open, written back
-    into the args so the report records what was drawn."""
+def resolve_recipe_defaults(run: Run) -> None:
+    """Fill the options the command left open with the recipe's defaults, written back into the
+    args so the report records what was trained (and a refit compares like with like)."""
     args, gate = run.args, run.recipe == GOOD_ONLY
     if args.synth_full_p is None:
         args.synth_full_p = 0.5 if gate else 0.3
-    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges` by a
-    # 3-seed rule (docs/issue8-results.md).
+    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges`, and
+    # smoothed class targets, by 3-seed rules (docs/issue8-results.md).
     if args.synth_mix is None:
         args.synth_mix = "v1" if gate else "edges"
-    return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix,
-                       args.pseudo_masks)
+    if args.label_smoothing is None:
+        args.label_smoothing = LABELS_ONLY_SMOOTHING if run.recipe == LABELS_ONLY else 0.0
 
 
-def label_smoothing(run: Run) -> float:
-    """The class-target smoothing, the recipe's default where the command left it open (written
-    back into the args for the report). Labels-only adopted 0.1 by a 3-seed rule
-    (docs/issue8-results.md); the mask-supervised recipe and the gate keep the plain target."""
-    if run.args.label_smoothing is None:
-        run.args.label_smoothing = LABELS_ONLY_SMOOTHING if run.recipe == LABELS_ONLY else 0.0
-    return run.args.label_smoothing
+def synth_config(run: Run) -> SynthConfig:
+    """The synthetic-defect settings of a prepared run (its recipe defaults resolved)."""
+    args = run.args
+    return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix, args.pseudo_masks)
 
 
 def fit(run: Run) -> torch.nn.Module:
@@ -207,7 +204,7 @@ def fit(run: Run) -> torch.nn.Module:
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
                               recipe=run.recipe, synth=synth_config(run))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
-                          label_smoothing(run))
+                          args.label_smoothing)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)
     _phase_crops(run, ctx, crop_epochs)
