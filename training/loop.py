@@ -16,7 +16,7 @@ STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 @dataclass(frozen=True)
 class LossConfig:
     """Loss weights: pixel BCE (defect pixels up-weighted), synthetic 'not good', map max (MIL),
-    and the class target's smoothing."""
+    the class target's smoothing and the focal exponent of the class loss."""
 
     pos_weight: float = 10.0
     use_seg: bool = True
@@ -24,6 +24,7 @@ class LossConfig:
     aux_weight: float = 0.5
     mil_weight: float = 0.5
     label_smoothing: float = 0.0  # share of the class target spread over all classes
+    focal_gamma: float = 0.0  # class loss weighted by (1 - p(label))^gamma; 0: plain cross-entropy
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -35,8 +36,13 @@ def losses(model: torch.nn.Module, batch: Batch, device: torch.device, cfg: Loss
     """Cross-entropy on the class plus pixel BCE on the defect map, plus the label-only terms."""
     logits, dmap = model(batch.images.to(device))
     cls_w = batch.cls_weight.to(device)
-    per_sample_ce = F.cross_entropy(logits, batch.labels.to(device), reduction="none",
-                                    label_smoothing=cfg.label_smoothing)
+    labels = batch.labels.to(device)
+    per_sample_ce = F.cross_entropy(logits, labels, reduction="none", label_smoothing=cfg.label_smoothing)
+    if cfg.focal_gamma > 0:
+        # Focal weighting (Lin et al. 2017): images already classified with confidence add little,
+        # so the few hard ones (good tiles that look uneven, small edge defects) steer the head.
+        p_label = torch.softmax(logits, dim=1).gather(1, labels[:, None])[:, 0]
+        per_sample_ce = (1.0 - p_label).clamp_min(0.0) ** cfg.focal_gamma * per_sample_ce
     cls_loss = _weighted_mean(per_sample_ce, cls_w)
     total = cls_loss
     seg_value = 0.0

@@ -43,6 +43,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-smoothing", type=float, default=None,
                    help="share of each class target spread over all classes (default: 0.1 "
                         "labels-only, 0 otherwise)")
+    p.add_argument("--focal-gamma", type=float, default=0.0,
+                   help="weight each image's class loss by (1 - p(label))^G, so hard images count "
+                        "most (0: the plain cross-entropy)")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
@@ -131,6 +134,9 @@ def check_args(args: argparse.Namespace) -> None:
                           "leave it at 0 on this platform")
     if args.label_smoothing is not None and not 0 <= args.label_smoothing < 1:
         raise ConfigError(f"--label-smoothing must lie in [0, 1), got {args.label_smoothing}")
+    # Below 1 the weight's slope is infinite at p(label) = 1: a sure image would give NaN gradients.
+    if not (args.focal_gamma == 0 or 1 <= args.focal_gamma <= 5):
+        raise ConfigError(f"--focal-gamma must be 0 (off) or lie in [1, 5], got {args.focal_gamma}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

@@ -204,7 +204,7 @@ def fit(run: Run) -> torch.nn.Module:
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
                               recipe=run.recipe, synth=synth_config(run))
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
-                          args.label_smoothing)
+                          args.label_smoothing, args.focal_gamma)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
     ctx = (model, opt, sched, sampler, loss_cfg, ema)
     _phase_crops(run, ctx, crop_epochs)
