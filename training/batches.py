@@ -51,6 +51,21 @@ class _Item:
     mil: float = 0.0
 
 
+def class_shares(counts: np.ndarray, good_index: int, good_share: float | None = None) -> np.ndarray:
+    """How often each class is drawn: p ~ sqrt(count); with good_share, the good class gets that
+    share of the draws and the other classes split the rest by sqrt(count)."""
+    weights = np.sqrt(np.asarray(counts, dtype=np.float64))
+    if good_share is None or len(weights) < 2:
+        return weights / weights.sum()
+    others = weights.copy()
+    others[good_index] = 0.0
+    if others.sum() == 0:
+        return weights / weights.sum()
+    shares = (1.0 - good_share) * others / others.sum()
+    shares[good_index] = good_share
+    return shares
+
+
 class BalancedSampler:
     """Draws classes with probability proportional to sqrt(count), then an image of that class.
 
@@ -61,7 +76,8 @@ class BalancedSampler:
 
     def __init__(self, data: CachedSplit, n_classes: int, good_index: int, size: int, seed: int,
                  augment: AugmentConfig | None = None, recipe: str = MASK_SUPERVISED,
-                 synth: SynthConfig | None = None, anomaly_index: int = 1) -> None:
+                 synth: SynthConfig | None = None, anomaly_index: int = 1,
+                 good_share: float | None = None) -> None:
         self.data, self.size, self.good_index = data, size, good_index
         self.recipe, self.anomaly_index = recipe, anomaly_index
         self.synth = synth or SynthConfig()
@@ -70,8 +86,7 @@ class BalancedSampler:
         self.cfg = augment or AugmentConfig()
         self.members = data.by_class(n_classes)
         counts = np.array([len(m) for m in self.members], dtype=np.float64)
-        weights = np.sqrt(counts)
-        self.class_p = weights / weights.sum()
+        self.class_p = class_shares(counts, good_index, good_share)
 
     def _draw(self) -> int:
         k = int(self.rng.choice(len(self.class_p), p=self.class_p))

@@ -46,6 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--focal-gamma", type=float, default=0.0,
                    help="weight each image's class loss by (1 - p(label))^G, so hard images count "
                         "most (0: the plain cross-entropy)")
+    p.add_argument("--good-share", type=float, default=None,
+                   help="share of the draws that are good images (default: every class by "
+                        "sqrt(count)); the defect classes split the rest by sqrt(count)")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
@@ -137,6 +140,8 @@ def check_args(args: argparse.Namespace) -> None:
     # Below 1 the weight's slope is infinite at p(label) = 1: a sure image would give NaN gradients.
     if not (args.focal_gamma == 0 or 1 <= args.focal_gamma <= 5):
         raise ConfigError(f"--focal-gamma must be 0 (off) or lie in [1, 5], got {args.focal_gamma}")
+    if args.good_share is not None and not 0 < args.good_share < 1:
+        raise ConfigError(f"--good-share must lie strictly between 0 and 1, got {args.good_share}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:
