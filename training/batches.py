@@ -55,11 +55,9 @@ def class_shares(counts: np.ndarray, good_index: int, good_share: float | None =
     """How often each class is drawn: p ~ sqrt(count); with good_share, the good class gets that
     share of the draws and the other classes split the rest by sqrt(count)."""
     weights = np.sqrt(np.asarray(counts, dtype=np.float64))
-    if good_share is None or len(weights) < 2:
-        return weights / weights.sum()
     others = weights.copy()
     others[good_index] = 0.0
-    if others.sum() == 0:
+    if good_share is None or others.sum() == 0:  # no other class to give the rest to
         return weights / weights.sum()
     shares = (1.0 - good_share) * others / others.sum()
     shares[good_index] = good_share
@@ -67,7 +65,8 @@ def class_shares(counts: np.ndarray, good_index: int, good_share: float | None =
 
 
 class BalancedSampler:
-    """Draws classes with probability proportional to sqrt(count), then an image of that class.
+    """Draws classes with probability proportional to sqrt(count) (or the good class at a set
+    share, see class_shares), then an image of that class.
 
     Recipes: mask-supervised (real masks), labels-only (synthetic defects on good images give the
     pixel loss; real defects get cross-entropy and a max-pooled map loss), good-only (classes are
