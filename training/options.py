@@ -47,8 +47,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="weight each image's class loss by (1 - p(label))^G, so hard images count "
                         "most (0: the plain cross-entropy)")
     p.add_argument("--good-share", type=float, default=None,
-                   help="share of the draws that are good images (default: every class by "
-                        "sqrt(count)); the defect classes split the rest by sqrt(count)")
+                   help="share of the draws that are good images, of the first good class when "
+                        "there are several (default: every class by sqrt(count)); the other "
+                        "classes split the rest by sqrt(count)")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
