@@ -53,11 +53,11 @@ class _Item:
 
 def class_shares(counts: np.ndarray, good_index: int, good_share: float | None = None) -> np.ndarray:
     """How often each class is drawn: p ~ sqrt(count); with good_share, the good class gets that
-    share of the draws and the other classes split the rest by sqrt(count)."""
+    share of the draws and the other classes split the rest by sqrt(count) (0 or None: unset)."""
     weights = np.sqrt(np.asarray(counts, dtype=np.float64))
     others = weights.copy()
     others[good_index] = 0.0
-    if good_share is None or others.sum() == 0:  # no other class to give the rest to
+    if not good_share or others.sum() == 0:  # unset, or no other class to give the rest to
         return weights / weights.sum()
     shares = (1.0 - good_share) * others / others.sum()
     shares[good_index] = good_share

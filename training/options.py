@@ -48,8 +48,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "most (0: the plain cross-entropy)")
     p.add_argument("--good-share", type=float, default=None,
                    help="share of the draws that are good images, of the first good class when "
-                        "there are several (default: every class by sqrt(count)); the other "
-                        "classes split the rest by sqrt(count)")
+                        "there are several; the other classes split the rest by sqrt(count) "
+                        "(default: 0.6 labels-only; 0: every class by sqrt(count), the default "
+                        "otherwise)")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
@@ -141,8 +142,9 @@ def check_args(args: argparse.Namespace) -> None:
     # Below 1 the weight's slope is infinite at p(label) = 1: a sure image would give NaN gradients.
     if not (args.focal_gamma == 0 or 1 <= args.focal_gamma <= 5):
         raise ConfigError(f"--focal-gamma must be 0 (off) or lie in [1, 5], got {args.focal_gamma}")
-    if args.good_share is not None and not 0 < args.good_share < 1:
-        raise ConfigError(f"--good-share must lie strictly between 0 and 1, got {args.good_share}")
+    if args.good_share is not None and not 0 <= args.good_share < 1:
+        raise ConfigError(f"--good-share must be 0 (every class by sqrt(count)) or lie strictly "
+                          f"between 0 and 1, got {args.good_share}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

@@ -28,9 +28,9 @@ POOLED = ("train", "val")
 NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "threads", "device", "command",
                         "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers"})
 
-# Options added with a recipe-dependent default: a crossval recorded before they existed ran with
-# this value (the parser's default, None, means "the recipe's", which may since have changed).
-BEFORE_THE_OPTION = {"label_smoothing": 0.0}
+# Options whose recipe default came after the option: a crossval that recorded them unset (absent,
+# or None before the default was resolved into the args) ran with this value.
+BEFORE_THE_OPTION = {"label_smoothing": 0.0, "good_share": 0.0}
 
 CARD_FIGURES = ("n", "n_defect", "n_good", "macro_f1", "auroc", "defect_recall", "false_reject_rate",
                 "expected_false_reject", "review_threshold")
@@ -89,7 +89,9 @@ def check_same_recipe(args: argparse.Namespace, fold_args: list[dict]) -> None:
     # An option added after the cross-validation ran is absent from its args: it ran as that
     # option's default (new options default to the old behaviour).
     parser = get_args_parser()
-    theirs.update({k: BEFORE_THE_OPTION.get(k, parser.get_default(k)) for k in mine.keys() - theirs.keys()})
+    theirs.update({k: parser.get_default(k) for k in mine.keys() - theirs.keys()})
+    for side in (mine, theirs):
+        side.update({k: v for k, v in BEFORE_THE_OPTION.items() if side.get(k) is None})
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
     if differ:
         shown = ", ".join(f"--{k.replace('_', '-')} {mine.get(k)!r} (crossval: {theirs.get(k)!r})"

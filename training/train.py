@@ -51,6 +51,7 @@ from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
 logger = logging.getLogger(__name__)
 
 LABELS_ONLY_SMOOTHING = 0.1  # adopted by its 3-seed rule, docs/issue8-results.md
+LABELS_ONLY_GOOD_SHARE = 0.6  # likewise (2026-12-05); 0 leaves every class to sqrt(count)
 PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
 
 
@@ -178,12 +179,14 @@ def resolve_recipe_defaults(run: Run) -> None:
     args, gate = run.args, run.recipe == GOOD_ONLY
     if args.synth_full_p is None:
         args.synth_full_p = 0.5 if gate else 0.3
-    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges`, and
-    # smoothed class targets, by 3-seed rules (docs/issue8-results.md).
+    # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges`, smoothed
+    # class targets and a larger good share of the draws by 3-seed rules (docs/issue8-results.md).
     if args.synth_mix is None:
         args.synth_mix = "v1" if gate else "edges"
     if args.label_smoothing is None:
         args.label_smoothing = LABELS_ONLY_SMOOTHING if run.recipe == LABELS_ONLY else 0.0
+    if args.good_share is None:
+        args.good_share = LABELS_ONLY_GOOD_SHARE if run.recipe == LABELS_ONLY else 0.0
 
 
 def synth_config(run: Run) -> SynthConfig:

@@ -1,4 +1,4 @@
-"""Class shares of the sampler: sqrt(count) by default; a set share of good draws when asked."""
+"""Class shares of the sampler: sqrt(count), or a set share of good draws (the labels-only default)."""
 
 from __future__ import annotations
 
@@ -60,7 +60,13 @@ def test_the_sampler_draws_good_images_at_the_share():
     assert drawn[0.7][1] / drawn[0.7][2] == pytest.approx(np.sqrt(2), rel=0.15)
 
 
-@pytest.mark.parametrize("share", ["0", "1", "1.5"])
+def test_a_share_of_0_is_unset_not_never_good():
+    # 0 is how a command asks for the plain sqrt(count) draws when the recipe's default is a share.
+    assert class_shares(COUNTS, GOOD, 0.0).tolist() == class_shares(COUNTS, GOOD).tolist()
+    check_args(get_args_parser().parse_args(["data", "--out", "o", "--good-share", "0"]))
+
+
+@pytest.mark.parametrize("share", ["-0.1", "1", "1.5"])
 def test_a_share_outside_0_to_1_is_refused_before_training(share: str):
     args = get_args_parser().parse_args(["data", "--out", "o", "--good-share", share])
     with pytest.raises(ConfigError, match="good-share"):

@@ -111,3 +111,17 @@ def test_a_crossval_from_before_label_smoothing_ran_with_plain_targets():
         check_same_recipe(args, [fold])
     args.label_smoothing = 0.0
     check_same_recipe(args, [fold])
+
+
+@pytest.mark.parametrize("recorded", ["absent", None])
+def test_a_crossval_from_before_the_good_share_default_drew_by_sqrt(recorded):
+    # Absent (before the option) or None (the option unset, before its labels-only default).
+    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != "good_share"}
+    if recorded is None:
+        fold["good_share"] = None
+    args.good_share = 0.6  # what prepare_run resolves for labels-only
+    with pytest.raises(ConfigError, match=r"--good-share 0.6 \(crossval: 0.0\)"):
+        check_same_recipe(args, [fold])
+    args.good_share = 0.0
+    check_same_recipe(args, [fold])

@@ -22,6 +22,7 @@ def test_report_and_card_written(tiny_bundle):
     report = json.loads((tiny_bundle / "report.json").read_text())
     assert report["recipe"] == "mask-supervised"
     assert report["args"]["label_smoothing"] == 0.0  # masks teach the classes: plain targets
+    assert report["args"]["good_share"] == 0.0  # and every class is drawn by sqrt(count)
     assert report["skipped_images"]["count"] == 0
     assert [h["phase"] for h in report["history"]].count("full") == 3
     assert {"macro_f1", "defect_recall", "false_reject_rate", "auroc"} <= set(report["val"])
@@ -44,6 +45,7 @@ def test_labels_only_recipe_chosen_without_masks(tmp_path):
     assert load_classifier(tmp_path / "b").card.recipe == "labels-only"
     assert report["args"]["synth_mix"] == "edges"  # stepped surfaces and edge defects drawn too
     assert report["args"]["label_smoothing"] == 0.1  # class targets smoothed by default
+    assert report["args"]["good_share"] == 0.6  # good images drawn more than sqrt(count) would
     # Synthetic defects on good images give the crop phase its pixel loss.
     assert {h["phase"] for h in report["history"]} == {"crops", "full"}
     assert all(h["seg_loss"] > 0 for h in report["history"] if h["phase"] == "crops")
