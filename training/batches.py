@@ -76,7 +76,7 @@ class BalancedSampler:
     def __init__(self, data: CachedSplit, n_classes: int, good_index: int, size: int, seed: int,
                  augment: AugmentConfig | None = None, recipe: str = MASK_SUPERVISED,
                  synth: SynthConfig | None = None, anomaly_index: int = 1,
-                 good_share: float | None = None) -> None:
+                 good_share: float | None = None, crop_good_share: float | None = None) -> None:
         self.data, self.size, self.good_index = data, size, good_index
         self.recipe, self.anomaly_index = recipe, anomaly_index
         self.synth = synth or SynthConfig()
@@ -86,9 +86,13 @@ class BalancedSampler:
         self.members = data.by_class(n_classes)
         counts = np.array([len(m) for m in self.members], dtype=np.float64)
         self.class_p = class_shares(counts, good_index, good_share)
+        # None: the crops draw at the full canvases' shares
+        self.crop_class_p = (self.class_p if crop_good_share is None
+                             else class_shares(counts, good_index, crop_good_share))
 
-    def _draw(self) -> int:
-        k = int(self.rng.choice(len(self.class_p), p=self.class_p))
+    def _draw(self, class_p: np.ndarray | None = None) -> int:
+        class_p = self.class_p if class_p is None else class_p
+        k = int(self.rng.choice(len(class_p), p=class_p))
         return int(self.rng.choice(self.members[k]))
 
     def _synthetic(self, img: np.ndarray) -> _Item | None:
@@ -136,7 +140,7 @@ class BalancedSampler:
         """Crops need known masks: a crop holding no defect pixel is labelled with the good class."""
         items = []
         while len(items) < n:
-            item = self._crop_source(self._draw())
+            item = self._crop_source(self._draw(self.crop_class_p))
             if item is None:
                 continue
             is_defect = item.label != self.good_index or item.aux > 0

@@ -51,6 +51,9 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "there are several; the other classes split the rest by sqrt(count) "
                         "(default: 0.6 labels-only; 0: every class by sqrt(count), the default "
                         "otherwise)")
+    p.add_argument("--crop-good-share", type=float, default=None,
+                   help="--good-share for the crop phase alone (default: the same as the full "
+                        "canvases'; 0: every class by sqrt(count))")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
@@ -142,9 +145,11 @@ def check_args(args: argparse.Namespace) -> None:
     # Below 1 the weight's slope is infinite at p(label) = 1: a sure image would give NaN gradients.
     if not (args.focal_gamma == 0 or 1 <= args.focal_gamma <= 5):
         raise ConfigError(f"--focal-gamma must be 0 (off) or lie in [1, 5], got {args.focal_gamma}")
-    if args.good_share is not None and not 0 <= args.good_share < 1:
-        raise ConfigError(f"--good-share must be 0 (every class by sqrt(count)) or lie strictly "
-                          f"between 0 and 1, got {args.good_share}")
+    for name in ("good_share", "crop_good_share"):
+        share = getattr(args, name)
+        if share is not None and not 0 <= share < 1:
+            raise ConfigError(f"--{name.replace('_', '-')} must be 0 (every class by sqrt(count)) or "
+                              f"lie strictly between 0 and 1, got {share}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

@@ -205,7 +205,8 @@ def fit(run: Run) -> torch.nn.Module:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
-                              recipe=run.recipe, synth=synth_config(run), good_share=args.good_share)
+                              recipe=run.recipe, synth=synth_config(run), good_share=args.good_share,
+                              crop_good_share=args.crop_good_share)
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
                           args.label_smoothing, args.focal_gamma)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
