@@ -135,17 +135,17 @@ def main(args: argparse.Namespace) -> dict:
     folds = assign_folds(pool, args.folds, args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    rows, per_fold, recipe = [], [], None
+    rows, per_fold, recipe, rule = [], [], None, None
     for k in range(args.folds):
         logger.info("fold %d of %d: %d held out", k + 1, args.folds, folds.count(k))
         fold_args = argparse.Namespace(**{**vars(args), "out": args.out / f"fold-{k}",
                                           "name": f"{args.name or args.out.name}-fold-{k}"})
         report = train.main(fold_args, fold_index(index, folds, k))
-        recipe = report["recipe"]
+        recipe, rule = report["recipe"], train.threshold_rule(fold_args)  # the recipe's, resolved
         rows += [{**r, "fold": k} for r in report["val_scored"]]
         per_fold.append(_fold_figures(k, report))
         # Written after every fold: a run stopped at fold K-1 keeps what the earlier folds gave.
-        result = _result(args, recipe, index.classes, good, rows, per_fold, start)
+        result = _result(args, recipe, rule, index.classes, good, rows, per_fold, start)
         suspects = find_suspects(rows, good)
         result["label_suspects"] = len(suspects)
         write_suspects(suspects, args.out / SUSPECTS_FILE)
@@ -153,18 +153,17 @@ def main(args: argparse.Namespace) -> dict:
     return result
 
 
-def _result(args: argparse.Namespace, recipe: str, classes: list[str], good: list[str], rows: list[dict],
-            per_fold: list[dict], start: float) -> dict:
+def _result(args: argparse.Namespace, recipe: str, rule: ThresholdRule, classes: list[str], good: list[str],
+            rows: list[dict], per_fold: list[dict], start: float) -> dict:
     criteria = [f["criterion"] for f in per_fold]
     return {
         "dataset": str(args.dataset), "recipe": recipe, "folds": args.folds, "seed": args.seed,
         "complete": len(per_fold) == args.folds,
         "command": getattr(args, "command", "") or " ".join(sys.argv),
-        "rule": {"target_recall": args.target_recall, "max_false_reject": args.max_false_reject},
+        "rule": dataclasses.asdict(rule),
         "criterion_mean": float(np.mean(criteria)), "criterion_min": float(np.min(criteria)),
         "criterion_max": float(np.max(criteria)),
-        "pooled": pooled_figures(rows, classes, good,
-                                 ThresholdRule(args.target_recall, args.max_false_reject)),
+        "pooled": pooled_figures(rows, classes, good, rule),
         "per_fold": per_fold, "minutes": round((time.monotonic() - start) / 60, 2), "scored": rows,
     }
 

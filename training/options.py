@@ -58,9 +58,14 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
     p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
-    p.add_argument("--max-false-reject", type=float, default=0.01,
+    p.add_argument("--max-false-reject", type=float, default=None,
                    help="false-reject budget spent on recall: REVIEW is lowered as far as the val good "
-                        "parts say new good parts stay within it")
+                        "parts say new good parts stay within it (default: 0.05 labels-only, the "
+                        "issue-8 target; 0.01 otherwise)")
+    p.add_argument("--frr-confidence", type=float, default=None,
+                   help="read the budget as a one-sided upper confidence bound at this level rather "
+                        "than the expected rate (default: 0.95 labels-only; 0: the expected rate, "
+                        "the default otherwise)")
     p.add_argument("--tta", default=",".join(DEFAULT_VIEWS),
                    help=f"test-time views, comma separated (known: {', '.join(VIEWS)})")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
@@ -150,6 +155,11 @@ def check_args(args: argparse.Namespace) -> None:
         if share is not None and not 0 <= share < 1:
             raise ConfigError(f"--{name.replace('_', '-')} must be 0 (every class by sqrt(count)) or "
                               f"lie strictly between 0 and 1, got {share}")
+    if args.max_false_reject is not None and not 0 <= args.max_false_reject < 1:
+        raise ConfigError(f"--max-false-reject must lie in [0, 1), got {args.max_false_reject}")
+    if args.frr_confidence is not None and not 0 <= args.frr_confidence < 1:
+        raise ConfigError(f"--frr-confidence must be 0 (the expected rate) or lie strictly between 0 "
+                          f"and 1, got {args.frr_confidence}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

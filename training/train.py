@@ -52,6 +52,10 @@ logger = logging.getLogger(__name__)
 
 LABELS_ONLY_SMOOTHING = 0.1  # adopted by its 3-seed rule, docs/issue8-results.md
 LABELS_ONLY_GOOD_SHARE = 0.6  # likewise (2026-12-05); 0 leaves every class to sqrt(count)
+# Labels-only thresholds spend the issue-8 false-reject target (0.05) on recall margin, as far as
+# the val good parts show it at 95 % confidence (docs/issue8-results.md, 2026-12-05, ninth session).
+LABELS_ONLY_FRR_BUDGET = 0.05
+LABELS_ONLY_FRR_CONFIDENCE = 0.95
 PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
 
 
@@ -187,6 +191,16 @@ def resolve_recipe_defaults(run: Run) -> None:
         args.label_smoothing = LABELS_ONLY_SMOOTHING if run.recipe == LABELS_ONLY else 0.0
     if args.good_share is None:
         args.good_share = LABELS_ONLY_GOOD_SHARE if run.recipe == LABELS_ONLY else 0.0
+    if args.max_false_reject is None:
+        args.max_false_reject = (LABELS_ONLY_FRR_BUDGET if run.recipe == LABELS_ONLY
+                                 else ThresholdRule.max_false_reject)
+    if args.frr_confidence is None:
+        args.frr_confidence = LABELS_ONLY_FRR_CONFIDENCE if run.recipe == LABELS_ONLY else 0.0
+
+
+def threshold_rule(args: argparse.Namespace) -> ThresholdRule:
+    """The REVIEW rule of a run whose recipe defaults are resolved."""
+    return ThresholdRule(args.target_recall, args.max_false_reject, args.frr_confidence)
 
 
 def synth_config(run: Run) -> SynthConfig:
@@ -337,8 +351,8 @@ def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
         # Good images only: the threshold holds false rejects at --gate-frr; a gate never says NG.
         return gate_threshold(scored.defect_scores, run.args.gate_frr), {"val_scores": scored}
     is_defect = np.array([s.label not in run.good for s in scored.samples])
-    rule = ThresholdRule(run.args.target_recall, run.args.max_false_reject)
-    return choose_thresholds_by_rule(is_defect, scored.defect_scores, rule), {"val_scores": scored}
+    return choose_thresholds_by_rule(is_defect, scored.defect_scores, threshold_rule(run.args)), \
+        {"val_scores": scored}
 
 
 def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
@@ -363,8 +377,7 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if args.gate is not None:
         card = attach_gate(args.out, args.gate)
         if args.fuse_gate:
-            card = fuse_gate(args.out, run.val.samples,
-                             ThresholdRule(args.target_recall, args.max_false_reject))
+            card = fuse_gate(args.out, run.val.samples, threshold_rule(args))
         run.gate, run.fusion, thresholds = card.gate, card.fusion, card.thresholds
     clf = load_classifier(args.out, "onnx", threads=args.threads)
     if clf.gate is not None:  # the val scores were taken before the gate came: score again
@@ -376,7 +389,9 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     test_samples = run.index.split("test")
     test_metrics = evaluate(clf, test_samples) if test_samples else None
     figures = {"val": headline(val_metrics), "test": headline(test_metrics) if test_metrics else None,
-               "train_minutes": round(elapsed / 60, 2)}
+               "train_minutes": round(elapsed / 60, 2),
+               # `inspector tune-thresholds` re-applies the rule the bundle was trained with.
+               "threshold_rule": dataclasses.asdict(_val_rule(run))}
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
     report = {**_report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"]),
@@ -412,9 +427,14 @@ def _finish_refit(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
 def _budget_warning(run: Run, scored, thresholds: Thresholds) -> str | None:
     """Whether the val good parts could hold the false-reject budget the REVIEW threshold spends."""
     good = np.array([s.label in run.good for s in scored.samples], dtype=bool)
-    budget = run.args.gate_frr if run.recipe == GOOD_ONLY else run.args.max_false_reject
-    rule = ThresholdRule(run.args.target_recall, budget)
-    return budget_warning(scored.defect_scores[good], thresholds.review, rule)
+    return budget_warning(scored.defect_scores[good], thresholds.review, _val_rule(run))
+
+
+def _val_rule(run: Run) -> ThresholdRule:
+    """The rule REVIEW was set by: a gate's is its false-reject rate on good parts alone."""
+    if run.recipe == GOOD_ONLY:
+        return ThresholdRule(run.args.target_recall, run.args.gate_frr)
+    return threshold_rule(run.args)
 
 
 def _add_feature_bank(run: Run, model: torch.nn.Module, provisional: ModelCard) -> None:

@@ -92,16 +92,23 @@ def attach_gate(
         help="fuse the gate into the defect score, calibrated and thresholded on this dataset's "
              "val split (default: an OR rule, REVIEW when the gate fires)")] = None,
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV for --fuse-on")] = None,
-    target_recall: Annotated[float, typer.Option(help="--fuse-on: defect recall to reach on val")] = 0.99,
-    max_false_reject: Annotated[float, typer.Option(
-        help="--fuse-on: false-reject rate to expect on new good parts (read from val)")] = 0.01,
+    target_recall: Annotated[float | None, typer.Option(
+        help="--fuse-on: defect recall to reach on val (default: the rule the bundle was trained "
+             "with, else 0.99)")] = None,
+    max_false_reject: Annotated[float | None, typer.Option(
+        help="--fuse-on: false-reject budget on new good parts, read from val (default: the "
+             "bundle's rule, else 0.01)")] = None,
+    frr_confidence: Annotated[float | None, typer.Option(
+        help="--fuse-on: read the budget at this one-sided confidence, 0 for the expected rate "
+             "(default: the bundle's rule, else 0)")] = None,
 ) -> None:
     """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
     from inspector.datasets import scan_dataset
+    from inspector.model.card import ModelCard
     from inspector.model.gate import attach_and_fuse
     from inspector.model.gate import attach_gate as attach
     from inspector.model.retune import retune
-    from inspector.model.thresholds import ThresholdRule
+    from inspector.model.thresholds import recorded_rule
 
     figures = {}
     try:
@@ -111,7 +118,7 @@ def attach_gate(
             val = scan_dataset(fuse_on, split_csv).split("val")
             if not val:
                 raise fail(f"{fuse_on} has no val images to fuse the gate on")
-            rule = ThresholdRule(target_recall, max_false_reject)
+            rule = recorded_rule(ModelCard.load(bundle), target_recall, max_false_reject, frr_confidence)
             card = attach_and_fuse(bundle, gate, val, rule)
             # The card's figures were the classifier's alone: measure the fused bundle (same rule,
             # so the same thresholds) on val, and on test where the dataset has one.
@@ -174,10 +181,15 @@ def tune_thresholds(
     bundle: Annotated[Path, typer.Argument(help="model bundle folder (card.json is rewritten)")],
     dataset: Annotated[Path, typer.Argument(help="dataset folder with a val split")],
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
-    target_recall: Annotated[float, typer.Option(help="defect recall to reach on val")] = 0.99,
+    target_recall: Annotated[float | None, typer.Option(
+        help="defect recall to reach on val (default: the rule the bundle was trained with, "
+             "else 0.99)")] = None,
     max_false_reject: Annotated[float | None, typer.Option(
-        help="false-reject rate to expect on new good parts, read from the good val images "
-             "(default 0.01; for a good-only gate 0.05)")] = None,
+        help="false-reject budget on new good parts, read from the good val images (default: the "
+             "bundle's rule, else 0.01; for a good-only gate 0.05)")] = None,
+    frr_confidence: Annotated[float | None, typer.Option(
+        help="read the budget at this one-sided confidence, 0 for the expected rate (default: the "
+             "bundle's rule, else 0)")] = None,
 ) -> None:
     """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line.
 
@@ -186,13 +198,11 @@ def tune_thresholds(
     """
     from inspector.model.card import ModelCard
     from inspector.model.retune import retune
-    from inspector.model.thresholds import GATE_FRR, ThresholdRule
+    from inspector.model.thresholds import recorded_rule
 
     try:
-        if max_false_reject is None:
-            is_gate = ModelCard.load(bundle).recipe == "good-only"
-            max_false_reject = GATE_FRR if is_gate else ThresholdRule.max_false_reject
-        result = retune(bundle, dataset, split_csv, ThresholdRule(target_recall, max_false_reject))
+        rule = recorded_rule(ModelCard.load(bundle), target_recall, max_false_reject, frr_confidence)
+        result = retune(bundle, dataset, split_csv, rule)
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     _warn_budget(result)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from inspector.errors import DatasetError
+from inspector.errors import ConfigError, DatasetError
 from inspector.model import metrics
 from inspector.model.card import Thresholds
 
@@ -17,11 +18,38 @@ GATE_FRR = 0.05  # a good-only gate's default expected share of new good parts s
 
 @dataclass(frozen=True)
 class ThresholdRule:
-    """The stated goals: catch target_recall of defects; expect at most max_false_reject of new good
-    parts rejected (estimated from the good validation parts, see threshold_for_false_reject)."""
+    """The stated goals: catch target_recall of defects; at most max_false_reject of new good parts
+    rejected, as read from the good validation parts: expected (threshold_for_false_reject) when
+    frr_confidence is 0, else shown at that one-sided confidence (threshold_for_false_reject_bound)."""
 
     target_recall: float = 0.99
     max_false_reject: float = 0.01
+    frr_confidence: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.target_recall <= 1.0:
+            raise ConfigError(f"target recall must lie in (0, 1], got {self.target_recall}")
+        if not 0.0 <= self.max_false_reject < 1.0:
+            raise ConfigError(f"false-reject budget must lie in [0, 1), got {self.max_false_reject}")
+        if not 0.0 <= self.frr_confidence < 1.0:
+            raise ConfigError(f"false-reject confidence must lie in [0, 1) (0: the expected rate), "
+                              f"got {self.frr_confidence}")
+
+    def false_reject_threshold(self, good_scores: np.ndarray) -> float:
+        """The lowest threshold these good scores allow under the budget."""
+        if self.frr_confidence > 0:
+            return metrics.threshold_for_false_reject_bound(good_scores, self.max_false_reject,
+                                                            self.frr_confidence)
+        return metrics.threshold_for_false_reject(good_scores, self.max_false_reject)
+
+    def false_reject_estimate(self, good_flagged: np.ndarray) -> float | None:
+        """What these flagged good parts say of new ones, the way the budget reads it."""
+        good_flagged = np.asarray(good_flagged, dtype=bool)
+        if len(good_flagged) == 0:
+            return None
+        if self.frr_confidence > 0:
+            return metrics.false_reject_bound(int(good_flagged.sum()), len(good_flagged), self.frr_confidence)
+        return metrics.expected_false_reject(good_flagged)
 
 
 def choose(is_defect: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> Thresholds:
@@ -38,8 +66,22 @@ def choose(is_defect: np.ndarray, scores: np.ndarray, rule: ThresholdRule) -> Th
         return Thresholds(ng=NG_FLOOR, review=NG_FLOOR)
     review = metrics.threshold_for_recall(is_defect, scores, rule.target_recall)
     if (~is_defect).any():
-        review = min(review, metrics.threshold_for_false_reject(scores[~is_defect], rule.max_false_reject))
+        review = min(review, rule.false_reject_threshold(scores[~is_defect]))
     return at_review(float(min(max(review, 1e-6), 1.0)))
+
+
+def recorded_rule(card, target_recall: float | None = None, max_false_reject: float | None = None,
+                  frr_confidence: float | None = None) -> ThresholdRule:
+    """The rule a bundle's card says its thresholds were set by, with each value given here in its
+    place; a card that recorded none gets the defaults (a gate's budget: GATE_FRR)."""
+    recorded = dict((card.metrics or {}).get("threshold_rule") or {})
+    if not recorded and card.recipe == "good-only":
+        recorded = {"max_false_reject": GATE_FRR}
+    given = {"target_recall": target_recall, "max_false_reject": max_false_reject,
+             "frr_confidence": frr_confidence}
+    recorded.update({k: v for k, v in given.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(ThresholdRule)}
+    return ThresholdRule(**{k: v for k, v in recorded.items() if k in known})
 
 
 def at_review(review: float) -> Thresholds:
@@ -56,19 +98,32 @@ def gate_threshold(good_scores: np.ndarray, frr: float) -> Thresholds:
 
 
 def budget_warning(good_scores: np.ndarray, review: float, rule: ThresholdRule) -> str | None:
-    """Why a threshold set on these good scores expects more false rejects on new good parts than
-    the rule's budget, if it does (None when it keeps the budget)."""
+    """Why a threshold set on these good scores cannot promise the rule's false-reject budget on new
+    good parts, if it cannot (None when it keeps the budget)."""
     good_scores = np.asarray(good_scores, dtype=np.float64)
     n_good = len(good_scores)
-    expected = metrics.expected_false_reject(good_scores >= review)
-    if expected is None or expected <= rule.max_false_reject + 1e-12:
+    estimate = rule.false_reject_estimate(good_scores >= review)
+    if estimate is None or estimate <= rule.max_false_reject + 1e-12:
         return None
+    sure = f" at {rule.frr_confidence:.0%} confidence" if rule.frr_confidence > 0 else ""
     if rule.max_false_reject <= 0:
         why = "no number of good parts can promise a budget of 0"
-    elif 1 / (n_good + 1) > rule.max_false_reject:
-        why = (f"{n_good} good val parts cannot show a rate below 1/{n_good + 1}: collect at least "
-               f"{math.ceil(1 / rule.max_false_reject - 1 - 1e-9)} for this budget")
+    elif rule.false_reject_estimate(np.zeros(n_good, dtype=bool)) > rule.max_false_reject:
+        floor = (f"{rule.false_reject_estimate(np.zeros(n_good, dtype=bool)):.3f}{sure}" if sure
+                 else f"1/{n_good + 1}")
+        why = (f"{n_good} good val parts cannot show a rate below {floor}: collect at least "
+               f"{_parts_needed(rule)} for this budget")
     else:
         why = f"the recall target ({rule.target_recall}) needs the lower threshold"
-    return (f"REVIEW at {review:.4g} expects {expected:.3f} of new good parts rejected, over the "
-            f"budget {rule.max_false_reject}: {why}")
+    says = "shows at most" if rule.frr_confidence > 0 else "expects"
+    return (f"REVIEW at {review:.4g} {says} {estimate:.3f} of new good parts rejected{sure}, over "
+            f"the budget {rule.max_false_reject}: {why}")
+
+
+def _parts_needed(rule: ThresholdRule) -> int:
+    """Good parts, none flagged, that show the budget: (0 + 1) / (n + 1) <= b expected, or
+    1 - (1 - c)^(1/n) <= b at confidence c."""
+    b = rule.max_false_reject
+    if rule.frr_confidence > 0:
+        return math.ceil(math.log(1 - rule.frr_confidence) / math.log1p(-b) - 1e-9)
+    return math.ceil(1 / b - 1 - 1e-9)

@@ -4,9 +4,11 @@ import json
 import shutil
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from inspector.cli import app
+from inspector.errors import ConfigError
 from inspector.model import metrics
 from inspector.model.card import ModelCard
 from inspector.model.thresholds import ThresholdRule, choose
@@ -30,6 +32,62 @@ def test_false_reject_budget_holds_on_new_good_parts():
         val, new = rng.random(143), rng.random(2000)
         rates.append((new >= metrics.threshold_for_false_reject(val, 0.01)).mean())
     assert np.mean(rates) <= 0.01  # 1/144 expected; counting 1% of the val parts expects 2/144
+
+
+def test_false_reject_bound_is_clopper_pearson():
+    # Beta(k + 1, n - k) quantiles at 0.95 (scipy.stats.beta.ppf), the exact one-sided bound.
+    for k, bound in ((0, 0.0207313), (1, 0.0327428), (2, 0.0433699), (3, 0.0533260)):
+        assert metrics.false_reject_bound(k, 143, 0.95) == pytest.approx(bound, abs=1e-6)
+    assert metrics.false_reject_bound(0, 143, 0.99) > metrics.false_reject_bound(0, 143, 0.95)
+    assert metrics.false_reject_bound(5, 5, 0.95) == 1.0
+    with pytest.raises(ValueError):
+        metrics.false_reject_bound(3, 2, 0.95)
+
+
+def test_budget_at_confidence_lets_fewer_good_parts_over_than_its_expected_rate():
+    good = np.linspace(0.0, 1.0, 143)
+    # 5 % at 95 % confidence: 2 of 143 over (bound 0.043; 3 would show only 0.053) ...
+    shown = metrics.threshold_for_false_reject_bound(good, 0.05, 0.95)
+    assert (good >= shown).sum() == 2
+    # ... where the expected rate lets (j + 1) / 144 <= 0.05, i.e. 6, over.
+    assert (good >= metrics.threshold_for_false_reject(good, 0.05)).sum() == 6
+    # 40 parts cannot show 5 % at 95 % (0 of 40: 0.072): none may lie over.
+    assert (good[:40] >= metrics.threshold_for_false_reject_bound(good[:40], 0.05, 0.95)).sum() == 0
+
+
+def test_budget_held_at_confidence_holds_on_new_lines_most_of_the_time():
+    # Over many lines: the share of new good parts over a threshold set on 143 val parts.
+    rng = np.random.default_rng(1)
+    threshold = metrics.threshold_for_false_reject_bound
+    rates = [(rng.random(4000) >= threshold(rng.random(143), 0.05, 0.95)).mean() for _ in range(2000)]
+    assert np.mean(np.array(rates) > 0.05) <= 0.05  # the budget is broken on at most 5 % of lines
+    assert 0.01 < np.mean(rates) < 0.05
+
+
+def test_the_rule_lowers_review_to_what_the_confident_budget_allows():
+    is_defect = np.array([True] * 59 + [False] * 143)
+    scores = np.concatenate([np.linspace(0.9, 1.0, 59), np.linspace(0.0, 0.7, 140), [0.95, 0.88, 0.8]])
+    expected = choose(is_defect, scores, ThresholdRule(0.99, 0.01))  # recall side: the lowest defect
+    assert expected.review == pytest.approx(0.9)
+    shown = choose(is_defect, scores, ThresholdRule(0.99, 0.05, frr_confidence=0.95))
+    assert 0.8 < shown.review < 0.9 and (scores[~is_defect] >= shown.review).sum() == 2
+    with pytest.raises(ConfigError, match="confidence"):
+        ThresholdRule(0.99, 0.05, frr_confidence=1.0)
+    with pytest.raises(ConfigError, match="budget"):
+        ThresholdRule(0.99, -0.1)
+
+
+def test_budget_warning_at_confidence_says_how_many_parts_would_show_it():
+    from inspector.model.thresholds import budget_warning
+
+    rule = ThresholdRule(0.99, 0.05, frr_confidence=0.95)
+    good = np.linspace(0.0, 0.5, 143)
+    assert budget_warning(good, np.nextafter(good[-3], 1), rule) is None  # 2 over: 0.043
+    over = budget_warning(good, good[-4], rule)  # 4 over: 0.063 at 95 %
+    assert "shows at most 0.063 of new good parts rejected at 95% confidence" in over
+    few = budget_warning(good[:40], 0.9, rule)
+    assert "cannot show a rate below 0.072 at 95% confidence" in few
+    assert "collect at least 59 for this budget" in few  # 1 - 0.05^(1/59) <= 0.05
 
 
 def test_perfect_separation_spends_the_budget_on_recall():
@@ -62,7 +120,8 @@ def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_p
     bundle, _, out = _tune(tiny_bundle, synthetic_dataset, tmp_path, "0.0")
     card = ModelCard.load(bundle)
     assert card.thresholds.review == out["thresholds"]["review"]
-    assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0}
+    assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0,
+                                                 "frr_confidence": 0.0}
     assert out["test"]["n"] == 6 and out["val"]["n"] == 6
 
 
@@ -91,3 +150,20 @@ def test_budget_warning_names_the_cause():
     assert "recall target (0.99)" in over and "expects 0.111" in over
     assert "collect at least 99" in budget_warning(good[:50], 0.9, rule)
     assert "budget of 0" in budget_warning(good, 0.9, ThresholdRule(0.99, 0.0))
+
+
+def test_tune_thresholds_keeps_the_rule_the_bundle_recorded(tiny_bundle, synthetic_dataset, tmp_path):
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    card = ModelCard.load(bundle)
+    rule = {"target_recall": 0.9, "max_false_reject": 0.3, "frr_confidence": 0.5}
+    card.metrics["threshold_rule"] = rule
+    card.save(bundle)
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset)])
+    assert result.exit_code == 0, result.output
+    assert ModelCard.load(bundle).metrics["threshold_rule"] == rule
+    # A value given on the command line replaces the recorded one; the others stay.
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset),
+                                      "--frr-confidence", "0"])
+    assert result.exit_code == 0, result.output
+    assert ModelCard.load(bundle).metrics["threshold_rule"] == {**rule, "frr_confidence": 0.0}

@@ -125,3 +125,14 @@ def test_a_crossval_from_before_the_good_share_default_drew_by_sqrt(recorded):
         check_same_recipe(args, [fold])
     args.good_share = 0.0
     check_same_recipe(args, [fold])
+
+
+def test_a_crossval_from_before_the_confidence_option_read_the_expected_rate():
+    args = train.get_args_parser().parse_args(["ds", "--out", "o", "--max-false-reject", "0.01"])
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items()
+            if k != "frr_confidence"}
+    args.frr_confidence = 0.95  # what prepare_run resolves for labels-only
+    with pytest.raises(ConfigError, match=r"--frr-confidence 0.95 \(crossval: 0.0\)"):
+        check_same_recipe(args, [fold])
+    args.frr_confidence = 0.0
+    check_same_recipe(args, [fold])
