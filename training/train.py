@@ -34,7 +34,7 @@ from inspector.model.loader import load_classifier
 from inspector.model.network import build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import place, standardise
-from inspector.model.thresholds import ThresholdRule, budget_warning, gate_threshold
+from inspector.model.thresholds import ThresholdRule, gate_threshold, val_warning
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import anomaly, feature_bank
 from training import report as reports
@@ -383,7 +383,7 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     if clf.gate is not None:  # the val scores were taken before the gate came: score again
         extra["val_scores"] = score_samples(clf, run.val.samples)
     val_metrics = summarise(clf, extra["val_scores"])
-    warning = _budget_warning(run, extra["val_scores"], thresholds)
+    warning = _val_warning(run, extra["val_scores"], thresholds)
     if warning:
         logger.warning("%s", warning)
     test_samples = run.index.split("test")
@@ -424,10 +424,11 @@ def _finish_refit(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     return report
 
 
-def _budget_warning(run: Run, scored, thresholds: Thresholds) -> str | None:
-    """Whether the val good parts could hold the false-reject budget the REVIEW threshold spends."""
+def _val_warning(run: Run, scored, thresholds: Thresholds) -> str | None:
+    """What the val split cannot promise of REVIEW: the false-reject budget it spends, the recall."""
     good = np.array([s.label in run.good for s in scored.samples], dtype=bool)
-    return budget_warning(scored.defect_scores[good], thresholds.review, _val_rule(run))
+    n_defect = 0 if run.recipe == GOOD_ONLY else int((~good).sum())  # a gate has no recall target
+    return val_warning(scored.defect_scores[good], n_defect, thresholds.review, _val_rule(run))
 
 
 def _val_rule(run: Run) -> ThresholdRule:

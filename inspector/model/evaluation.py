@@ -161,6 +161,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "defect_recall": recall,
         "false_reject_rate": frr,
         "expected_false_reject": metrics.expected_false_reject(flagged[~is_defect]),
+        "expected_recall": metrics.expected_recall(flagged[is_defect]),
         "auroc": metrics.auroc(is_defect, scored.defect_scores),
         "score_margin": metrics.score_margin(is_defect, scored.defect_scores),
         "n_defect": int(is_defect.sum()),
@@ -184,7 +185,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
 def headline(m: dict) -> dict:
     """The figures a card keeps of an evaluation (the full JSON goes to report.json)."""
     keys = ("n", "accuracy", "macro_f1", "defect_recall", "false_reject_rate",
-            "expected_false_reject", "auroc", "heatmap_peak_in_mask")
+            "expected_false_reject", "expected_recall", "auroc", "heatmap_peak_in_mask")
     return {k: m.get(k) for k in keys}
 
 

@@ -159,6 +159,19 @@ def expected_false_reject(good_flagged: np.ndarray) -> float | None:
     return float((good_flagged.sum() + 1) / (len(good_flagged) + 1))
 
 
+def expected_recall(defect_flagged: np.ndarray) -> float | None:
+    """Defect recall to expect on new defects from k of these n caught: k / (n + 1).
+
+    The mirror of expected_false_reject: with the threshold at the lowest of n defect scores, a new
+    defect falls under all of them with probability 1 / (n + 1), so n / (n + 1) is the most n
+    defects can promise (59 give 0.983: a 0.99 target needs at least 99 with none missed).
+    """
+    defect_flagged = np.asarray(defect_flagged, dtype=bool)
+    if len(defect_flagged) == 0:
+        return None
+    return float(defect_flagged.sum() / (len(defect_flagged) + 1))
+
+
 def score_margin(is_defect: np.ndarray, score: np.ndarray) -> float | None:
     """Gap between the lowest defect and the highest good score, in logits (> 0: fully separated).
 

@@ -12,7 +12,7 @@ from inspector.datasets import scan_dataset
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, headline, score_samples, summarise
 from inspector.model.loader import load_classifier
-from inspector.model.thresholds import ThresholdRule, budget_warning, choose, gate_threshold
+from inspector.model.thresholds import ThresholdRule, budget_warning, choose, gate_threshold, val_warning
 
 
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
@@ -35,7 +35,7 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
         thresholds, anomaly=clf.card.thresholds.anomaly))
     card.save(bundle)
     # The budget steers REVIEW on the defect score alone: an OR-rule gate's rejects come on top.
-    warning = budget_warning(scored.defect_scores[~is_defect], thresholds.review, rule)
+    warning = val_warning(scored.defect_scores[~is_defect], int(is_defect.sum()), thresholds.review, rule)
     return {**_measure(bundle, index, rule, scored), "warning": warning}
 
 

@@ -120,6 +120,22 @@ def budget_warning(good_scores: np.ndarray, review: float, rule: ThresholdRule) 
             f"the budget {rule.max_false_reject}: {why}")
 
 
+def val_warning(good_scores: np.ndarray, n_defect: int, review: float, rule: ThresholdRule) -> str | None:
+    """What the val split cannot promise of a REVIEW threshold: the budget, the recall, or both."""
+    said = [w for w in (budget_warning(good_scores, review, rule), recall_warning(n_defect, rule)) if w]
+    return "; ".join(said) or None
+
+
+def recall_warning(n_defect: int, rule: ThresholdRule) -> str | None:
+    """Why this many validation defects cannot promise the recall target on new defects, if they
+    cannot: even with all of them caught, a new one falls under the lowest with 1 / (n + 1)."""
+    if n_defect <= 0 or n_defect / (n_defect + 1) >= rule.target_recall - 1e-12:
+        return None
+    needed = math.ceil(rule.target_recall / (1 - rule.target_recall) - 1e-9)
+    return (f"{n_defect} val defects cannot show recall {rule.target_recall} on new defects (at best "
+            f"{n_defect / (n_defect + 1):.3f} expected, all caught): collect at least {needed}")
+
+
 def _parts_needed(rule: ThresholdRule) -> int:
     """Good parts, none flagged, that show the budget: (0 + 1) / (n + 1) <= b expected, or
     1 - (1 - c)^(1/n) <= b at confidence c."""

@@ -167,3 +167,18 @@ def test_tune_thresholds_keeps_the_rule_the_bundle_recorded(tiny_bundle, synthet
                                       "--frr-confidence", "0"])
     assert result.exit_code == 0, result.output
     assert ModelCard.load(bundle).metrics["threshold_rule"] == {**rule, "frr_confidence": 0.0}
+
+
+def test_val_defects_too_few_for_the_recall_target_are_named():
+    from inspector.model.thresholds import recall_warning, val_warning
+
+    assert metrics.expected_recall(np.ones(59, dtype=bool)) == 59 / 60
+    assert metrics.expected_recall(np.array([True, False])) == 1 / 3
+    assert metrics.expected_recall(np.zeros(0, dtype=bool)) is None
+    said = recall_warning(59, ThresholdRule(0.99, 0.01))
+    assert "59 val defects cannot show recall 0.99" in said and "0.983" in said
+    assert "collect at least 99" in said
+    assert recall_warning(99, ThresholdRule(0.99, 0.01)) is None  # 99/100 = 0.99
+    assert recall_warning(9, ThresholdRule(0.9, 0.01)) is None
+    both = val_warning(np.linspace(0, 0.5, 50), 59, 0.9, ThresholdRule(0.99, 0.01))
+    assert "collect at least 99 for this budget" in both and "59 val defects" in both
