@@ -10,6 +10,7 @@ import json
 import logging
 import math
 import os
+import platform
 import random
 import shutil
 import subprocess
@@ -391,7 +392,8 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     figures = {"val": headline(val_metrics), "test": headline(test_metrics) if test_metrics else None,
                "train_minutes": round(elapsed / 60, 2),
                # `inspector tune-thresholds` re-applies the rule the bundle was trained with.
-               "threshold_rule": dataclasses.asdict(_val_rule(run))}
+               "threshold_rule": dataclasses.asdict(_val_rule(run)),
+               "trained_on": compute_identity(run.device)}
     card = _card(run, thresholds, data_hash, figures)
     card.save(args.out)
     report = {**_report(run, card, val_metrics, test_metrics, elapsed, extra["val_scores"]),
@@ -411,7 +413,7 @@ def _finish_refit(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     test_metrics = evaluate(clf, test_samples) if test_samples else None
     figures = {"crossval": plan.pooled, "val": None,
                "test": headline(test_metrics) if test_metrics else None,
-               "train_minutes": round(elapsed / 60, 2)}
+               "train_minutes": round(elapsed / 60, 2), "trained_on": compute_identity(run.device)}
     card = _card(run, plan.thresholds, data_hash, figures)
     card.save(args.out)
     refit = {"from": plan.source, "folds": plan.folds, "keep_epoch": plan.keep_epoch,
@@ -462,11 +464,33 @@ def scored_rows(scored, root: Path, classes: list[str]) -> list[dict]:
             for s, score, probs in zip(scored.samples, scored.defect_scores, scored.probs, strict=True)]
 
 
+def compute_identity(device: torch.device) -> dict:
+    """What a bit-for-bit rebuild needs to match: the same seed and data repeat the same network
+    only with the same torch, thread count and CPU kernels (AVX2 and AVX-512 kernels round
+    differently, and one training step apart the weights already differ)."""
+    identity = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_model()}
+    if device.type == "cuda":
+        identity["gpu"] = torch.cuda.get_device_name(device)
+    return identity
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _report(run: Run, card: ModelCard, val_m: dict | None, test_m: dict | None, elapsed: float,
             val_scored) -> dict:
     args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
     return {
         "card": card.name, "recipe": run.recipe, "args": args, "device": str(run.device),
+        "compute": compute_identity(run.device),
         "classes": run.classes, "good_classes": run.good,
         "counts": {s: run.index.counts(s) for s in ("train", "val", "test")},
         "skipped_images": {"count": len(run.train.skipped) + len(run.val.skipped),

@@ -25,8 +25,15 @@ def test_report_and_card_written(tiny_bundle):
     assert report["args"]["good_share"] == 0.0  # and every class is drawn by sqrt(count)
     # REVIEW within the expected 1 % budget, the rule the card keeps for tune-thresholds.
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.01, 0.0)
-    assert load_classifier(tiny_bundle).card.metrics["threshold_rule"] == {
+    card_metrics = load_classifier(tiny_bundle).card.metrics
+    assert card_metrics["threshold_rule"] == {
         "target_recall": 0.99, "max_false_reject": 0.01, "frr_confidence": 0.0}
+    # What a bit-for-bit rebuild must match: the CPU kernels the weights were rounded by.
+    import torch
+
+    assert card_metrics["trained_on"] == report["compute"]
+    assert report["compute"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert report["compute"]["threads"] == 1 and report["compute"]["torch"] == torch.__version__
     assert report["skipped_images"]["count"] == 0
     assert [h["phase"] for h in report["history"]].count("full") == 3
     assert {"macro_f1", "defect_recall", "false_reject_rate", "auroc"} <= set(report["val"])
