@@ -24,7 +24,7 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
         # own recent good parts (the val split's good images), since good parts drift.
         good = [s for s in index.split("val") if s.label in clf.card.good_classes]
         good_scores = score_samples(clf, good).defect_scores
-        thresholds = gate_threshold(good_scores, rule.max_false_reject)
+        thresholds = gate_threshold(good_scores, rule.max_false_reject, rule.frr_confidence)
         dataclasses.replace(clf.card, thresholds=thresholds).save(bundle)
         return {**_measure(bundle, index, rule),
                 "warning": budget_warning(good_scores, thresholds.review, rule)}

@@ -89,11 +89,13 @@ def at_review(review: float) -> Thresholds:
     return Thresholds(ng=max(review, NG_FLOOR), review=review)
 
 
-def gate_threshold(good_scores: np.ndarray, frr: float) -> Thresholds:
-    """A good-only gate's thresholds: it expects to flag at most `frr` of new good parts; never NG."""
+def gate_threshold(good_scores: np.ndarray, frr: float, confidence: float = 0.0) -> Thresholds:
+    """A good-only gate's thresholds: it flags at most `frr` of new good parts (expected, or shown at
+    `confidence`); never NG."""
     if len(good_scores) == 0:
         raise DatasetError("no good images to set the anomaly threshold on")
-    thr = min(metrics.threshold_for_false_reject(good_scores, frr), 1.0)
+    rule = ThresholdRule(max_false_reject=frr, frr_confidence=confidence)
+    thr = min(rule.false_reject_threshold(good_scores), 1.0)
     return Thresholds(ng=1.0, review=thr, anomaly=thr)
 
 

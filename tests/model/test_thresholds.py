@@ -182,3 +182,12 @@ def test_val_defects_too_few_for_the_recall_target_are_named():
     assert recall_warning(9, ThresholdRule(0.9, 0.01)) is None
     both = val_warning(np.linspace(0, 0.5, 50), 59, 0.9, ThresholdRule(0.99, 0.01))
     assert "collect at least 99 for this budget" in both and "59 val defects" in both
+
+
+def test_a_gate_threshold_reads_its_rate_the_same_two_ways():
+    from inspector.model.thresholds import gate_threshold
+
+    good = np.linspace(0.0, 1.0, 143)
+    assert (good >= gate_threshold(good, 0.05).review).sum() == 6  # (6 + 1) / 144 expected
+    shown = gate_threshold(good, 0.05, confidence=0.95)
+    assert (good >= shown.review).sum() == 2 and shown.anomaly == shown.review and shown.ng == 1.0
