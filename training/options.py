@@ -57,15 +57,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
-    p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
-    p.add_argument("--max-false-reject", type=float, default=None,
-                   help="false-reject budget spent on recall: REVIEW is lowered as far as the val good "
-                        "parts say new good parts stay within it (default: 0.05 labels-only, the "
-                        "issue-8 target; 0.01 otherwise)")
-    p.add_argument("--frr-confidence", type=float, default=None,
-                   help="read the budget as a one-sided upper confidence bound at this level rather "
-                        "than the expected rate (default: 0.95 labels-only; 0: the expected rate, "
-                        "the default otherwise)")
+    _add_threshold_options(p)
     p.add_argument("--tta", default=",".join(DEFAULT_VIEWS),
                    help=f"test-time views, comma separated (known: {', '.join(VIEWS)})")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
@@ -104,6 +96,19 @@ def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pseudo-masks", action="store_true",
                    help="labels-only: a located real defect's crop also gets the pixel loss, with a "
                         "disk at the peak as defect, a ring around it ignored, the rest defect-free")
+
+
+def _add_threshold_options(p: argparse.ArgumentParser) -> None:
+    """The REVIEW rule: recall on val first, lowered within a false-reject budget."""
+    p.add_argument("--target-recall", type=float, default=0.99, help="defect recall on val")
+    p.add_argument("--max-false-reject", type=float, default=None,
+                   help="false-reject budget spent on recall: REVIEW is lowered as far as the val good "
+                        "parts say new good parts stay within it (default: 0.05 labels-only, the "
+                        "issue-8 target; 0.01 otherwise)")
+    p.add_argument("--frr-confidence", type=float, default=None,
+                   help="read the budget as a one-sided upper confidence bound at this level rather "
+                        "than the expected rate (default: 0.95 labels-only; 0: the expected rate, "
+                        "the default otherwise)")
 
 
 def _add_gate_options(p: argparse.ArgumentParser) -> None:

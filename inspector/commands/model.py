@@ -20,6 +20,17 @@ from inspector.model.loader import BACKENDS
 logger = logging.getLogger(__name__)
 
 
+# The REVIEW rule's options; each left out keeps what the bundle's card recorded.
+TargetRecall = Annotated[float | None, typer.Option(
+    help="defect recall to reach on val (default: the rule the bundle's card recorded, else 0.99)")]
+MaxFalseReject = Annotated[float | None, typer.Option(
+    help="false-reject budget on new good parts, read from the good val images (default: the "
+         "card's rule, else 0.01; for a good-only gate 0.05)")]
+FrrConfidence = Annotated[float | None, typer.Option(
+    help="read the budget at this one-sided confidence, 0 for the expected rate (default: the "
+         "card's rule, else 0)")]
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print a clear error on stderr and return the exit to raise."""
     typer.echo(f"error: {message}", err=True)
@@ -92,15 +103,9 @@ def attach_gate(
         help="fuse the gate into the defect score, calibrated and thresholded on this dataset's "
              "val split (default: an OR rule, REVIEW when the gate fires)")] = None,
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV for --fuse-on")] = None,
-    target_recall: Annotated[float | None, typer.Option(
-        help="--fuse-on: defect recall to reach on val (default: the rule the bundle was trained "
-             "with, else 0.99)")] = None,
-    max_false_reject: Annotated[float | None, typer.Option(
-        help="--fuse-on: false-reject budget on new good parts, read from val (default: the "
-             "bundle's rule, else 0.01)")] = None,
-    frr_confidence: Annotated[float | None, typer.Option(
-        help="--fuse-on: read the budget at this one-sided confidence, 0 for the expected rate "
-             "(default: the bundle's rule, else 0)")] = None,
+    target_recall: TargetRecall = None,
+    max_false_reject: MaxFalseReject = None,
+    frr_confidence: FrrConfidence = None,
 ) -> None:
     """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
     from inspector.datasets import scan_dataset
@@ -181,15 +186,9 @@ def tune_thresholds(
     bundle: Annotated[Path, typer.Argument(help="model bundle folder (card.json is rewritten)")],
     dataset: Annotated[Path, typer.Argument(help="dataset folder with a val split")],
     split_csv: Annotated[Path | None, typer.Option(help="image,label,split CSV")] = None,
-    target_recall: Annotated[float | None, typer.Option(
-        help="defect recall to reach on val (default: the rule the bundle was trained with, "
-             "else 0.99)")] = None,
-    max_false_reject: Annotated[float | None, typer.Option(
-        help="false-reject budget on new good parts, read from the good val images (default: the "
-             "bundle's rule, else 0.01; for a good-only gate 0.05)")] = None,
-    frr_confidence: Annotated[float | None, typer.Option(
-        help="read the budget at this one-sided confidence, 0 for the expected rate (default: the "
-             "bundle's rule, else 0)")] = None,
+    target_recall: TargetRecall = None,
+    max_false_reject: MaxFalseReject = None,
+    frr_confidence: FrrConfidence = None,
 ) -> None:
     """Re-choose NG/REVIEW thresholds on the val split (no retraining); prints one JSON line.
 
