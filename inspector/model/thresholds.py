@@ -110,9 +110,8 @@ def budget_warning(good_scores: np.ndarray, review: float, rule: ThresholdRule) 
     sure = f" at {rule.frr_confidence:.0%} confidence" if rule.frr_confidence > 0 else ""
     if rule.max_false_reject <= 0:
         why = "no number of good parts can promise a budget of 0"
-    elif rule.false_reject_estimate(np.zeros(n_good, dtype=bool)) > rule.max_false_reject:
-        floor = (f"{rule.false_reject_estimate(np.zeros(n_good, dtype=bool)):.3f}{sure}" if sure
-                 else f"1/{n_good + 1}")
+    elif (best := rule.false_reject_estimate(np.zeros(n_good, dtype=bool))) > rule.max_false_reject:
+        floor = f"{best:.3f}{sure}" if sure else f"1/{n_good + 1}"
         why = (f"{n_good} good val parts cannot show a rate below {floor}: collect at least "
                f"{_parts_needed(rule)} for this budget")
     else:

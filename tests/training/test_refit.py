@@ -101,38 +101,21 @@ def test_an_option_newer_than_the_crossval_counts_as_its_default():
         check_same_recipe(args, [fold])
 
 
-def test_a_crossval_from_before_label_smoothing_ran_with_plain_targets():
-    # Its args lack the key; labels-only now smooths by default, so a refit must say 0.1 vs 0.0.
-    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
-    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items()
-            if k != "label_smoothing"}
-    args.label_smoothing = 0.1  # what prepare_run resolves for labels-only
-    with pytest.raises(ConfigError, match=r"--label-smoothing 0.1 \(crossval: 0.0\)"):
-        check_same_recipe(args, [fold])
-    args.label_smoothing = 0.0
-    check_same_recipe(args, [fold])
-
-
 @pytest.mark.parametrize("recorded", ["absent", None])
-def test_a_crossval_from_before_the_good_share_default_drew_by_sqrt(recorded):
+@pytest.mark.parametrize(("option", "resolved", "before"), [
+    ("label_smoothing", 0.1, 0.0),  # labels-only smooths by default; before the option: plain targets
+    ("good_share", 0.6, 0.0),  # and draws more good images; before: sqrt(count)
+    ("frr_confidence", 0.95, 0.0),  # and reads its budget at 95 %; before: the expected rate
+])
+def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resolved, before, recorded):
     # Absent (before the option) or None (the option unset, before its labels-only default).
-    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
-    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != "good_share"}
-    if recorded is None:
-        fold["good_share"] = None
-    args.good_share = 0.6  # what prepare_run resolves for labels-only
-    with pytest.raises(ConfigError, match=r"--good-share 0.6 \(crossval: 0.0\)"):
-        check_same_recipe(args, [fold])
-    args.good_share = 0.0
-    check_same_recipe(args, [fold])
-
-
-def test_a_crossval_from_before_the_confidence_option_read_the_expected_rate():
     args = train.get_args_parser().parse_args(["ds", "--out", "o", "--max-false-reject", "0.01"])
-    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items()
-            if k != "frr_confidence"}
-    args.frr_confidence = 0.95  # what prepare_run resolves for labels-only
-    with pytest.raises(ConfigError, match=r"--frr-confidence 0.95 \(crossval: 0.0\)"):
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != option}
+    if recorded is None:
+        fold[option] = None
+    setattr(args, option, resolved)  # what prepare_run resolves for labels-only
+    flag = "--" + option.replace("_", "-")
+    with pytest.raises(ConfigError, match=rf"{flag} {resolved} \(crossval: {before}\)"):
         check_same_recipe(args, [fold])
-    args.frr_confidence = 0.0
+    setattr(args, option, before)
     check_same_recipe(args, [fold])
