@@ -142,8 +142,11 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     is_defect = np.array([label not in card.good_classes for label in labels], dtype=bool)
     anomaly = (scored.anomaly_scores if scored.anomaly_scores is not None
                else [None] * len(scored.defect_scores))
-    verdicts = [decide(float(v), card.thresholds, None if a is None else float(a))
-                for v, a in zip(scored.defect_scores, anomaly, strict=True)]
+    own = scored.classifier_scores  # fused: NG also needs the classifier's own word
+    own_ng = card.fused.classifier_ng if own is not None else None
+    verdicts = [decide(float(v), card.thresholds, None if a is None else float(a),
+                       None if own is None else float(own[i]), own_ng)
+                for i, (v, a) in enumerate(zip(scored.defect_scores, anomaly, strict=True))]
     flagged = np.array([v is not Verdict.OK for v in verdicts], dtype=bool)
     recall, frr = metrics.flag_rates(is_defect, flagged)
     cm = metrics.confusion_matrix(y_true, y_pred, len(classes))
@@ -168,6 +171,10 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         "n_good": int((~is_defect).sum()),
         **metrics.misjudged([f"{s.label}/{s.path.name}" for s in scored.samples], is_defect, flagged),
         "verdicts": dict(Counter(v.value for v in verdicts)),
+        # where the false rejects go: scrap (NG) or a person's check (REVIEW); likewise the catches
+        "verdicts_by_truth": {truth: dict(Counter(v.value for v, d in zip(verdicts, is_defect, strict=True)
+                                                  if d == want))
+                              for truth, want in (("good", False), ("defect", True))},
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},
         "per_class": metrics.per_class_scores(cm, classes),

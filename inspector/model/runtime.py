@@ -147,7 +147,8 @@ class BundleRuntime:
 
         With a gate attached, a part the classifier passes goes to REVIEW when the gate fires,
         and its heatmap is then the gate's. With the gate fused in, the defect score is the fused
-        score and the heatmap the classifier's.
+        score and the heatmap the classifier's; a part flagged NG by the fused score that the
+        classifier alone would not call NG goes to REVIEW.
         """
         if len(images) == 0:
             return []
@@ -155,14 +156,15 @@ class BundleRuntime:
         probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
         by_gate = self.gate_heatmap_shown(scores, anomaly)
-        fused = self.fused_scores(scores, anomaly)
+        own, fused = scores, self.fused_scores(scores, anomaly)
+        own_ng = None
         if fused is not None:
-            scores = fused
+            scores, own_ng = fused, self.card.fused.classifier_ng
         out = []
         for i, image in enumerate(images):
             a_score = float(anomaly[i]) if self.gate is not None else (
                 float(scores[i]) if self.is_gate else None)
-            verdict = decide(float(scores[i]), self.card.thresholds, a_score)
+            verdict = decide(float(scores[i]), self.card.thresholds, a_score, float(own[i]), own_ng)
             heat = None
             if heatmaps and verdict is not Verdict.OK:
                 heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.input_size,

@@ -48,9 +48,12 @@ def test_evaluation_names_the_missed_defects_and_the_rejected_good_parts(sample)
     model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1e-9))
     everything = evaluate(model, sample)  # every part flagged: every good part is a false reject
     assert sorted(everything["false_rejects"]) == good and everything["missed_defects"] == []
+    n_defect = len(sample) - len(good)
+    assert everything["verdicts_by_truth"] == {"good": {"REVIEW": len(good)}, "defect": {"REVIEW": n_defect}}
     model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1.0))
     nothing = evaluate(model, sample)
-    assert nothing["false_rejects"] == [] and len(nothing["missed_defects"]) == len(sample) - len(good)
+    assert nothing["false_rejects"] == [] and len(nothing["missed_defects"]) == n_defect
+    assert nothing["verdicts_by_truth"] == {"good": {"OK": len(good)}, "defect": {"OK": n_defect}}
 
 
 def test_good_only_gate_ranks_sample_defects_above_good_parts(sample):

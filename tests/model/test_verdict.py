@@ -26,3 +26,15 @@ def test_anomalous_part_is_never_ok():
 def test_inconsistent_thresholds_rejected():
     with pytest.raises(ModelError, match="review <= ng"):
         Thresholds(ng=0.2, review=0.4)
+
+
+@pytest.mark.parametrize(("own", "expected"), [
+    (0.2, Verdict.REVIEW),   # flagged by the fused score, the classifier alone would not say NG
+    (0.6, Verdict.NG), (0.7, Verdict.NG),  # the classifier says NG by itself too
+])
+def test_fused_ng_needs_the_classifiers_own_word(own, expected):
+    th = Thresholds(ng=0.8, review=0.8)
+    assert decide(0.9, th, own_score=own, own_ng=0.6) is expected
+    assert decide(0.9, th) is Verdict.NG  # no own threshold (no gate fused): the score alone decides
+    assert decide(0.5, th, own_score=own, own_ng=0.6) is Verdict.OK  # unflagged stays OK either way
+    assert decide(0.5, Thresholds(ng=0.8, review=0.4), own_score=own, own_ng=0.6) is Verdict.REVIEW

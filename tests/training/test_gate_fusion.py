@@ -78,6 +78,32 @@ def test_an_anomalous_part_below_the_fused_threshold_stays_ok(fused):
     assert all(p.verdict is Verdict.OK for p in preds if p.defect_score < 0.999999)
 
 
+def test_a_part_the_gate_pushed_over_ng_goes_to_review(fused, fuse_data):
+    # Fused, NG also needs the classifier's own word: flag every part, and put the classifier's
+    # own NG threshold between its scores; the parts under it must go to REVIEW, not NG.
+    samples = scan_dataset(fuse_data).split("test")
+    images = [read_image(s.path) for s in samples]
+    raw = json.loads((fused / "card.json").read_text())
+    own_scores = score_samples(load_classifier(fused), samples).classifier_scores
+    cut = float(np.median(own_scores))
+    raw["thresholds"].update(review=1e-6, ng=1e-6)
+    raw["fusion"].update(classifier_ng=cut, classifier_review=0.0)
+    (fused / "card.json").write_text(json.dumps(raw))
+    clf = load_classifier(fused)
+    preds = clf.predict(images, heatmaps=False)
+    assert all(p.defect_score >= 1e-6 for p in preds)  # every part is flagged
+    want = [Verdict.NG if o >= cut else Verdict.REVIEW for o in own_scores]
+    assert [p.verdict for p in preds] == want
+    assert {Verdict.NG, Verdict.REVIEW} <= set(want)  # the cut splits the parts: both outcomes seen
+    result = evaluate(clf, samples)  # the evaluation judges as the station does
+    assert result["verdicts"] == {v: want.count(Verdict(v)) for v in {w.value for w in want}}
+    assert result["false_reject_rate"] == 1.0 and result["defect_recall"] == 1.0  # REVIEW flags too
+    truth = [s.label not in ModelCard.load(fused).good_classes for s in samples]
+    for name, want_defect in (("good", False), ("defect", True)):
+        mine = [w.value for w, d in zip(want, truth, strict=True) if d == want_defect]
+        assert result["verdicts_by_truth"][name] == {v: mine.count(v) for v in set(mine)}
+
+
 def test_evaluation_scores_as_predict_does(fused, fuse_data):
     samples = scan_dataset(fuse_data).split("test")
     clf = load_classifier(fused)
