@@ -19,6 +19,10 @@ class AugmentConfig:
     contrast: float = 0.2     # contrast factor drawn from [1 - c, 1 + c]
     noise: float = 0.05       # Gaussian noise std in standardised units
     defect_centre_p: float = 0.8  # crops: probability of centring on a defect pixel
+    # Crops: how far (px) a crop may reach past the image edge, zero-filled as the canvas padding
+    # is at serving. At 0 a crop stays inside the image, so a defect at the tile edge is only ever
+    # seen at the crop's own border and never against the padding it meets on the canvas.
+    crop_margin: int = 0
 
 
 def _geometry(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, cfg: AugmentConfig):
@@ -62,8 +66,10 @@ def augment_full(img: np.ndarray, mask: np.ndarray | None, size: int, rng: np.ra
 
 
 def _crop_origin(mask: np.ndarray | None, shape: tuple[int, int], crop: int, on_defect: bool,
-                 rng: np.random.Generator) -> tuple[int, int]:
+                 rng: np.random.Generator, margin: int = 0) -> tuple[int, int]:
     h, w = shape
+    lo_y, hi_y = min(0, h - crop) - margin, max(0, h - crop) + margin
+    lo_x, hi_x = min(0, w - crop) - margin, max(0, w - crop) + margin
     if on_defect and mask is not None and mask.any():
         ys, xs = np.nonzero(mask)
         i = int(rng.integers(len(ys)))
@@ -72,10 +78,8 @@ def _crop_origin(mask: np.ndarray | None, shape: tuple[int, int], crop: int, on_
         cx = xs[i] + int(rng.integers(-jitter, jitter + 1))
         top, left = cy - crop // 2, cx - crop // 2
     else:
-        top, left = int(rng.integers(min(0, h - crop), max(0, h - crop) + 1)), \
-            int(rng.integers(min(0, w - crop), max(0, w - crop) + 1))
-    return int(np.clip(top, min(0, h - crop), max(0, h - crop))), \
-        int(np.clip(left, min(0, w - crop), max(0, w - crop)))
+        top, left = int(rng.integers(lo_y, hi_y + 1)), int(rng.integers(lo_x, hi_x + 1))
+    return int(np.clip(top, lo_y, hi_y)), int(np.clip(left, lo_x, hi_x))
 
 
 def augment_crop(img: np.ndarray, mask: np.ndarray, crop: int, is_defect: bool,
@@ -84,7 +88,7 @@ def augment_crop(img: np.ndarray, mask: np.ndarray, crop: int, is_defect: bool,
     img, mask = _geometry(img, mask, rng, cfg)
     content = _photometric(img, rng, cfg)
     on_defect = is_defect and rng.random() < cfg.defect_centre_p
-    top, left = _crop_origin(mask, content.shape, crop, on_defect, rng)
+    top, left = _crop_origin(mask, content.shape, crop, on_defect, rng, cfg.crop_margin)
     patch = np.zeros((crop, crop), dtype=np.float32)
     patch_mask = np.zeros((crop, crop), dtype=np.uint8)
     sy, sx = max(0, top), max(0, left)

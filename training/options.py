@@ -34,6 +34,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-steps", type=int, default=40, help="phase 1: steps per crop epoch")
     p.add_argument("--crop-batch", type=int, default=32)
     p.add_argument("--crop-size", type=int, default=128)
+    p.add_argument("--crop-margin", type=int, default=0,
+                   help="phase 1: px a crop may reach past the image edge, zero-filled like the "
+                        "canvas padding, so tile-edge defects are seen against it (0: inside)")
     p.add_argument("--epochs", type=int, default=58, help="phase 2: epochs on full images")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
@@ -165,6 +168,9 @@ def check_args(args: argparse.Namespace) -> None:
     if args.frr_confidence is not None and not 0 <= args.frr_confidence < 1:
         raise ConfigError(f"--frr-confidence must be 0 (the expected rate) or lie strictly between 0 "
                           f"and 1, got {args.frr_confidence}")
+    if not 0 <= args.crop_margin < args.crop_size // 2:
+        raise ConfigError(f"--crop-margin must lie in [0, {args.crop_size // 2}) (under half a "
+                          f"--crop-size {args.crop_size} crop), got {args.crop_margin}")
     if args.bank_pool < 1:
         raise ConfigError(f"--bank-pool must be at least 1, got {args.bank_pool}")
     if args.fuse_gate and args.gate is None:

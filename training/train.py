@@ -39,6 +39,7 @@ from inspector.model.thresholds import ThresholdRule, gate_threshold, val_warnin
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import anomaly, feature_bank
 from training import report as reports
+from training.augment import AugmentConfig
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED, BalancedSampler, SynthConfig
 from training.data import CachedSplit, load_split
 from training.ema import WeightAverage
@@ -220,6 +221,7 @@ def fit(run: Run) -> torch.nn.Module:
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
     good_index = run.classes.index(run.good[0])
     sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
+                              augment=AugmentConfig(crop_margin=args.crop_margin),
                               recipe=run.recipe, synth=synth_config(run), good_share=args.good_share,
                               crop_good_share=args.crop_good_share)
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
