@@ -20,6 +20,11 @@ def test_eval_json_fields(tiny_bundle, synthetic_dataset):
         assert key in data
     assert data["n"] == 6  # 15% of 12 per class, 3 classes
     assert set(data["per_class"]) == {"blob", "free", "scratch"}
+    by_truth = data["verdicts_by_truth"]  # every part counted once, under its true side
+    assert sum(sum(v.values()) for v in by_truth.values()) == data["n"]
+    assert sum(by_truth["good"].values()) == data["n_good"]
+    text = runner.invoke(app, ["eval", str(tiny_bundle), str(synthetic_dataset), "--split", "test"])
+    assert text.exit_code == 0 and f"verdicts_by_truth: {json.dumps(by_truth)}" in text.stdout
 
 
 def test_eval_on_unknown_classes_is_an_error(tiny_bundle, sample_dataset):

@@ -91,7 +91,9 @@ def evaluate(
                 "heatmap_peak_in_mask"):
         value = result[key]
         typer.echo(f"{key:>22}: {value:.4f}" if isinstance(value, float) else f"{key:>22}: {value}")
-    for part in ("classifier_only", "gate_only", "fusion"):  # bundles with an attached anomaly gate
+    # verdicts by truth: where the false rejects go (NG: scrapped, REVIEW: a person looks); the
+    # other parts only for bundles with an attached anomaly gate
+    for part in ("verdicts_by_truth", "classifier_only", "gate_only", "fusion"):
         if part in result:
             typer.echo(f"{part:>22}: {json.dumps(result[part])}")
 
