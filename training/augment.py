@@ -21,7 +21,8 @@ class AugmentConfig:
     defect_centre_p: float = 0.8  # crops: probability of centring on a defect pixel
     # Crops: how far (px) a crop may reach past the image edge, zero-filled as the canvas padding
     # is at serving. At 0 a crop stays inside the image, so a defect at the tile edge is only ever
-    # seen at the crop's own border and never against the padding it meets on the canvas.
+    # seen at the crop's own border and never against the padding it meets on the canvas. (A side
+    # shorter than the crop is overhung at 0 already; there the window slides up to M px further.)
     crop_margin: int = 0
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from inspector.errors import ConfigError
-from training.augment import AugmentConfig, augment_crop
+from training.augment import AugmentConfig, _crop_origin, augment_crop
 from training.options import check_args, get_args_parser
 
 CROP = 32
@@ -61,13 +61,32 @@ def test_with_a_margin_an_edge_defect_is_seen_against_the_padding():
     assert padded > len(crops) // 4  # the edge defect is often seen past the edge
 
 
-def test_margin_zero_draws_the_stream_it_always_drew():
+# Origins the code before --crop-margin drew (training/augment.py at 1e9db3b), seed 7: a crop on
+# the edge defect, a random one, and a side shorter than the crop (it hangs over both edges).
+BEFORE_THE_OPTION = {
+    ((80, 96), True): [(28, 0), (27, 0), (21, 0), (20, 0), (18, 0), (20, 0)],
+    ((80, 96), False): [(46, 40), (33, 58), (28, 50), (40, 14), (2, 19), (13, 56)],
+    ((20, 96), False): [(0, 40), (-4, 58), (-5, 50), (-2, 14), (-12, 19), (-9, 56)],
+}
+
+
+@pytest.mark.parametrize(("shape", "on_defect"), list(BEFORE_THE_OPTION))
+def test_margin_zero_draws_the_origins_it_always_drew(shape, on_defect):
     # The mask-supervised and good-only recipes keep margin 0: their crops must not change.
-    img, mask = _edge_defect_image()
-    a = [augment_crop(img, mask, CROP, True, np.random.default_rng(5), AugmentConfig())[0] for _ in range(3)]
-    b = [augment_crop(img, mask, CROP, True, np.random.default_rng(5), AugmentConfig(crop_margin=0))[0]
-         for _ in range(3)]
-    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[min(40, shape[0] - 3):min(43, shape[0]), 0:3] = 1
+    rng = np.random.default_rng(7)
+    drawn = [_crop_origin(mask, shape, CROP, on_defect, rng, 0) for _ in range(6)]
+    assert drawn == BEFORE_THE_OPTION[(shape, on_defect)]
+
+
+def test_a_side_shorter_than_the_crop_may_slide_the_margin_further():
+    # At 0 such a crop already hangs over both edges (the whole side inside it); a margin lets its
+    # window slide up to M px further either way, so up to M px of that side may be left out.
+    rng = np.random.default_rng(3)
+    tops = {_crop_origin(None, (20, 96), CROP, False, rng, 8)[0] for _ in range(400)}
+    assert min(tops) == 20 - CROP - 8 and max(tops) == 8
+    assert all(t + CROP > 0 and t < 20 for t in tops)  # never a crop without a row of the image
 
 
 @pytest.mark.parametrize("margin", ["-1", "64", "100"])
