@@ -34,9 +34,10 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-steps", type=int, default=40, help="phase 1: steps per crop epoch")
     p.add_argument("--crop-batch", type=int, default=32)
     p.add_argument("--crop-size", type=int, default=128)
-    p.add_argument("--crop-margin", type=int, default=0,
+    p.add_argument("--crop-margin", type=int, default=None,
                    help="phase 1: px a crop may reach past the image edge, zero-filled like the "
-                        "canvas padding, so tile-edge defects are seen against it (0: inside)")
+                        "canvas padding, so tile-edge defects are seen against it (default: 32 "
+                        "labels-only; 0: inside the image, the default otherwise)")
     p.add_argument("--epochs", type=int, default=58, help="phase 2: epochs on full images")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
@@ -168,7 +169,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.frr_confidence is not None and not 0 <= args.frr_confidence < 1:
         raise ConfigError(f"--frr-confidence must be 0 (the expected rate) or lie strictly between 0 "
                           f"and 1, got {args.frr_confidence}")
-    if args.crop_margin < 0 or (args.crop_margin and args.crop_margin >= args.crop_size // 2):
+    if args.crop_margin is not None and (
+            args.crop_margin < 0 or (args.crop_margin and args.crop_margin >= args.crop_size // 2)):
         raise ConfigError(f"--crop-margin must lie in [0, {args.crop_size // 2}) (under half a "
                           f"--crop-size {args.crop_size} crop), got {args.crop_margin}")
     if args.bank_pool < 1:

@@ -54,6 +54,7 @@ logger = logging.getLogger(__name__)
 
 LABELS_ONLY_SMOOTHING = 0.1  # adopted by its 3-seed rule, docs/issue8-results.md
 LABELS_ONLY_GOOD_SHARE = 0.6  # likewise (2026-12-05); 0 leaves every class to sqrt(count)
+LABELS_ONLY_CROP_MARGIN = 32  # likewise (2026-12-05, tenth session): crops reach past the tile edge
 # Labels-only thresholds spend the issue-8 false-reject target (0.05) on recall margin, as far as
 # the val good parts show it at 95 % confidence (docs/issue8-results.md, 2026-12-05, ninth session).
 LABELS_ONLY_FRR_BUDGET = 0.05
@@ -186,13 +187,16 @@ def resolve_recipe_defaults(run: Run) -> None:
     if args.synth_full_p is None:
         args.synth_full_p = 0.5 if gate else 0.3
     # The gate keeps the mix it was trained and chosen with; labels-only adopted `edges`, smoothed
-    # class targets and a larger good share of the draws by 3-seed rules (docs/issue8-results.md).
+    # class targets, a larger good share of the draws and crops past the tile edge by 3-seed rules
+    # (docs/issue8-results.md).
     if args.synth_mix is None:
         args.synth_mix = "v1" if gate else "edges"
     if args.label_smoothing is None:
         args.label_smoothing = LABELS_ONLY_SMOOTHING if run.recipe == LABELS_ONLY else 0.0
     if args.good_share is None:
         args.good_share = LABELS_ONLY_GOOD_SHARE if run.recipe == LABELS_ONLY else 0.0
+    if args.crop_margin is None:
+        args.crop_margin = LABELS_ONLY_CROP_MARGIN if run.recipe == LABELS_ONLY else 0
     if args.max_false_reject is None:
         args.max_false_reject = (LABELS_ONLY_FRR_BUDGET if run.recipe == LABELS_ONLY
                                  else ThresholdRule.max_false_reject)

@@ -106,6 +106,7 @@ def test_an_option_newer_than_the_crossval_counts_as_its_default():
     ("label_smoothing", 0.1, 0.0),  # labels-only smooths by default; before the option: plain targets
     ("good_share", 0.6, 0.0),  # and draws more good images; before: sqrt(count)
     ("frr_confidence", 0.95, 0.0),  # and reads its budget at 95 %; before: the expected rate
+    ("crop_margin", 32, 0),  # and crops past the tile edge; before: inside the image
 ])
 def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resolved, before, recorded):
     # Absent (before the option) or None (the option unset, before its labels-only default).

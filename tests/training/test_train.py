@@ -23,6 +23,7 @@ def test_report_and_card_written(tiny_bundle):
     assert report["recipe"] == "mask-supervised"
     assert report["args"]["label_smoothing"] == 0.0  # masks teach the classes: plain targets
     assert report["args"]["good_share"] == 0.0  # and every class is drawn by sqrt(count)
+    assert report["args"]["crop_margin"] == 0  # and its crops stay inside the image
     # REVIEW within the expected 1 % budget, the rule the card keeps for tune-thresholds.
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.01, 0.0)
     card_metrics = load_classifier(tiny_bundle).card.metrics
@@ -57,6 +58,7 @@ def test_labels_only_recipe_chosen_without_masks(tmp_path):
     assert report["args"]["synth_mix"] == "edges"  # stepped surfaces and edge defects drawn too
     assert report["args"]["label_smoothing"] == 0.1  # class targets smoothed by default
     assert report["args"]["good_share"] == 0.6  # good images drawn more than sqrt(count) would
+    assert report["args"]["crop_margin"] == 32  # crops reach past the tile edge
     # The issue-8 false-reject target is spent on recall, as far as val shows it at 95 %.
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.05, 0.95)
     # Synthetic defects on good images give the crop phase its pixel loss.
