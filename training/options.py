@@ -169,8 +169,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.frr_confidence is not None and not 0 <= args.frr_confidence < 1:
         raise ConfigError(f"--frr-confidence must be 0 (the expected rate) or lie strictly between 0 "
                           f"and 1, got {args.frr_confidence}")
-    if args.crop_margin is not None and (
-            args.crop_margin < 0 or (args.crop_margin and args.crop_margin >= args.crop_size // 2)):
+    if args.crop_margin is not None and not (args.crop_margin == 0
+                                             or 0 < args.crop_margin < args.crop_size // 2):
         raise ConfigError(f"--crop-margin must lie in [0, {args.crop_size // 2}) (under half a "
                           f"--crop-size {args.crop_size} crop), got {args.crop_margin}")
     if args.bank_pool < 1:

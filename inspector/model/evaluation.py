@@ -140,14 +140,13 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     y_true = np.array([classes.index(label) for label in labels], dtype=np.int64)
     y_pred = scored.probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
     is_defect = np.array([label not in card.good_classes for label in labels], dtype=bool)
-    anomaly = (scored.anomaly_scores if scored.anomaly_scores is not None
-               else [None] * len(scored.defect_scores))
-    own = scored.classifier_scores  # fused: NG also needs the classifier's own word
-    own_ng = card.fused.classifier_ng if own is not None else None
-    verdicts = [decide(float(v), card.thresholds, None if a is None else float(a),
-                       None if own is None else float(own[i]), own_ng)
-                for i, (v, a) in enumerate(zip(scored.defect_scores, anomaly, strict=True))]
+    none = [None] * len(scored.defect_scores)
+    anomaly = scored.anomaly_scores if scored.anomaly_scores is not None else none
+    own = scored.classifier_scores if scored.classifier_scores is not None else none  # fused only
+    verdicts = [decide(float(v), card.thresholds, a, o, model.own_ng())  # judged as predict() does
+                for v, a, o in zip(scored.defect_scores, anomaly, own, strict=True)]
     flagged = np.array([v is not Verdict.OK for v in verdicts], dtype=bool)
+    judged = list(zip(verdicts, is_defect, strict=True))
     recall, frr = metrics.flag_rates(is_defect, flagged)
     cm = metrics.confusion_matrix(y_true, y_pred, len(classes))
     peaks = scored.peaks_in_mask
@@ -172,9 +171,8 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
         **metrics.misjudged([f"{s.label}/{s.path.name}" for s in scored.samples], is_defect, flagged),
         "verdicts": dict(Counter(v.value for v in verdicts)),
         # where the false rejects go: scrap (NG) or a person's check (REVIEW); likewise the catches
-        "verdicts_by_truth": {truth: dict(Counter(v.value for v, d in zip(verdicts, is_defect, strict=True)
-                                                  if d == want))
-                              for truth, want in (("good", False), ("defect", True))},
+        "verdicts_by_truth": {"good": dict(Counter(v.value for v, d in judged if not d)),
+                              "defect": dict(Counter(v.value for v, d in judged if d))},
         "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                        "anomaly": card.thresholds.anomaly},
         "per_class": metrics.per_class_scores(cm, classes),

@@ -126,10 +126,18 @@ class BundleRuntime:
         _, scores, dmaps, placements = self.gate.score_images(images)
         return scores, dmaps, placements
 
+    @property
+    def fusion(self):
+        """The calibration fusing the attached gate in, or None when the bundle fuses no gate."""
+        return self.card.fused if self.gate is not None else None
+
     def fused_scores(self, own_scores: np.ndarray, anomaly: np.ndarray) -> np.ndarray | None:
         """The defect score with the attached gate fused in, or None when the bundle fuses no gate."""
-        fusion = self.card.fused if self.gate is not None else None
-        return None if fusion is None else fusion.combine(own_scores, anomaly)
+        return None if self.fusion is None else self.fusion.combine(own_scores, anomaly)
+
+    def own_ng(self) -> float | None:
+        """Fused: the classifier's own NG threshold, which NG also needs (verdict.decide); else None."""
+        return None if self.fusion is None else self.fusion.classifier_ng
 
     def gate_heatmap_shown(self, own_scores: np.ndarray, anomaly: np.ndarray) -> np.ndarray:
         """Where a part's heatmap is the attached gate's rather than the classifier's own.
@@ -156,10 +164,9 @@ class BundleRuntime:
         probs, scores, dmaps, placements = self.score_images(images)
         anomaly, gate_maps, gate_places = self.anomaly_scores(images)
         by_gate = self.gate_heatmap_shown(scores, anomaly)
-        own, fused = scores, self.fused_scores(scores, anomaly)
-        own_ng = None
+        own, own_ng, fused = scores, self.own_ng(), self.fused_scores(scores, anomaly)
         if fused is not None:
-            scores, own_ng = fused, self.card.fused.classifier_ng
+            scores = fused
         out = []
         for i, image in enumerate(images):
             a_score = float(anomaly[i]) if self.gate is not None else (
