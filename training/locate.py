@@ -8,7 +8,7 @@ import torch
 
 from inspector.model.preprocess import place, standardise
 from training.data import CachedSplit
-from training.loop import STRIDE
+from training.loop import STRIDE, autocast
 
 
 def _peak(dmap: np.ndarray, top: int, left: int, h: int, w: int) -> tuple[int, int]:
@@ -23,7 +23,8 @@ def _peak(dmap: np.ndarray, top: int, left: int, h: int, w: int) -> tuple[int, i
 
 @torch.inference_mode()
 def locate_defects(model: torch.nn.Module, data: CachedSplit, good_index: int, size: int,
-                   device: torch.device, radius: int = 12, batch: int = 16) -> dict[int, np.ndarray]:
+                   device: torch.device, radius: int = 12, batch: int = 16,
+                   precision: str = "fp32") -> dict[int, np.ndarray]:
     """Pseudo-masks (a disk at the defect map's peak) for every defect image of `data`."""
     model.eval()
     wanted = [i for i, label in enumerate(data.labels) if label != good_index]
@@ -32,7 +33,8 @@ def locate_defects(model: torch.nn.Module, data: CachedSplit, good_index: int, s
         chunk = wanted[start:start + batch]
         placed = [place(standardise(data.images[i]), size) for i in chunk]
         x = torch.from_numpy(np.stack([c for c, _ in placed])[:, None]).to(device)
-        _, dmap = model(x.contiguous(memory_format=torch.channels_last))
+        with autocast(device, precision):
+            _, dmap = model(x.contiguous(memory_format=torch.channels_last))
         maps = dmap[:, 0].float().cpu().numpy()
         for j, i in enumerate(chunk):
             p = placed[j][1]

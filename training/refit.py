@@ -30,7 +30,8 @@ NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "thread
 
 # Options whose recipe default came after the option: a crossval that recorded them unset (absent,
 # or None before the default was resolved into the args) ran with this value.
-BEFORE_THE_OPTION = {"label_smoothing": 0.0, "good_share": 0.0, "frr_confidence": 0.0, "crop_margin": 0}
+BEFORE_THE_OPTION = {"label_smoothing": 0.0, "good_share": 0.0, "frr_confidence": 0.0, "crop_margin": 0,
+                     "ensemble": 1, "precision": "fp32"}
 
 CARD_FIGURES = ("n", "n_defect", "n_good", "macro_f1", "auroc", "defect_recall", "false_reject_rate",
                 "expected_false_reject", "review_threshold")

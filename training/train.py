@@ -32,7 +32,7 @@ from inspector.model.evaluation import evaluate, headline, score_samples, summar
 from inspector.model.feature_bank import TOP_K
 from inspector.model.gate import attach_gate, fuse_gate
 from inspector.model.loader import load_classifier
-from inspector.model.network import build_network
+from inspector.model.network import SegDecEnsemble, build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import place, standardise
 from inspector.model.thresholds import ThresholdRule, gate_threshold, val_warning
@@ -60,6 +60,7 @@ LABELS_ONLY_CROP_MARGIN = 32  # likewise (2026-12-05, tenth session): crops reac
 LABELS_ONLY_FRR_BUDGET = 0.05
 LABELS_ONLY_FRR_CONFIDENCE = 0.95
 PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
+MEMBER_SEED_STEP = 1000  # an ensemble's k-th network trains from seed + 1000 k: clear of nearby seeds
 
 
 @dataclass
@@ -197,6 +198,10 @@ def resolve_recipe_defaults(run: Run) -> None:
         args.good_share = LABELS_ONLY_GOOD_SHARE if run.recipe == LABELS_ONLY else 0.0
     if args.crop_margin is None:
         args.crop_margin = LABELS_ONLY_CROP_MARGIN if run.recipe == LABELS_ONLY else 0
+    if args.ensemble is None:
+        args.ensemble = 1
+    if args.precision is None:
+        args.precision = "fp32"
     if args.max_false_reject is None:
         args.max_false_reject = (LABELS_ONLY_FRR_BUDGET if run.recipe == LABELS_ONLY
                                  else ThresholdRule.max_false_reject)
@@ -215,48 +220,92 @@ def synth_config(run: Run) -> SynthConfig:
     return SynthConfig(args.synth_crop_p, args.synth_full_p, args.synth_mix, args.pseudo_masks)
 
 
-def fit(run: Run) -> torch.nn.Module:
+@dataclass
+class Fitting:
+    """One network's training: what each step needs, and the seed its batch stream is keyed by."""
+
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LRScheduler
+    sampler: BalancedSampler
+    loss_cfg: LossConfig
+    ema: WeightAverage | None
+    seed: int
+    member: int | None  # the network's place in an ensemble; None when it is the only one
+
+    @property
+    def judged(self) -> torch.nn.Module:
+        """The network validated, kept and shipped: the weight average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
+
+
+def member_seed(seed: int, member: int) -> int:
+    """The seed an ensemble's `member`-th network trains from (member 0: the run's own seed)."""
+    return seed + MEMBER_SEED_STEP * member
+
+
+def fit_ensemble(run: Run) -> torch.nn.Module:
+    """--ensemble N: N networks one after another, each from its own seed and with its own val
+    checkpoint, averaged in one graph; one network is returned as itself."""
+    count = run.args.ensemble
+    nets = []
+    for k in range(count):
+        seed = member_seed(run.args.seed, k)
+        if k:  # member 0 runs exactly as a single network of this seed would
+            _seed_everything(seed)
+            logger.info("ensemble member %d of %d (seed %d)", k + 1, count, seed)
+        nets.append(fit(run, seed, k if count > 1 else None))
+    return nets[0] if count == 1 else SegDecEnsemble.of(nets)
+
+
+def fit(run: Run, seed: int | None = None, member: int | None = None) -> torch.nn.Module:
     """Two phases (crops with pixel loss, then full canvases) under one one-cycle schedule."""
     args = run.args
+    seed = args.seed if seed is None else seed
     model = _build_model(run)
     crop_epochs = args.crop_epochs
     total = crop_epochs * args.crop_steps + args.epochs * _steps_per_epoch(run)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
     good_index = run.classes.index(run.good[0])
-    sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
+    sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, seed,
                               augment=AugmentConfig(crop_margin=args.crop_margin),
                               recipe=run.recipe, synth=synth_config(run), good_share=args.good_share,
                               crop_good_share=args.crop_good_share)
     loss_cfg = LossConfig(args.pos_weight, True, good_index, args.aux_weight, args.mil_weight,
                           args.label_smoothing, args.focal_gamma)
     ema = WeightAverage(model, args.ema_decay) if args.ema_decay > 0 else None
-    ctx = (model, opt, sched, sampler, loss_cfg, ema)
-    _phase_crops(run, ctx, crop_epochs)
-    return _phase_full(run, ctx)
+    fitting = Fitting(model, opt, sched, sampler, loss_cfg, ema, seed, member)
+    _phase_crops(run, fitting, crop_epochs)
+    return _phase_full(run, fitting)
 
 
-def _phase_crops(run: Run, ctx, epochs: int) -> None:
-    model, _, _, sampler, _, _ = ctx
-    args = run.args
+def _logged(fitting: Fitting, entry: dict) -> dict:
+    """A history entry, naming its network when the run trains several."""
+    return entry if fitting.member is None else {"member": fitting.member, **entry}
+
+
+def _phase_crops(run: Run, fitting: Fitting, epochs: int) -> None:
+    args, sampler = run.args, fitting.sampler
     first_locate = math.ceil(args.locate_at * epochs) if run.recipe == LABELS_ONLY else math.inf
     bar = tqdm(range(epochs), desc="crops", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
         if epoch >= first_locate and (epoch - first_locate) % 10 == 0:
             # Real defects join the crops where the map (trained on synthetic defects) peaks.
-            sampler.pseudo = locate_defects(model, run.train, sampler.good_index, args.input_size,
-                                            run.device)
-        losses = _epoch_losses(run, ctx, "crops", epoch)
+            sampler.pseudo = locate_defects(fitting.model, run.train, sampler.good_index, args.input_size,
+                                            run.device, precision=args.precision)
+        losses = _epoch_losses(run, fitting, "crops", epoch)
         cls_loss, seg_loss = np.mean(losses, axis=0)
-        run.history.append({"phase": "crops", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
+        run.history.append(_logged(fitting, {"phase": "crops", "epoch": epoch, "cls_loss": cls_loss,
+                                             "seg_loss": seg_loss}))
         bar.set_postfix(cls=f"{cls_loss:.3f}", seg=f"{seg_loss:.3f}")
         if args.no_progress and epoch % 10 == 0:
             logger.info("crops epoch %d: cls %.3f seg %.3f", epoch, cls_loss, seg_loss)
 
 
-def _epoch_losses(run: Run, ctx, phase: str, epoch: int) -> list[tuple[float, float]]:
+def _epoch_losses(run: Run, fitting: Fitting, phase: str, epoch: int) -> list[tuple[float, float]]:
     """Train one epoch of a phase; its batches are drawn here or by --loader-workers processes."""
-    args, sampler = run.args, ctx[3]
+    args = run.args
     if phase not in PHASES:
         raise ValueError(f"unknown training phase {phase!r}")
     if phase == "crops":
@@ -267,36 +316,35 @@ def _epoch_losses(run: Run, ctx, phase: str, epoch: int) -> list[tuple[float, fl
         steps = _steps_per_epoch(run)
         def draw(s):
             return s.full_items(args.batch)
-    key = (args.seed, PHASES.index(phase), epoch)
-    batches = epoch_batches(sampler, draw, steps, args.loader_workers, key)
+    key = (fitting.seed, PHASES.index(phase), epoch)
+    batches = epoch_batches(fitting.sampler, draw, steps, args.loader_workers, key)
     # closing: a step that raises must still stop the epoch's workers, not leave them to the GC
     with contextlib.closing(batches):
-        return [_step(ctx, batch, run.device) for batch in batches]
+        return [_step(fitting, batch, run.device, args.precision) for batch in batches]
 
 
-def _step(ctx, batch, device) -> tuple[float, float]:
-    model, opt, sched, _, loss_cfg, ema = ctx
-    values = train_step(model, opt, sched, batch, device, loss_cfg)
-    if ema is not None:
-        ema.update()
+def _step(fitting: Fitting, batch, device, precision: str) -> tuple[float, float]:
+    values = train_step(fitting.model, fitting.opt, fitting.sched, batch, device, fitting.loss_cfg,
+                        precision)
+    if fitting.ema is not None:
+        fitting.ema.update()
     return values
 
 
-def _phase_full(run: Run, ctx) -> torch.nn.Module:
+def _phase_full(run: Run, fitting: Fitting) -> torch.nn.Module:
     if run.refit is not None:
-        return _phase_full_refit(run, ctx)
-    model, _, _, _, _, ema = ctx
-    judged = ema.module if ema is not None else model  # the network validated, kept and shipped
+        return _phase_full_refit(run, fitting)
+    judged = fitting.judged
     args = run.args
     canvases = _val_canvases(run.select or run.val, args.input_size)
     best, best_state, since_best = -math.inf, copy.deepcopy(judged.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)
     for epoch in bar:
-        losses = _epoch_losses(run, ctx, "full", epoch)
-        figures = _val_figures(run, predict_probs(judged, canvases, run.device))
+        losses = _epoch_losses(run, fitting, "full", epoch)
+        figures = _val_figures(run, predict_probs(judged, canvases, run.device, precision=args.precision))
         cls_loss, seg_loss = np.mean(losses, axis=0)
-        run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss,
-                            **figures})
+        run.history.append(_logged(fitting, {"phase": "full", "epoch": epoch, "cls_loss": cls_loss,
+                                             "seg_loss": seg_loss, **figures}))
         bar.set_postfix(cls=f"{cls_loss:.3f}", f1=f"{figures['val_macro_f1']:.3f}",
                         auc=f"{figures['val_auroc']:.3f}", frr=f"{figures['val_frr']:.3f}")
         if args.no_progress:
@@ -313,18 +361,17 @@ def _phase_full(run: Run, ctx) -> torch.nn.Module:
     return judged.cpu()
 
 
-def _phase_full_refit(run: Run, ctx) -> torch.nn.Module:
+def _phase_full_refit(run: Run, fitting: Fitting) -> torch.nn.Module:
     """No val to judge by: train the same schedule up to the epoch the folds kept, and keep that."""
-    model, _, _, _, _, ema = ctx
     args = run.args
     last = min(run.refit.keep_epoch, args.epochs - 1)
     for epoch in tqdm(range(last + 1), desc="full", disable=args.no_progress, file=sys.stderr):
-        losses = _epoch_losses(run, ctx, "full", epoch)
+        losses = _epoch_losses(run, fitting, "full", epoch)
         cls_loss, seg_loss = np.mean(losses, axis=0)
         run.history.append({"phase": "full", "epoch": epoch, "cls_loss": cls_loss, "seg_loss": seg_loss})
         if args.no_progress:
             logger.info("full epoch %d of %d (refit): cls %.3f seg %.3f", epoch, last, cls_loss, seg_loss)
-    return (ema.module if ema is not None else model).cpu()
+    return fitting.judged.cpu()
 
 
 def _code_version() -> str:
@@ -339,9 +386,10 @@ def _code_version() -> str:
 def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> ModelCard:
     args = run.args
     return ModelCard(
-        name=args.name or args.out.name, arch="segdec", classes=run.classes, good_classes=run.good,
-        input_size=args.input_size, thresholds=thresholds,
-        arch_params={"widths": [int(w) for w in args.widths.split(",")], "head_width": args.head_width},
+        name=args.name or args.out.name, arch="segdec" if args.ensemble == 1 else "segdec-ensemble",
+        classes=run.classes, good_classes=run.good, input_size=args.input_size, thresholds=thresholds,
+        arch_params={"widths": [int(w) for w in args.widths.split(",")], "head_width": args.head_width,
+                     **({"members": args.ensemble} if args.ensemble > 1 else {})},
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
         weights_hash=run.weights_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
@@ -531,7 +579,7 @@ def main(args: argparse.Namespace, index: DatasetIndex | None = None) -> dict:
     if args.out.exists() and (args.out / "card.json").exists():
         shutil.rmtree(args.out)  # replace an old bundle whole, never mix files of two runs
     start = time.monotonic()
-    model = fit(run)
+    model = fit_ensemble(run)
     return _finish(run, model, time.monotonic() - start)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -81,7 +83,33 @@ class WithFeatures(nn.Module):
         return self.net.forward_with_features(x)
 
 
-ARCHITECTURES = {"segdec": SegDecNet}
+class SegDecEnsemble(nn.Module):
+    """Several SegDecNets averaged: class logits are the log of the members' mean probabilities
+    (so a softmax gives that mean exactly), the defect map is the mean of their map logits."""
+
+    def __init__(self, num_classes: int, in_channels: int = 1, widths: tuple[int, ...] = (32, 32, 48, 64),
+                 head_width: int = 64, members: int = 2) -> None:
+        super().__init__()
+        if members < 1:
+            raise ModelError(f"an ensemble needs at least one member, got {members}")
+        self.members = nn.ModuleList(SegDecNet(num_classes, in_channels, widths, head_width)
+                                     for _ in range(members))
+
+    @classmethod
+    def of(cls, nets: list[nn.Module]) -> SegDecEnsemble:
+        """An ensemble holding these trained networks themselves (not copies)."""
+        ensemble = cls(num_classes=1, members=1)  # a placeholder member, replaced at once
+        ensemble.members = nn.ModuleList(nets)
+        return ensemble
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = [member(x) for member in self.members]
+        log_probs = torch.stack([F.log_softmax(logits, dim=1) for logits, _ in outputs])
+        mean_log_prob = torch.logsumexp(log_probs, dim=0) - math.log(len(outputs))
+        return mean_log_prob, torch.stack([dmap for _, dmap in outputs]).mean(dim=0)
+
+
+ARCHITECTURES = {"segdec": SegDecNet, "segdec-ensemble": SegDecEnsemble}
 
 
 def build_network(arch: str, num_classes: int, in_channels: int = 1, **params) -> nn.Module:
