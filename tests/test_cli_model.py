@@ -73,3 +73,37 @@ def test_train_command_writes_a_bundle_and_records_itself(synthetic_dataset, tmp
     bad = subprocess.run([*cmd[:4], str(tmp_path / "missing"), "--out", str(tmp_path / "x")],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_stopping_the_train_command_stops_the_training(synthetic_dataset, tmp_path):
+    """`kill` on `inspector train` (a service manager's stop) must not orphan the training process."""
+    import contextlib
+    import signal
+    import time
+
+    import psutil
+
+    from tests.conftest import TINY_ARGS
+
+    out = tmp_path / "bundle"
+    long_run = [*TINY_ARGS, "--crop-epochs", "100000"]  # later options win: it would run for hours
+    parent = subprocess.Popen([sys.executable, "-m", "inspector.cli", "train", str(synthetic_dataset),
+                               "--out", str(out), *long_run],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    children: list[psutil.Process] = []
+    while time.monotonic() < deadline and not children:  # wait until the training has started
+        children = [c for c in psutil.Process(parent.pid).children()
+                    if "training.train" in " ".join(c.cmdline())]
+        time.sleep(0.2)
+    try:
+        assert children, "the training process never started"
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) != 0
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, f"training still running after the command was stopped: {alive}"
+        assert not (out / "card.json").exists()
+    finally:  # a failing run must not leave a training behind on the test machine
+        for proc in [parent, *children]:
+            with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                proc.kill()

@@ -7,8 +7,10 @@ import json
 import logging
 import os
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 from typing import Annotated
 
@@ -49,7 +51,31 @@ def _run_training(module: str, command: str, args: list[str]) -> typer.Exit:
     if importlib.util.find_spec("training") is None or importlib.util.find_spec("torch") is None:
         raise fail("training needs torch and the training package: pip install 'inspector[train]'")
     env = dict(os.environ, INSPECTOR_TRAIN_COMMAND=f"inspector {command} " + shlex.join(args))
-    return typer.Exit(subprocess.call([sys.executable, "-m", f"training.{module}", *args], env=env))
+    return typer.Exit(run_forwarding_signals([sys.executable, "-m", f"training.{module}", *args], env))
+
+
+FORWARDED = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+
+
+def run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
+    """Run a child to its end and pass it the signals that stop this process: a service manager
+    or `kill` that stops `inspector train` must stop the training, not orphan it (it would go on
+    using the cores and later write a bundle nobody waits for). Returns the child's exit code."""
+    proc = subprocess.Popen(cmd, env=env)
+
+    def forward(signum, _frame) -> None:
+        # (Ctrl-C in a terminal also reaches the child directly; a second SIGINT only repeats it.)
+        if proc.poll() is None:
+            proc.send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        return proc.wait()  # only the main thread may set handlers; its own signals stay as they are
+    previous = {sig: signal.signal(sig, forward) for sig in FORWARDED}
+    try:
+        return proc.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def train(ctx: typer.Context) -> None:
