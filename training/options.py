@@ -68,6 +68,17 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help=f"test-time views, comma separated (known: {', '.join(VIEWS)})")
     p.add_argument("--widths", default="32,32,48,64", help="encoder widths")
     p.add_argument("--head-width", type=int, default=64)
+    _add_compute_options(p)
+    p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--refit-from", type=Path, default=None,
+                   help="an inspector crossval folder of this recipe: train on every train+val image, "
+                        "REVIEW threshold and kept epoch from the folds (no val split)")
+    return p
+
+
+def _add_compute_options(p: argparse.ArgumentParser) -> None:
+    """How many networks, in what precision, on what hardware the training computes."""
     p.add_argument("--ensemble", type=int, default=None,
                    help="networks trained one after another (the k-th from seed + 1000 k) and "
                         "shipped as one graph averaging their probabilities (default: 1)")
@@ -81,12 +92,6 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="processes drawing batches ahead (0: drawn in the training process, the "
                         "reference stream; N gives another stream, repeatable for that N). For spare "
                         "cores, e.g. beside a GPU")
-    p.add_argument("--name", default=None, help="model name (default: the out folder's name)")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--refit-from", type=Path, default=None,
-                   help="an inspector crossval folder of this recipe: train on every train+val image, "
-                        "REVIEW threshold and kept epoch from the folds (no val split)")
-    return p
 
 
 def _add_synthetic_options(p: argparse.ArgumentParser) -> None:
