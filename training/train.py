@@ -258,10 +258,10 @@ def fit_ensemble(run: Run) -> torch.nn.Module:
     return nets[0] if count == 1 else SegDecEnsemble.of(nets)
 
 
-def fit(run: Run, seed: int | None = None, member: int | None = None) -> torch.nn.Module:
-    """Two phases (crops with pixel loss, then full canvases) under one one-cycle schedule."""
+def fit(run: Run, seed: int, member: int | None) -> torch.nn.Module:
+    """One network from `seed`: two phases (crops with pixel loss, then full canvases) under one
+    one-cycle schedule; `member` names it in the history when the run trains several."""
     args = run.args
-    seed = args.seed if seed is None else seed
     model = _build_model(run)
     crop_epochs = args.crop_epochs
     total = crop_epochs * args.crop_steps + args.epochs * _steps_per_epoch(run)

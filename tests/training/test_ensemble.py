@@ -8,7 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from inspector.errors import ConfigError  # noqa: E402
+from inspector.errors import ConfigError, ModelError  # noqa: E402
 from inspector.model.card import ModelCard  # noqa: E402
 from inspector.model.loader import load_classifier  # noqa: E402
 from inspector.model.network import SegDecEnsemble, SegDecNet, build_network  # noqa: E402
@@ -41,7 +41,7 @@ def test_an_ensemble_rebuilds_from_its_card_params():
     ensemble = SegDecEnsemble.of(_nets(2))
     rebuilt = build_network("segdec-ensemble", 3, 1, widths=[8, 8, 8, 8], head_width=8, members=2)
     rebuilt.load_state_dict(ensemble.state_dict())  # same keys and shapes, strict
-    with pytest.raises(Exception, match="at least one member"):
+    with pytest.raises(ModelError, match="at least one member"):
         build_network("segdec-ensemble", 3, 1, members=0)
 
 

@@ -107,6 +107,8 @@ def test_an_option_newer_than_the_crossval_counts_as_its_default():
     ("good_share", 0.6, 0.0),  # and draws more good images; before: sqrt(count)
     ("frr_confidence", 0.95, 0.0),  # and reads its budget at 95 %; before: the expected rate
     ("crop_margin", 32, 0),  # and crops past the tile edge; before: inside the image
+    ("ensemble", 2, 1),  # options with no recipe default yet: before them, one network
+    ("precision", "bf16", "fp32"),  # and float32 forward passes
 ])
 def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resolved, before, recorded):
     # Absent (before the option) or None (the option unset, before its labels-only default).
@@ -116,7 +118,7 @@ def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resol
         fold[option] = None
     setattr(args, option, resolved)  # what prepare_run resolves for labels-only
     flag = "--" + option.replace("_", "-")
-    with pytest.raises(ConfigError, match=rf"{flag} {resolved} \(crossval: {before}\)"):
+    with pytest.raises(ConfigError, match=rf"{flag} {resolved!r} \(crossval: {before!r}\)"):
         check_same_recipe(args, [fold])
     setattr(args, option, before)
     check_same_recipe(args, [fold])
