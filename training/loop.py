@@ -12,6 +12,7 @@ from training.batches import IGNORE, Batch
 
 STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 PRECISIONS = ("fp32", "bf16")  # what a training's forward passes compute in (weights stay float32)
+AUTO_PRECISION = "auto"         # bf16 where it is known to be fast, else fp32 (resolve_precision)
 
 
 def autocast(device: torch.device, precision: str):
@@ -20,6 +21,25 @@ def autocast(device: torch.device, precision: str):
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
     return torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def fast_bf16(device: torch.device | str) -> bool:
+    """Whether bf16 autocast is known to run faster than float32 on this device: CPUs with AMX bf16
+    tiles (measured about twice as fast a step, docs/issue8-results.md). AVX-512 bf16 without AMX
+    and GPUs are unmeasured, so they keep float32."""
+    if torch.device(device).type != "cpu":
+        return False
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
+    return bool(capabilities.get("amx_bf16", False))
+
+
+def resolve_precision(requested: str, device: torch.device | str) -> str:
+    """A concrete precision for a requested one: auto becomes bf16 where that is fast, else fp32."""
+    if requested == AUTO_PRECISION:
+        return "bf16" if fast_bf16(device) else "fp32"
+    if requested not in PRECISIONS:
+        raise ValueError(f"unknown precision {requested!r}; known: {', '.join(PRECISIONS)}, auto")
+    return requested
 
 
 @dataclass(frozen=True)

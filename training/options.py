@@ -11,7 +11,7 @@ from inspector.model.preprocess import DEFAULT_VIEWS, VIEWS
 from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
 from training.feature_bank import BANK_SIZE
-from training.loop import PRECISIONS
+from training.loop import AUTO_PRECISION, PRECISIONS
 from training.prefetch import fork_available
 from training.synthetic_defects import MIXES
 
@@ -61,6 +61,11 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="--good-share for the crop phase alone (default: the same as the full "
                         "canvases'; 0: every class by sqrt(count))")
     p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
+    p.add_argument("--stop-not-before", type=float, default=None,
+                   help="share of the phase-2 epochs that always run before early stopping may end "
+                        "it: earlier, the one-cycle learning rate is still high and one lucky val "
+                        "epoch can outlast the patience (default: 0.75; 0 for mask-supervised, "
+                        "whose shipped bundle was trained without the guard)")
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
     _add_threshold_options(p)
@@ -82,10 +87,11 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ensemble", type=int, default=None,
                    help="networks trained one after another (the k-th from seed + 1000 k) and "
                         "shipped as one graph averaging their probabilities (default: 1)")
-    p.add_argument("--precision", choices=PRECISIONS, default=None,
+    p.add_argument("--precision", choices=(*PRECISIONS, AUTO_PRECISION), default=None,
                    help="what the training's forward passes compute in; bf16 runs about twice "
-                        "as fast on CPUs with AMX or AVX-512 bf16; weights and the exported "
-                        "graph stay float32 (default: fp32)")
+                        "as fast on CPUs with AMX; auto: bf16 on such CPUs, fp32 elsewhere; weights "
+                        "and the exported graph stay float32; the report records what ran "
+                        "(default: fp32)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--loader-workers", type=int, default=0,
@@ -163,6 +169,10 @@ def check_args(args: argparse.Namespace) -> None:
     if len(set(views)) != len(views):
         raise ConfigError(f"--tta: a view is named twice in {args.tta!r}")
     args.tta = ",".join(views)  # the card records the names as checked
+    if args.patience < 1:
+        raise ConfigError(f"--patience must be 1 or more, got {args.patience}")
+    if args.stop_not_before is not None and not 0 <= args.stop_not_before <= 1:
+        raise ConfigError(f"--stop-not-before must lie in [0, 1], got {args.stop_not_before}")
     if args.loader_workers < 0:
         raise ConfigError(f"--loader-workers must be 0 or more, got {args.loader_workers}")
     if args.loader_workers > 0 and not fork_available():

@@ -26,7 +26,8 @@ from training.options import get_args_parser
 POOLED = ("train", "val")
 # Options that do not change what the recipe learns or how it is scored: they may differ.
 NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "threads", "device", "command",
-                        "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers"})
+                        "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers",
+                        "stop_not_before"})  # a refit keeps the folds' epoch: it never stops early
 
 # Options whose recipe default came after the option: a crossval that recorded them unset (absent,
 # or None before the default was resolved into the args) ran with this value.

@@ -24,6 +24,8 @@ def test_report_and_card_written(tiny_bundle):
     assert report["args"]["label_smoothing"] == 0.0  # masks teach the classes: plain targets
     assert report["args"]["good_share"] == 0.0  # and every class is drawn by sqrt(count)
     assert report["args"]["crop_margin"] == 0  # and its crops stay inside the image
+    assert report["args"]["stop_not_before"] == 0.0  # and it stops early as its shipped bundle did
+    assert report["args"]["precision"] == "fp32"
     # REVIEW within the expected 1 % budget, the rule the card keeps for tune-thresholds.
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.01, 0.0)
     card_metrics = load_classifier(tiny_bundle).card.metrics
@@ -59,6 +61,7 @@ def test_labels_only_recipe_chosen_without_masks(tmp_path):
     assert report["args"]["label_smoothing"] == 0.1  # class targets smoothed by default
     assert report["args"]["good_share"] == 0.6  # good images drawn more than sqrt(count) would
     assert report["args"]["crop_margin"] == 32  # crops reach past the tile edge
+    assert report["args"]["stop_not_before"] == 0.75  # no early stop while the learning rate is high
     # The issue-8 false-reject target is spent on recall, as far as val shows it at 95 %.
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.05, 0.95)
     # Synthetic defects on good images give the crop phase its pixel loss.
