@@ -32,7 +32,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--good-class", action="append", default=None, help="class meaning no defect")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--input-size", type=int, default=320)
-    p.add_argument("--crop-epochs", type=int, default=110, help="phase 1: epochs on crops")
+    p.add_argument("--crop-epochs", type=int, default=None,
+                   help="phase 1: epochs on crops (default: 110; 165 labels-only in bf16)")
     p.add_argument("--crop-steps", type=int, default=40, help="phase 1: steps per crop epoch")
     p.add_argument("--crop-batch", type=int, default=32)
     p.add_argument("--crop-size", type=int, default=128)
@@ -40,7 +41,8 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="phase 1: px a crop may reach past the image edge, zero-filled like the "
                         "canvas padding, so tile-edge defects are seen against it (default: 32 "
                         "labels-only; 0: inside the image, the default otherwise)")
-    p.add_argument("--epochs", type=int, default=58, help="phase 2: epochs on full images")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="phase 2: epochs on full images (default: 58; 87 labels-only in bf16)")
     p.add_argument("--batch", type=int, default=16)
     p.add_argument("--steps-per-epoch", type=int, default=0, help="0: one pass over the train split")
     p.add_argument("--lr", type=float, default=3e-3)
@@ -91,7 +93,7 @@ def _add_compute_options(p: argparse.ArgumentParser) -> None:
                    help="what the training's forward passes compute in; bf16 runs about twice "
                         "as fast on CPUs with AMX; auto: bf16 on such CPUs, fp32 elsewhere; weights "
                         "and the exported graph stay float32; the report records what ran "
-                        "(default: fp32)")
+                        "(default: auto labels-only, fp32 otherwise)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--loader-workers", type=int, default=0,

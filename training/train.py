@@ -45,7 +45,7 @@ from training.data import CachedSplit, load_split
 from training.ema import WeightAverage
 from training.export import write_bundle
 from training.locate import locate_defects
-from training.loop import LossConfig, predict_probs, resolve_precision, train_step
+from training.loop import LossConfig, fast_bf16, predict_probs, resolve_precision, train_step
 from training.options import check_args, get_args_parser
 from training.prefetch import epoch_batches
 from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
@@ -63,6 +63,10 @@ LABELS_ONLY_FRR_CONFIDENCE = 0.95
 # a labels-only bf16 pilot stopped at full epoch 24 of 58 on one lucky epoch at 0.59 of the peak
 # rate (docs/issue8-results.md, eleventh session). Mask-supervised keeps its shipped behaviour.
 STOP_NOT_BEFORE = 0.75
+CROP_EPOCHS, EPOCHS = 110, 58  # the budget that fits 30 min on 2 cores in float32
+# Labels-only trains in bf16 where that is fast (AMX CPUs) and spends the time saved on a 1.5x
+# schedule: adopted by its 3-seed rule (docs/issue8-results.md, twelfth session).
+LABELS_ONLY_BF16_CROP_EPOCHS, LABELS_ONLY_BF16_EPOCHS = 165, 87
 PHASES = ("crops", "full")  # a training's two phases, in order (a batch stream's key holds the index)
 MEMBER_SEED_STEP = 1000  # an ensemble's k-th network trains from seed + 1000 k: clear of nearby seeds
 
@@ -205,7 +209,13 @@ def resolve_recipe_defaults(run: Run) -> None:
     if args.ensemble is None:
         args.ensemble = 1
     # What ran, not what was asked: the report and a refit compare concrete precisions.
-    args.precision = resolve_precision(args.precision or "fp32", run.device)
+    labels_only = run.recipe == LABELS_ONLY
+    args.precision = resolve_precision(args.precision or ("auto" if labels_only else "fp32"), run.device)
+    longer = labels_only and args.precision == "bf16"
+    if args.crop_epochs is None:
+        args.crop_epochs = LABELS_ONLY_BF16_CROP_EPOCHS if longer else CROP_EPOCHS
+    if args.epochs is None:
+        args.epochs = LABELS_ONLY_BF16_EPOCHS if longer else EPOCHS
     if args.stop_not_before is None:
         args.stop_not_before = 0.0 if run.recipe == MASK_SUPERVISED else STOP_NOT_BEFORE
     if args.max_false_reject is None:
@@ -533,9 +543,11 @@ def scored_rows(scored, root: Path, classes: list[str]) -> list[dict]:
 def compute_identity(device: torch.device) -> dict:
     """What a bit-for-bit rebuild needs to match: the same seed and data repeat the same network
     only with the same torch, thread count and CPU kernels (AVX2 and AVX-512 kernels round
-    differently, and one training step apart the weights already differ)."""
+    differently, and one training step apart the weights already differ). bf16 runs on AMX tiles
+    where the CPU has them, so that is named too."""
     identity = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_model()}
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_model(),
+                "amx_bf16": fast_bf16("cpu")}
     if device.type == "cuda":
         identity["gpu"] = torch.cuda.get_device_name(device)
     return identity

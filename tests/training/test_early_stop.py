@@ -1,4 +1,4 @@
-"""The early-stopping guard (--stop-not-before) and the auto precision (--precision auto)."""
+"""The early-stopping guard (--stop-not-before), the auto precision and the budget that follows it."""
 
 from __future__ import annotations
 
@@ -79,3 +79,29 @@ def test_bad_guard_values_are_refused(tmp_path, bad):
     args = get_args_parser().parse_args([str(tmp_path), "--out", str(tmp_path / "b"), *bad])
     with pytest.raises(ConfigError, match=rf"{bad[0]} must"):
         check_args(args)
+
+
+def _resolved(recipe: str, amx: bool, monkeypatch, *extra: str) -> argparse.Namespace:
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx})
+    args = get_args_parser().parse_args(["data", "--out", "b", *extra])
+    run = train_module.Run(args, None, ["free"], recipe, torch.device("cpu"))
+    train_module.resolve_recipe_defaults(run)
+    return args
+
+
+@pytest.mark.parametrize(("recipe", "amx", "expected"), [
+    ("labels-only", True, ("bf16", 165, 87)),       # bf16's saved time spent on a 1.5x schedule
+    ("labels-only", False, ("fp32", 110, 58)),      # float32 keeps the budget that fits 30 min
+    ("mask-supervised", True, ("fp32", 110, 58)),   # the other recipes keep float32
+    ("good-only", True, ("fp32", 110, 58)),
+])
+def test_labels_only_defaults_follow_the_precision_that_runs(monkeypatch, recipe, amx, expected):
+    args = _resolved(recipe, amx, monkeypatch)
+    assert (args.precision, args.crop_epochs, args.epochs) == expected
+
+
+def test_explicit_budget_and_precision_win_over_the_defaults(monkeypatch):
+    args = _resolved("labels-only", True, monkeypatch, "--precision", "fp32")
+    assert (args.precision, args.crop_epochs, args.epochs) == ("fp32", 110, 58)
+    args = _resolved("labels-only", True, monkeypatch, "--epochs", "40")
+    assert (args.precision, args.crop_epochs, args.epochs) == ("bf16", 165, 40)

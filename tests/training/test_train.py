@@ -36,6 +36,7 @@ def test_report_and_card_written(tiny_bundle):
 
     assert card_metrics["trained_on"] == report["compute"]
     assert report["compute"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert report["compute"]["amx_bf16"] == bool(torch.cpu.get_capabilities().get("amx_bf16"))
     assert report["compute"]["threads"] == 1 and report["compute"]["torch"] == torch.__version__
     assert report["skipped_images"]["count"] == 0
     assert [h["phase"] for h in report["history"]].count("full") == 3
