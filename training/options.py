@@ -62,12 +62,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--crop-good-share", type=float, default=None,
                    help="--good-share for the crop phase alone (default: the same as the full "
                         "canvases'; 0: every class by sqrt(count))")
-    p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
-    p.add_argument("--stop-not-before", type=float, default=None,
-                   help="share of the phase-2 epochs that always run before early stopping may end "
-                        "it: earlier, the one-cycle learning rate is still high and one lucky val "
-                        "epoch can outlast the patience (default: 0.75; 0 for mask-supervised, "
-                        "whose shipped bundle was trained without the guard)")
+    _add_stopping_options(p)
     p.add_argument("--ema-decay", type=float, default=0.0,
                    help="validate and ship an exponential moving average of the weights (0: off)")
     _add_threshold_options(p)
@@ -82,6 +77,16 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="an inspector crossval folder of this recipe: train on every train+val image, "
                         "REVIEW threshold and kept epoch from the folds (no val split)")
     return p
+
+
+def _add_stopping_options(p: argparse.ArgumentParser) -> None:
+    """When the full-image phase may end before its last epoch."""
+    p.add_argument("--patience", type=int, default=20, help="phase-2 epochs without val gain")
+    p.add_argument("--stop-not-before", type=float, default=None,
+                   help="share of the phase-2 epochs that always run before early stopping may end "
+                        "it: earlier, the one-cycle learning rate is still high and one lucky val "
+                        "epoch can outlast the patience (default: 0.75; 0 for mask-supervised, "
+                        "whose shipped bundle was trained without the guard)")
 
 
 def _add_compute_options(p: argparse.ArgumentParser) -> None:
