@@ -45,7 +45,7 @@ from training.data import CachedSplit, load_split
 from training.ema import WeightAverage
 from training.export import write_bundle
 from training.locate import locate_defects
-from training.loop import LossConfig, fast_bf16, predict_probs, resolve_precision, train_step
+from training.loop import AUTO_PRECISION, LossConfig, fast_bf16, predict_probs, resolve_precision, train_step
 from training.options import check_args, get_args_parser
 from training.prefetch import epoch_batches
 from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
@@ -210,7 +210,8 @@ def resolve_recipe_defaults(run: Run) -> None:
         args.ensemble = 1
     # What ran, not what was asked: the report and a refit compare concrete precisions.
     labels_only = run.recipe == LABELS_ONLY
-    args.precision = resolve_precision(args.precision or ("auto" if labels_only else "fp32"), run.device)
+    args.precision = resolve_precision(args.precision or (AUTO_PRECISION if labels_only else "fp32"),
+                                       run.device)
     longer = labels_only and args.precision == "bf16"
     if args.crop_epochs is None:
         args.crop_epochs = LABELS_ONLY_BF16_CROP_EPOCHS if longer else CROP_EPOCHS
