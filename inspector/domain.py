@@ -25,6 +25,9 @@ class Status(enum.StrEnum):
     NO_FRAME = "no_frame"    # part triggered but no (fresh) frame was available
     ERROR = "error"          # the model or preprocessing failed on this part
     OVERFLOW = "overflow"    # backlog was full; part recorded without inspection
+    BAD_IMAGE = "bad_image"  # the image is unusable (unreadable, blank, exposure, focus, size)
+    LATE = "late"            # not judged within the verdict deadline
+    ABORTED = "aborted"      # the station was forced to stop before judging this part
 
 
 class SerialSource(enum.StrEnum):
@@ -99,3 +102,9 @@ class Inspection:
     latency_ms: float | None = None
     error: str | None = None
     review_label: str | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+    review_note: str | None = None
+    source_ref: str | None = None   # the input's name in its source (a folder's file name)
+    signalled: str | None = None    # verdict the fast-path reject output was told, if any
+    part_ref: str | None = None     # the PLC/MES part reference (idempotency key) of the trigger

@@ -24,6 +24,7 @@ _REQUIRED_TEXT = ("part_id", "station_id", "serial")
 _LIMITS = {
     "part_id": 64, "station_id": 64, "serial": 128, "label": 64,
     "model_version": 128, "image_path": 512, "heatmap_path": 512, "review_label": 64,
+    "source_ref": 512, "signalled": 8, "part_ref": 128, "reviewed_by": 64,
 }
 
 

@@ -1,4 +1,4 @@
-"""SQLAlchemy Core schema of the station database: inspections, process events, station status."""
+"""SQLAlchemy Core schema of the station database: inspections, events, status, keys, audit, rollups."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
@@ -94,7 +95,15 @@ inspections = Table(
     Column("error", Text, nullable=True),
     Column("review_label", String(64), nullable=True),
     Column("reviewed_at", UTCDateTime(), nullable=True),
+    Column("source_ref", String(512), nullable=True),   # file name in a folder source: resume key
+    Column("signalled", String(8), nullable=True),      # verdict the fast-path reject output was told
+    Column("part_ref", String(128), nullable=True),     # PLC/MES idempotency key
+    Column("reviewed_by", String(64), nullable=True),
+    Column("review_note", Text, nullable=True),
+    UniqueConstraint("station_id", "part_ref", name="uq_inspections_station_id_part_ref"),
     Index("ix_inspections_serial", "serial"),
+    Index("ix_inspections_station_id_source_ref", "station_id", "source_ref"),
+    Index("ix_inspections_reviewed_at", "reviewed_at"),
     Index("ix_inspections_inspected_at", "inspected_at"),
     Index("ix_inspections_station_id_inspected_at", "station_id", "inspected_at"),
     Index("ix_inspections_verdict_inspected_at", "verdict", "inspected_at"),
@@ -121,4 +130,44 @@ station_status = Table(
     Column("station_id", String(64), primary_key=True),
     Column("updated_at", UTCDateTime(), nullable=False),
     Column("state", Json, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("key_id", String(32), nullable=False, unique=True),  # public part of the key
+    Column("name", String(64), nullable=False),
+    Column("role", String(16), nullable=False),                 # viewer | operator | admin
+    Column("secret_hash", String(255), nullable=False),         # never the secret itself
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+    Column("last_used_at", UTCDateTime(), nullable=True),
+)
+
+audit_log = Table(  # append-only: who changed what, before -> after
+    "audit_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("station_id", String(64), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(256), nullable=True),
+    Column("before", Json, nullable=True),
+    Column("after", Json, nullable=True),
+    Index("ix_audit_log_at", "at"),
+)
+
+inspection_rollups = Table(  # parts per station, hour and outcome, kept up to date on write
+    "inspection_rollups",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("hour", UTCDateTime(), primary_key=True),
+    Column("verdict", String(8), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("label", String(64), primary_key=True),  # "" when the part has no label
+    Column("no_read", Boolean, primary_key=True),
+    Column("parts", Integer, nullable=False),
+    Index("ix_inspection_rollups_hour", "hour"),
 )
