@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
 from inspector.commands import serve as serve_cmds
 from inspector.commands import station as station_cmds
@@ -37,6 +38,7 @@ app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
 app.command("serve")(serve_cmds.serve)
+app.add_typer(keys_cmds.app, name="keys")
 
 
 if __name__ == "__main__":

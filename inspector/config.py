@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from inspector.api.config import ApiSection
 from inspector.capture.config import SourceConfig
 from inspector.errors import ConfigError
 from inspector.serials.config import (
@@ -316,6 +317,10 @@ class StationConfig(_Model):
     queues: QueuesSection = Field(default_factory=QueuesSection, description="Buffer sizes.")
     trace: TraceSection = Field(
         default_factory=TraceSection, description="Upstream process events and root cause."
+    )
+    api: ApiSection = Field(
+        default_factory=ApiSection,
+        description="The HTTP API: address, port, open reads, body limit (keys: `inspector keys`).",
     )
 
     def db_url(self) -> str:

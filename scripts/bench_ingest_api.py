@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -56,11 +55,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def create_key(db: str) -> str:
+    """An operator key for the bench (`inspector keys create` prints it as its last line)."""
+    cmd = [sys.executable, "-m", "inspector.cli", "keys", "create", "--role", "operator",
+           "--name", "bench-ingest", "--db", db]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return done.stdout.strip().splitlines()[-1]
+
+
 def start_server(db: str, port: int) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if k != "INSPECTOR_API_TOKEN"}
     cmd = [sys.executable, "-m", "inspector.cli", "serve", "--host", "127.0.0.1",
            "--port", str(port), "--db", db, "--log-level", "warning"]
-    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
 def wait_ready(client: httpx.Client, proc: subprocess.Popen) -> None:
@@ -92,9 +98,11 @@ def main(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or f"sqlite:///{Path(tmp) / 'inspector.db'}"
         port = free_port()
+        key = create_key(db)
         proc = start_server(db, port)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0) as client:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0,
+                              headers={"X-API-Key": key}) as client:
                 wait_ready(client, proc)
                 run = f"B{uuid.uuid4().hex[:6]}-"  # fresh serials: a kept database works too
                 post_all(client, batches(args.warmup * args.batch, args.batch, 10**8, run))

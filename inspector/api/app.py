@@ -10,12 +10,16 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from inspector.api.deps import Authorized
+from inspector.api.auth import Authorized
+from inspector.api.bodylimit import BodyLimit
+from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
 from inspector.api.routes import health, inspections, root_cause, serials
 from inspector.api.settings import ApiSettings
 from inspector.errors import InspectorError, StoreError, TraceError
+from inspector.storage.audit import AuditLog
 from inspector.storage.events import EventStore
+from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 
 if TYPE_CHECKING:
@@ -28,7 +32,7 @@ def create_app(
     store: InspectionStore, events: EventStore | None = None, settings: ApiSettings | None = None,
     mqtt: MqttEventSubscriber | None = None,
 ) -> FastAPI:
-    """The API app; `settings` default: ApiSettings.from_env() (token from INSPECTOR_API_TOKEN).
+    """The API app; `settings` default: ApiSettings() (every route but /health needs an API key).
 
     `mqtt`: the running event subscriber beside the server, whose counters /health shows.
 
@@ -39,14 +43,16 @@ def create_app(
                   "upstream process events and root cause.", version="1")
     app.state.inspections = store
     app.state.events = events if events is not None else EventStore(store.engine)
-    app.state.settings = settings if settings is not None else ApiSettings.from_env()
+    app.state.settings = settings if settings is not None else ApiSettings()
+    app.state.keys = KeyStore(store.engine)
+    app.state.audit = AuditLog(store.engine)
+    app.add_middleware(BodyLimit, limit=app.state.settings.max_body_bytes)
     app.state.mqtt = mqtt
     app.include_router(health.router)
-    for router in (events_routes.router, serials.router, root_cause.router, inspections.router):
+    for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
+                   audit_routes.router):
         app.include_router(router, dependencies=Authorized)
     _add_error_handlers(app)
-    if app.state.settings.token is None:
-        logger.warning("API without authentication: set INSPECTOR_API_TOKEN to require a token")
     return app
 
 

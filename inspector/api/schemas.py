@@ -196,3 +196,24 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(v) for v in value]
     return value
+
+
+class AuditEntryPublic(BaseModel):
+    """One recorded change: who, when, what, before -> after."""
+
+    id: int
+    at: datetime
+    station_id: str | None = Field(description="The station it happened on (None: a central server).")
+    actor: str = Field(description="The API key's name, or `cli:<user>` for a local command.")
+    action: str = Field(description="What was done, e.g. `key.create`, `key.revoke`.")
+    target: str | None = Field(description="What it was done to: a key id, a model, a part id.")
+    before: Any = Field(description="The state before (null: nothing there).")
+    after: Any = Field(description="The state after (null: removed).")
+
+
+class AuditPublic(BaseModel):
+    """One page of the audit log, newest first; pass `next_cursor` back as `cursor`."""
+
+    items: list[AuditEntryPublic]
+    count: int
+    next_cursor: str | None

@@ -1,28 +1,25 @@
-"""ApiSettings: the API's few deployment facts (token from the environment, body limit)."""
+"""ApiSettings: how the app behaves (open reads, body limit, root-cause defaults, station id)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from inspector.api.config import MAX_BODY_BYTES, ApiSection
 from inspector.trace.config import RootCauseConfig
-
-ENV_TOKEN = "INSPECTOR_API_TOKEN"
-MAX_BODY_BYTES = 16 * 1024 * 1024   # ~50,000 events of a typical size per POST
 
 
 @dataclass(frozen=True)
 class ApiSettings:
-    """How the app behaves; `from_env` reads the token when the app is created, not at import."""
+    """Built from station.yaml by the command that serves the app; the defaults need a key."""
 
-    token: str | None = None
+    open_reads: bool = False           # reads without a key (writes always need one)
     max_body_bytes: int = MAX_BODY_BYTES
     root_cause: RootCauseConfig = field(default_factory=RootCauseConfig)
+    station_id: str | None = None      # recorded in audit entries; None for a central server
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ApiSettings:
-        """Settings with the bearer token from INSPECTOR_API_TOKEN (unset or empty: no auth)."""
-        env = os.environ if environ is None else environ
-        token = env.get(ENV_TOKEN) or None
-        return cls(token=token, **overrides)  # type: ignore[arg-type]
+    def of(cls, api: ApiSection, root_cause: RootCauseConfig | None = None,
+           station_id: str | None = None) -> ApiSettings:
+        """The settings of a config's `api:` section (and its trace.root_cause)."""
+        return cls(open_reads=api.open_reads, max_body_bytes=api.max_body_bytes,
+                   root_cause=root_cause or RootCauseConfig(), station_id=station_id)

@@ -3,44 +3,65 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from inspector.api.config import ApiSection
 from inspector.commands.mqtt_events import mqtt_ingestion
 from inspector.commands.trace import DataDirOption, DbOption, fail, resolve_db
 from inspector.config import ConfigValidationError, load_config
 from inspector.errors import InspectorError
 from inspector.trace.config import MqttEventsConfig, RootCauseConfig
 
+if TYPE_CHECKING:
+    from inspector.api.settings import ApiSettings
+
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServeSetup:
+    """What `serve` runs: database, address (flags beat the config's `api:`), MQTT, app settings."""
+
+    url: str
+    host: str
+    port: int
+    mqtt: MqttEventsConfig
+    settings: ApiSettings
+
+
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on (0.0.0.0: every interface)")]
-    = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port")] = 8080,
+    host: Annotated[str | None, typer.Option(
+        help="address to listen on (default: the config's api.host, else 127.0.0.1; 0.0.0.0: "
+        "every interface, which needs an API key)")] = None,
+    port: Annotated[int | None, typer.Option(
+        min=1, max=65535, help="TCP port (default: the config's api.port, else 8000)")] = None,
     db: DbOption = None,
     data_dir: DataDirOption = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", "-c", help="station.yaml: its database, root-cause settings and, when "
-        "enabled, its MQTT event subscriber")] = None,
+        "--config", "-c", help="station.yaml: its database, api section, root-cause settings "
+        "and, when enabled, its MQTT event subscriber")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
 ) -> None:
-    """Serve the HTTP API (events, serials, root cause, inspections, health) until Ctrl-C.
+    """Serve the HTTP API (events, serials, root cause, inspections, audit, health) until Ctrl-C.
 
-    Set INSPECTOR_API_TOKEN to require `Authorization: Bearer <token>` on every route but
-    /health.
+    Every route but /health needs an API key (`inspector keys create`); reads are open to
+    anyone only with `api.open_reads: true` in the config. Listening on any address but
+    loopback is refused while no key exists.
     """
     import uvicorn
 
-    from inspector.api import ApiSettings, create_app
+    from inspector.api import create_app
+    from inspector.api.access import check_listen_allowed
+    from inspector.storage.keys import KeyStore
     from inspector.storage.store import InspectionStore
 
     try:
-        url, mqtt, root_cause = _settings(config, db, data_dir)
-        store = InspectionStore.open(url)
+        setup = _setup(config, db, data_dir, host, port)
+        store = InspectionStore.open(setup.url)
     except ConfigValidationError as exc:
         for issue in exc.issues:
             typer.echo(issue, err=True)
@@ -48,21 +69,30 @@ def serve(
     except InspectorError as exc:
         raise fail(str(exc), code=1) from exc
     try:
-        with mqtt_ingestion(mqtt, url) as subscriber:
-            app = create_app(store, settings=ApiSettings.from_env(root_cause=root_cause),
-                             mqtt=subscriber)
-            typer.echo(f"serving {store.url} on http://{host}:{port} (docs: /docs)", err=True)
-            uvicorn.run(app, host=host, port=port, log_level=log_level)
+        check_listen_allowed(setup.host, KeyStore(store.engine))
+        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber:
+            app = create_app(store, settings=setup.settings, mqtt=subscriber)
+            typer.echo(f"serving {store.url} on http://{setup.host}:{setup.port} (docs: /docs)",
+                       err=True)
+            uvicorn.run(app, host=setup.host, port=setup.port, log_level=log_level)
+    except InspectorError as exc:
+        raise fail(str(exc), code=1) from exc
     finally:
         store.close()
 
 
-def _settings(
-    config: Path | None, db: str | None, data_dir: Path | None
-) -> tuple[str, MqttEventsConfig, RootCauseConfig]:
-    """Database URL (flags beat the config file), MQTT and root-cause settings."""
+def _setup(config: Path | None, db: str | None, data_dir: Path | None, host: str | None,
+           port: int | None) -> ServeSetup:
+    """Database URL, address and settings: flags beat the config file, which beats defaults."""
+    from inspector.api.settings import ApiSettings
+
     if config is None:
-        return resolve_db(db, data_dir), MqttEventsConfig(), RootCauseConfig()
-    cfg = load_config(config)
-    url = resolve_db(db, data_dir) if (db or data_dir) else cfg.db_url()
-    return url, cfg.trace.mqtt, cfg.trace.root_cause
+        api, url, mqtt, root_cause, station_id = (ApiSection(), resolve_db(db, data_dir),
+                                                  MqttEventsConfig(), RootCauseConfig(), None)
+    else:
+        cfg = load_config(config)
+        api, mqtt, root_cause, station_id = cfg.api, cfg.trace.mqtt, cfg.trace.root_cause, cfg.station.id
+        url = resolve_db(db, data_dir) if (db or data_dir) else cfg.db_url()
+    return ServeSetup(url=url, host=host or api.host, port=port or api.port, mqtt=mqtt,
+                      settings=ApiSettings.of(api, root_cause, station_id))
+

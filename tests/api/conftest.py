@@ -9,11 +9,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
 from inspector.api import ApiSettings, create_app
 from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.storage.events import EventStore
+from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
@@ -41,10 +43,24 @@ def events(store: InspectionStore) -> EventStore:
 
 @pytest.fixture
 def make_client(store: InspectionStore, events: EventStore) -> Callable[..., TestClient]:
-    def make(**settings) -> TestClient:
-        return TestClient(create_app(store, events, ApiSettings(**settings)))
+    """A client sending a fresh key of `role` (None: no key) over an app with `settings`."""
+
+    def make(role: str | None = "admin", **settings) -> TestClient:
+        client = TestClient(create_app(store, events, ApiSettings(**settings)))
+        if role is not None:
+            client.headers["X-API-Key"] = new_key(store, role)
+        return client
 
     return make
+
+
+# cheap argon2 parameters for tests: the server verifies with the parameters in each hash
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def new_key(store: InspectionStore, role: str, name: str = "test") -> str:
+    """A new API key of `role` in `store`, in clear."""
+    return KeyStore(store.engine, hasher=TEST_HASHER).create(name, role, actor="test").secret
 
 
 @pytest.fixture

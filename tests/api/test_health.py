@@ -24,15 +24,16 @@ def test_an_unreachable_database_is_503_with_a_message():
     store = InspectionStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
                                  migrate=False)
     try:
-        client = TestClient(create_app(store, settings=ApiSettings()))
+        client = TestClient(create_app(store, settings=ApiSettings(open_reads=True)))
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["db"] is False and "cannot" in health.json()["detail"]
         listing = client.get("/inspections")
         assert listing.status_code == 503 and "cannot list inspections" in listing.json()["detail"]
         post = client.post("/events", json=[{"serial": "a", "machine": "m", "step": "s",
-                                             "timestamp": "2024-05-01T00:00:00Z"}])
-        assert post.status_code == 503 and "process events" in post.json()["detail"]
+                                             "timestamp": "2024-05-01T00:00:00Z"}],
+                           headers={"X-API-Key": "insp_0123abcd_secret"})
+        assert post.status_code == 503 and "cannot read API keys" in post.json()["detail"]
     finally:
         store.close()
 
