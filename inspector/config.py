@@ -226,6 +226,12 @@ class StorageSection(_Model):
 
 class LogOutputConfig(_Model):
     type: Literal["log"] = Field(description="Log each verdict (INFO; NG and REVIEW at WARNING).")
+    when: Literal["stored", "immediate"] = Field(
+        default="stored",
+        description="`stored`: told once the part's row is committed or journaled (never about a "
+        "part without a durable row); `immediate`: the reject signal's fast path, told as soon "
+        "as the verdict exists, after the row is fsynced to the signal journal.",
+    )
 
 
 class CommandOutputConfig(_Model):
@@ -241,12 +247,23 @@ class CommandOutputConfig(_Model):
         default=None, min_length=1, description="argv run for REVIEW parts."
     )
     ok: list[str] | None = Field(default=None, min_length=1, description="argv run for OK parts.")
+    alarm: list[str] | None = Field(
+        default=None, min_length=1,
+        description="argv run for each alarm (camera offline/online, store unreachable, "
+        "deadline misses); {alarm}, {state}, {message}, {station_id} are substituted.",
+    )
     timeout_s: float = Field(default=5.0, gt=0, le=300, description="Command time limit.")
+    when: Literal["stored", "immediate"] = Field(
+        default="immediate",
+        description="`immediate` (default: a reject relay must not wait for the database): told "
+        "as soon as the verdict exists, after the row is fsynced to the signal journal; "
+        "`stored`: once the row is committed or journaled.",
+    )
 
     @model_validator(mode="after")
     def _any(self) -> CommandOutputConfig:
-        if not (self.ng or self.review or self.ok):
-            raise ValueError("give a command for at least one of ng, review, ok")
+        if not (self.ng or self.review or self.ok or self.alarm):
+            raise ValueError("give a command for at least one of ng, review, ok, alarm")
         return self
 
 
@@ -271,6 +288,22 @@ class QueuesSection(_Model):
     )
     triggers: int = Field(
         default=256, ge=1, le=100_000, description="External trigger requests waiting."
+    )
+
+
+class VerdictsSection(_Model):
+    deadline_s: float | None = Field(
+        default=None, gt=0, le=3600,
+        description="Verdict deadline per part, from its trigger: a part not judged in time gets "
+        "a `late` row with the `late` verdict (the backlog is bounded by age too). Off when null.",
+    )
+    late: Literal["REVIEW", "NG"] = Field(
+        default="REVIEW", description="Verdict of a late part: REVIEW (a person looks) or NG (reject)."
+    )
+    bad_image: Literal["REVIEW", "NG"] = Field(
+        default="REVIEW",
+        description="Verdict of a part whose image is unusable (unreadable, blank, exposure, focus, "
+        "size): never OK.",
     )
 
 
@@ -315,6 +348,10 @@ class StationConfig(_Model):
         description="Reject outputs called with each part's verdict.",
     )
     queues: QueuesSection = Field(default_factory=QueuesSection, description="Buffer sizes.")
+    verdicts: VerdictsSection = Field(
+        default_factory=VerdictsSection,
+        description="Deadline and the verdicts of parts the model could not judge.",
+    )
     trace: TraceSection = Field(
         default_factory=TraceSection, description="Upstream process events and root cause."
     )

@@ -52,6 +52,8 @@ class Frame:
     t_utc: datetime            # wall-clock capture time, timezone-aware UTC
     name: str | None = None    # file name for replays (folder/video sources)
     serial_hint: str | None = None  # serial known by the source itself (manifest)
+    ref: str | None = None     # the input's identity in its source (resume key), e.g. folder:x/a.png
+    problem: str | None = None  # why this input has no usable image (then `image` is empty)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Trigger:
     kind: str                  # per_frame | presence | external
     serial: str | None = None  # serial handed over with an external trigger
     frame: Frame | None = None  # the frame chosen for this part, None when none was available
+    part_ref: str | None = None  # the PLC/MES reference of the part (idempotency key), if any
 
 
 @dataclass(frozen=True)
@@ -108,3 +111,14 @@ class Inspection:
     source_ref: str | None = None   # the input's name in its source (a folder's file name)
     signalled: str | None = None    # verdict the fast-path reject output was told, if any
     part_ref: str | None = None     # the PLC/MES part reference (idempotency key) of the trigger
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A station condition the line must hear of: raised, and later cleared."""
+
+    kind: str                  # camera_offline | store_unreachable | deadline_missed
+    active: bool               # True when raised, False when cleared
+    message: str
+    station_id: str
+    at: datetime

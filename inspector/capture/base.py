@@ -79,6 +79,8 @@ class FrameStamper:
         name: str | None = None,
         serial_hint: str | None = None,
         t_mono: float | None = None,
+        ref: str | None = None,
+        problem: str | None = None,
     ) -> Frame:
         """Wrap an image as the next Frame of this source (t_mono defaults to now)."""
         mono = time.monotonic() if t_mono is None else t_mono
@@ -96,6 +98,8 @@ class FrameStamper:
             t_utc=utc,
             name=name,
             serial_hint=serial_hint,
+            ref=ref,
+            problem=problem,
         )
 
     @property

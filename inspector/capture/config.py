@@ -127,6 +127,19 @@ class VideoSourceConfig(_SourceBase):
         return f"video:{self.path.name}"
 
 
+class DecodeLimitsConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_file_mb: float = Field(
+        default=200.0, gt=0, description="Larger files are recorded as `bad_image`, never read."
+    )
+    max_pixels: int = Field(
+        default=100_000_000, ge=1,
+        description="Images whose header announces more pixels are `bad_image` (checked before "
+        "decoding, so a decompression bomb costs nothing).",
+    )
+
+
 class FolderSourceConfig(_SourceBase):
     type: Literal["folder"] = Field(description="Images in a folder, one part per image.")
     path: Path = Field(description="Folder of images (jpg, png, bmp, tif), read in sorted order.")
@@ -137,6 +150,14 @@ class FolderSourceConfig(_SourceBase):
     )
     pattern: str = Field(default="*", description="Glob of file names to include, e.g. `*.png`.")
     loop: bool = Field(default=False, description="Start again at the end instead of ending.")
+    resume: bool = Field(
+        default=True,
+        description="Pass over files this station already recorded (a restart continues where "
+        "the last run stopped); not with `loop`.",
+    )
+    limits: DecodeLimitsConfig = Field(
+        default_factory=DecodeLimitsConfig, description="Size limits of an input file."
+    )
 
     def _default_id(self) -> str:
         return f"folder:{self.path.name}"

@@ -6,39 +6,26 @@ import csv
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from inspector.capture.base import FrameStamper, SourceHealth, finite_health
 from inspector.capture.config import FolderSourceConfig
 from inspector.domain import Frame
 from inspector.errors import EndOfSource, SourceError
+from inspector.model.decode import BadImage, DecodeLimits, decode_file
 
 logger = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+NO_PIXELS = np.zeros((0, 0), dtype=np.uint8)  # the image of an input that could not be decoded
 
 
-def load_image(path: Path) -> np.ndarray | None:
-    """Decode an image as uint8 gray or BGR; None when the file is unreadable or corrupt."""
+def load_image(path: Path, limits: DecodeLimits | None = None) -> np.ndarray | None:
+    """Decode an image as uint8 gray or BGR; None when the file is unreadable, corrupt or oversize."""
     try:
-        data = np.fromfile(path, dtype=np.uint8)  # fromfile+imdecode: non-ASCII paths work too
-    except OSError:
+        return decode_file(path, limits)
+    except BadImage:
         return None
-    if data.size == 0:
-        return None
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        return None
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        return None
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    elif image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    return image
 
 
 def read_manifest(path: Path) -> dict[str, str]:
@@ -64,17 +51,28 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 
 class FolderSource:
-    """Replays a folder of images in sorted order; corrupt images are logged, counted, skipped."""
+    """Replays a folder of images in sorted order, one part per file.
+
+    A file that cannot be decoded (empty, truncated, not an image, over the size limits) is
+    still a part: its frame carries the reason in `problem` and an empty image, so the station
+    records it as `bad_image` instead of losing it. Files whose `ref` is in `done` (inspected
+    by an earlier run, set by the station factory from the store) are passed over, so a restart
+    continues where the last run stopped.
+    """
 
     is_live = False
 
     def __init__(self, cfg: FolderSourceConfig) -> None:
         self.config = cfg
         self.source_id = cfg.source_id()
+        self.limits = DecodeLimits(cfg.limits.max_file_mb, cfg.limits.max_pixels)
+        self.done: frozenset[str] = frozenset()
+        self.resumed = 0  # files passed over because an earlier run recorded them
         self._stamper = FrameStamper(self.source_id)
         self._files: list[Path] = []
         self._serials: dict[str, str] = {}
         self._next = 0
+        self._readable_in_pass = 0
         self._opened = False
         self._ended = False
         self._skipped = 0
@@ -84,6 +82,10 @@ class FolderSource:
     def files(self) -> list[Path]:
         """The images this source presents, in order."""
         return list(self._files)
+
+    def ref(self, path: Path) -> str:
+        """The resume key of one file: the source id and the path inside the folder."""
+        return f"{self.source_id}/{path.relative_to(self.config.path).as_posix()}"
 
     def open(self) -> None:
         folder = self.config.path
@@ -99,30 +101,46 @@ class FolderSource:
                 f"({', '.join(sorted(IMAGE_SUFFIXES))})"
             )
         self._serials = self._load_manifest()
-        self._next, self._opened, self._ended = 0, True, False
+        self._next, self._opened, self._ended, self._readable_in_pass = 0, True, False, 0
+        if self.done:
+            logger.info("%s: %d of %d files already inspected by an earlier run, continuing "
+                        "after them", self.source_id,
+                        sum(self.ref(p) in self.done for p in self._files), len(self._files))
 
     def read(self, timeout: float) -> Frame | None:
-        """The next readable image; never waits (timeout unused), EndOfSource after the last."""
+        """The next file as a frame (never waits: timeout unused), EndOfSource after the last."""
         if not self._opened:
             raise SourceError(f"{self.source_id}: read() on a source that is not open")
-        tried = 0
-        while tried < len(self._files):
+        while True:
             if self._next >= len(self._files):
-                if not self.config.loop:
-                    self._ended = True
-                    raise EndOfSource(f"{self.source_id}: all {len(self._files)} images read")
-                self._next = 0
+                self._end_of_pass()
             path = self._files[self._next]
             self._next += 1
-            tried += 1
-            image = load_image(path)
-            if image is not None:
-                return self._stamper.stamp(
-                    image, name=path.name, serial_hint=self._serials.get(path.name)
-                )
-            self._skip(path)
-        self._ended = True
-        raise EndOfSource(f"{self.source_id}: no readable image left in {self.config.path}")
+            if not self.config.loop and self.ref(path) in self.done:
+                self.resumed += 1
+                continue
+            return self._frame(path)
+
+    def _end_of_pass(self) -> None:
+        """End the source, or start the next pass of a looping one that still has images."""
+        if not self.config.loop:
+            self._ended = True
+            raise EndOfSource(f"{self.source_id}: all {len(self._files)} images read")
+        if self._readable_in_pass == 0:
+            self._ended = True
+            raise EndOfSource(f"{self.source_id}: no readable image left in {self.config.path}")
+        self._next, self._readable_in_pass = 0, 0
+
+    def _frame(self, path: Path) -> Frame:
+        serial, ref = self._serials.get(path.name), self.ref(path)
+        try:
+            image = decode_file(path, self.limits)
+        except BadImage as exc:
+            self._skip(path, str(exc))
+            return self._stamper.stamp(NO_PIXELS, name=path.name, serial_hint=serial, ref=ref,
+                                       problem=str(exc))
+        self._readable_in_pass += 1
+        return self._stamper.stamp(image, name=path.name, serial_hint=serial, ref=ref)
 
     def close(self) -> None:
         self._opened = False
@@ -136,11 +154,10 @@ class FolderSource:
             last_error=self._last_error,
         )
 
-    def _skip(self, path: Path) -> None:
+    def _skip(self, path: Path, reason: str) -> None:
         self._skipped += 1
-        self._last_error = f"unreadable image {path.name}"
-        logger.warning("%s: skipping unreadable or corrupt image %s", self.source_id, path)
-
+        self._last_error = reason
+        logger.warning("%s: unusable image %s: %s", self.source_id, path, reason)
     def _load_manifest(self) -> dict[str, str]:
         manifest = self.config.manifest
         if manifest is None:

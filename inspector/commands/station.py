@@ -41,7 +41,9 @@ logger = logging.getLogger(__name__)
 LIVE_TYPES = ("usb", "stream", "simulated")  # flag-only runs: these get the presence trigger
 STATUS_EVERY_S = 0.5
 STATUS_EVERY_S_NOT_TTY = 5.0
-STOP_TIMEOUT_S = 30.0
+EXIT_DB_UNREACHABLE = 2  # the database could not be opened at start (and no --journal-only)
+EXIT_ABORTED = 3         # a forced stop left parts unjudged (`aborted` rows)
+EXIT_JOURNALED = 4       # the run ended with rows only in the journal (database away)
 DEMO_PPM = 60.0
 DEMO_HISTORY = 3_000
 DEMO_LIVE_SEED = 1_000  # live parts draw from other simulator seeds than the history (seed 0)
@@ -95,8 +97,16 @@ def run(
     parts: Annotated[
         int | None, typer.Option(min=1, help="stop after N parts and print a JSON summary")
     ] = None,
+    journal_only: Annotated[bool, typer.Option(
+        "--journal-only", help="start even when the database is unreachable: rows go to the "
+        "journal until it is back")] = False,
 ) -> None:
-    """Run the station until the source ends or Ctrl-C (SIGINT/SIGTERM stop it cleanly)."""
+    """Run the station until the source ends or Ctrl-C.
+
+    SIGINT/SIGTERM stop it cleanly: every part already triggered is judged and stored, however
+    long that takes; a second signal records the rest as `aborted` at once. Exit code: 0 clean,
+    2 database unreachable at start, 3 parts aborted, 4 rows left in the journal.
+    """
     try:
         cfg = _config_from_flags(config, source, model, data_dir)
     except ConfigValidationError as exc:
@@ -105,7 +115,9 @@ def run(
         raise typer.Exit(1) from exc
     except InspectorError as exc:
         raise _fail(str(exc)) from exc
-    run_station(cfg, parts)
+    code = exit_code(run_station(cfg, parts, journal_only=journal_only))
+    if code:
+        raise typer.Exit(code)
 
 
 def _config_from_flags(
@@ -132,17 +144,44 @@ def _config_from_flags(
 
 
 def run_station(
-    cfg: StationConfig, parts: int | None, classifier: Classifier | None = None
+    cfg: StationConfig, parts: int | None, classifier: Classifier | None = None,
+    journal_only: bool = False,
 ) -> StationMetrics:
     """Build, start and supervise a station; print the JSON summary when `parts` is set."""
+    store = None if journal_only else _open_store(cfg)
     try:
-        station = Station.from_config(cfg, classifier, max_parts=parts)
+        station = Station.from_config(cfg, classifier, max_parts=parts, store=store)
     except InspectorError as exc:
+        if store is not None:
+            store.close()
         raise _fail(str(exc)) from exc
     metrics = run_built(station, cfg)
     if parts is not None:
-        typer.echo(json.dumps(summary_dict(metrics, cfg)))
+        summary = summary_dict(metrics, cfg)
+        summary["resumed"] = getattr(station.parts.source, "resumed", 0)
+        typer.echo(json.dumps(summary))
     return metrics
+
+
+def _open_store(cfg: StationConfig) -> InspectionStore:
+    """The station's database, opened (and migrated) before anything runs: unreachable is loud."""
+    from inspector.storage.store import InspectionStore
+
+    try:
+        return InspectionStore.open(cfg.db_url())
+    except InspectorError as exc:
+        raise _fail(f"{exc}\nthe database is unreachable: fix storage.url, or start with "
+                    "--journal-only to record into the journal until it is back",
+                    code=EXIT_DB_UNREACHABLE) from exc
+
+
+def exit_code(m: StationMetrics) -> int:
+    """0 when every part has its judged-or-recorded row in the database, else why not."""
+    if m.statuses.get("aborted", 0):
+        return EXIT_ABORTED
+    if m.journal_pending or not m.db_online:
+        return EXIT_JOURNALED
+    return 0
 
 
 def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
@@ -156,35 +195,54 @@ def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
 
 
 def supervise(station: Station) -> StationMetrics:
-    """Show the status line until the station finishes or SIGINT/SIGTERM ask it to stop."""
-    stop = threading.Event()
-    previous = _install_signals(stop)
+    """Show the status line until the station finishes; signals stop it, then force it."""
+    signals = SignalCount()
+    previous = _install_signals(signals)
     tty = sys.stderr.isatty()
     every = STATUS_EVERY_S if tty else STATUS_EVERY_S_NOT_TTY
     try:
         next_line = time.monotonic() + every
-        while not stop.is_set() and not station.wait(STATUS_EVERY_S):
+        while not station.wait(STATUS_EVERY_S):
+            _obey(station, signals.count)
             if time.monotonic() >= next_line:
                 next_line += every
                 _print_status(station.metrics(), tty)
     finally:
-        # A second Ctrl-C now interrupts for real (default handlers are back).
         _restore_signals(previous)
-        if stop.is_set():
-            typer.echo("\nstopping: storing the parts already triggered "
-                       "(Ctrl-C again to quit at once)...", err=True)
-        station.stop(STOP_TIMEOUT_S)
     metrics = station.metrics()
     _print_status(metrics, tty, final=True)
     return metrics
 
 
-def _install_signals(stop: threading.Event) -> dict[int, Any]:
+class SignalCount:
+    """How many SIGINT/SIGTERM arrived (a handler only counts: the supervisor loop acts)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, *_: object) -> None:
+        self.count += 1
+
+
+def _obey(station: Station, signals: int) -> None:
+    """First signal: stop capturing and store every triggered part. Second: abort the rest."""
+    if signals >= 1 and not station.stopping:
+        m = station.metrics()
+        backlog = sum(m.queue_depths.get(q, 0) for q in ("jobs", "results", "rows"))
+        typer.echo(f"\nstopping: judging and storing the {backlog} parts already triggered "
+                   "(signal again to record them as aborted and quit)...", err=True)
+        station.request_stop()
+    if signals >= 2 and not station.aborted:
+        typer.echo("\nforced stop: unjudged parts are recorded as aborted", err=True)
+        station.abort()
+
+
+def _install_signals(handler: SignalCount) -> dict[int, Any]:
     if threading.current_thread() is not threading.main_thread():
         return {}
     previous = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        previous[sig] = signal.signal(sig, lambda *_: stop.set())
+        previous[sig] = signal.signal(sig, handler)
     return previous
 
 

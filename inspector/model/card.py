@@ -9,6 +9,7 @@ from typing import Any
 
 from inspector.errors import ModelError
 from inspector.model.fusion import Fusion
+from inspector.model.quality import QualityProfile
 
 CARD_FILE = "card.json"
 CARD_SCHEMA = 1
@@ -58,6 +59,9 @@ class ModelCard:
     # the classifier's and the gate's; the thresholds then apply to that score and the gate's own
     # OR rule is off (thresholds.anomaly is None).
     fusion: dict[str, Any] | None = None
+    # Image-quality limits learnt from the training images (inspector.model.quality); None: the
+    # generic limits, which refuse only what no camera image of a part looks like.
+    quality: dict[str, Any] | None = None
 
     @property
     def defect_classes(self) -> list[str]:
@@ -67,6 +71,11 @@ class ModelCard:
     def gate_card(self) -> ModelCard | None:
         """The attached anomaly gate's card, or None when the bundle carries no gate."""
         return None if self.gate is None else ModelCard.from_dict(self.gate)
+
+    @property
+    def quality_profile(self) -> QualityProfile:
+        """The image-quality limits frames must meet before this model judges them."""
+        return QualityProfile.from_dict(self.quality)
 
     @property
     def fused(self) -> Fusion | None:
@@ -141,3 +150,7 @@ class ModelCard:
                 raise ModelError("card fuses its gate into the defect score: thresholds.anomaly "
                                  "(the OR rule) must be null")
             Fusion.from_dict(self.fusion)
+        if self.quality is not None:
+            if not isinstance(self.quality, dict):
+                raise ModelError("card quality must be a JSON object of image-quality limits")
+            self.quality_profile  # noqa: B018 - validates the limits

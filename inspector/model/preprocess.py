@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from inspector.errors import DatasetError
+from inspector.model.decode import BadImage, DecodeLimits, decode_file
 
 # Test-time views: each maps a CHW canvas to a transformed canvas and back (for heatmaps). All
 # eight are the square's symmetries, which training's flips and quarter turns already show the net.
@@ -28,17 +29,14 @@ class Placement:
     width: int
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode an image file to uint8 grayscale; a corrupt or empty file is a DatasetError."""
-    data = np.fromfile(str(path), dtype=np.uint8) if Path(path).is_file() else None
-    if data is None:
+def read_image(path: str | Path, limits: DecodeLimits | None = None) -> np.ndarray:
+    """Decode an image file to uint8 grayscale; a corrupt, empty or oversize file is a DatasetError."""
+    if not Path(path).is_file():
         raise DatasetError(f"{path}: no such image file")
-    if data.size == 0:
-        raise DatasetError(f"{path}: empty file (0 bytes)")
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
-    if img is None or img.size == 0:
-        raise DatasetError(f"{path}: not a readable image (corrupt or unsupported format)")
-    return img
+    try:
+        return to_gray(decode_file(path, limits))
+    except BadImage as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
 
 
 def to_gray(image: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import subprocess
 from collections.abc import Sequence
 
 from inspector.config import CommandOutputConfig
-from inspector.domain import Inspection, Verdict
+from inspector.domain import Alarm, Inspection, Verdict
 
 logger = logging.getLogger(__name__)
 
@@ -26,41 +26,57 @@ class CommandOutput:
         self,
         commands: dict[Verdict, Sequence[str]],
         timeout_s: float = 5.0,
+        when: str = "immediate",
+        alarm: Sequence[str] | None = None,
     ) -> None:
         self.commands = {v: list(argv) for v, argv in commands.items() if argv}
         self.timeout_s = timeout_s
+        self.when = when
+        self.alarm_argv = list(alarm) if alarm else None
         self.runs = 0
         self.failures = 0
 
     @classmethod
     def from_config(cls, cfg: CommandOutputConfig) -> CommandOutput:
         commands = {Verdict.NG: cfg.ng, Verdict.REVIEW: cfg.review, Verdict.OK: cfg.ok}
-        return cls({v: argv for v, argv in commands.items() if argv}, cfg.timeout_s)
+        return cls({v: argv for v, argv in commands.items() if argv}, cfg.timeout_s, cfg.when,
+                   cfg.alarm)
 
     def emit(self, inspection: Inspection) -> None:
         template = self.commands.get(inspection.verdict)
         if template is None:
             return
-        argv = substitute(template, inspection)
+        self._run(substitute(template, inspection),
+                  f"reject command for part {inspection.part_id} ({inspection.verdict.value})")
+
+    def alarm(self, alarm: Alarm) -> None:
+        if self.alarm_argv is None:
+            return
+        values = {"alarm": alarm.kind, "state": "raised" if alarm.active else "cleared",
+                  "message": alarm.message, "station_id": alarm.station_id}
+        argv = [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), a)
+                for a in self.alarm_argv]
+        self._run(argv, f"alarm command for {alarm.kind}")
+
+    def _run(self, argv: list[str], what: str) -> None:
         self.runs += 1
         try:
             done = subprocess.run(
                 argv, capture_output=True, timeout=self.timeout_s, check=False, text=True
             )
         except subprocess.TimeoutExpired:
-            self._fail(inspection, argv, f"timed out after {self.timeout_s}s")
+            self._fail(what, argv, f"timed out after {self.timeout_s}s")
             return
         except OSError as exc:
-            self._fail(inspection, argv, f"cannot run: {exc}")
+            self._fail(what, argv, f"cannot run: {exc}")
             return
         if done.returncode != 0:
             detail = (done.stderr or "").strip()[-500:]
-            self._fail(inspection, argv, f"exit code {done.returncode}: {detail}")
+            self._fail(what, argv, f"exit code {done.returncode}: {detail}")
 
-    def _fail(self, inspection: Inspection, argv: list[str], why: str) -> None:
+    def _fail(self, what: str, argv: list[str], why: str) -> None:
         self.failures += 1
-        logger.error("reject command for part %s (%s) %s: %s",
-                     inspection.part_id, inspection.verdict.value, argv, why)
+        logger.error("%s %s: %s", what, argv, why)
 
 
 def substitute(template: Sequence[str], inspection: Inspection) -> list[str]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from inspector.domain import Inspection, SerialSource
+from inspector.domain import Inspection, SerialSource, Status
 
 LATENCY_WINDOW = 2048   # latencies kept for percentiles: recent behaviour, bounded memory
 FPS_WINDOW_S = 5.0      # capture fps is averaged over this many seconds
@@ -50,6 +50,7 @@ class StationMetrics:
     disk_problem: bool
     output_failures: int
     last_error: str | None = None
+    alarms: list[str] = field(default_factory=list)  # alarms raised and not cleared
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -170,9 +171,7 @@ class MetricsRecorder:
                 "triggered": self.triggers,
                 "parts": self.parts,
                 "verdicts": {v: self.verdicts.get(v, 0) for v in ("OK", "NG", "REVIEW")},
-                "statuses": {
-                    s: self.statuses.get(s, 0) for s in ("ok", "no_frame", "error", "overflow")
-                },
+                "statuses": {s.value: self.statuses.get(s.value, 0) for s in Status},
                 "no_read": self.no_read,
                 "rows_committed": self.committed,
                 "rows_journaled": self.journaled,

@@ -17,6 +17,19 @@ UNJUDGED_VERDICT = Verdict.REVIEW
 
 
 @dataclass(frozen=True)
+class Routing:
+    """The verdict of each kind of part the model did not judge (config: `verdicts:`)."""
+
+    bad_image: Verdict = Verdict.REVIEW
+    late: Verdict = Verdict.REVIEW
+
+    def verdict(self, status: Status) -> Verdict:
+        """REVIEW unless the config routes this status to NG; never OK."""
+        chosen = getattr(self, status.value, UNJUDGED_VERDICT)
+        return UNJUDGED_VERDICT if chosen is Verdict.OK else chosen
+
+
+@dataclass(frozen=True)
 class Job:
     """One triggered part waiting for the model; its serial is read off the trigger thread."""
 
@@ -64,6 +77,8 @@ def _part_fields(station_id: str, job: Job, model: ModelInfo) -> dict:
         "model_version": model.version,
         "threshold_ng": model.threshold_ng,
         "threshold_review": model.threshold_review,
+        "source_ref": frame.ref if frame is not None else None,
+        "part_ref": trigger.part_ref,
     }
 
 
@@ -84,12 +99,15 @@ def inspected_row(station_id: str, job: Job, pred: Prediction, model: ModelInfo)
 
 
 def unjudged_row(
-    station_id: str, job: Job, status: Status, error: str, model: ModelInfo
+    station_id: str, job: Job, status: Status, error: str, model: ModelInfo,
+    verdict: Verdict = UNJUDGED_VERDICT,
 ) -> Inspection:
-    """The row of a part without a model verdict (no_frame, error, overflow): always REVIEW."""
+    """The row of a part without a model verdict (no_frame, bad_image, late, ...): never OK."""
+    if verdict is Verdict.OK:
+        raise ValueError(f"part {job.trigger.part_id}: a part the model did not judge cannot be OK")
     return Inspection(
         **_part_fields(station_id, job, model),
         status=status,
-        verdict=UNJUDGED_VERDICT,
+        verdict=verdict,
         error=error[:2000],
     )

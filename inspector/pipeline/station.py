@@ -13,16 +13,19 @@ from typing import Any
 
 from inspector.capture.base import FrameSource
 from inspector.config import StationConfig
-from inspector.domain import Status, Trigger
+from inspector.domain import Status, Trigger, Verdict
 from inspector.errors import InspectorError
 from inspector.model.base import Classifier
 from inspector.outputs.base import RejectOutput
+from inspector.pipeline.alarms import AlarmWatch
 from inspector.pipeline.archiver import ArchiveWorker, Countdown
 from inspector.pipeline.buffers import Overflow, Ring
+from inspector.pipeline.inference import InferenceSettings, InferenceWorker
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
-from inspector.pipeline.records import Job, ModelInfo
+from inspector.pipeline.records import Job, ModelInfo, Routing
 from inspector.pipeline.region import InspectRegion
 from inspector.pipeline.serial_hook import SerialResolver
+from inspector.pipeline.signal_log import SignalLog
 from inspector.pipeline.triggers import (
     PerFramePolicy,
     TriggerPolicy,
@@ -33,7 +36,6 @@ from inspector.pipeline.triggers import (
 from inspector.pipeline.workers import (
     CaptureWorker,
     Emitter,
-    InferenceWorker,
     PipelineContext,
     Queues,
     TriggerWorker,
@@ -46,7 +48,9 @@ from inspector.storage.journal import Journal
 logger = logging.getLogger(__name__)
 
 JOURNAL_FILE = "journal.jsonl"
+SIGNALS_FILE = "signals.jsonl"   # rows fsynced before the fast-path outputs announce them
 IMAGES_DIR = "images"
+IMMEDIATE = "immediate"          # an output's `when`: told at once (reject signal fast path)
 
 
 class StationStateError(InspectorError):
@@ -71,6 +75,8 @@ class StationSettings:
     archive_threads: int = 2  # parallel image encoders (OpenCV releases the GIL)
     region: InspectRegion = field(default_factory=InspectRegion)  # what the model sees of a frame
     max_parts: int | None = None  # stop after this many triggered parts (demo, benchmarks)
+    deadline_s: float | None = None  # verdict deadline per part: older parts get a `late` row
+    routing: Routing = field(default_factory=Routing)  # verdicts of bad_image and late parts
 
     @classmethod
     def from_config(cls, cfg: StationConfig, max_parts: int | None = None) -> StationSettings:
@@ -81,7 +87,8 @@ class StationSettings:
             outputs_queue=q.outputs, requests_queue=q.triggers,
             store_batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
             retry_interval_s=s.retry_interval_s, status_interval_s=s.status_interval_s,
-            max_parts=max_parts,
+            max_parts=max_parts, deadline_s=cfg.verdicts.deadline_s,
+            routing=Routing(Verdict(cfg.verdicts.bad_image), Verdict(cfg.verdicts.late)),
         )
 
 
@@ -122,11 +129,13 @@ class Station:
         self.settings = settings or StationSettings()
         self.recorder = MetricsRecorder()
         self._stop = threading.Event()
+        self._abort = threading.Event()
         self._listeners: list[Listener] = []
         self._workers: list[Worker] = []
         self._queues: Queues | None = None
         self._ctx: PipelineContext | None = None
         self._writer: StoreWriter | None = None
+        self._alarms: AlarmWatch | None = None
         self._started = False
         self._finished = False
 
@@ -138,11 +147,13 @@ class Station:
         cfg: StationConfig,
         classifier: Classifier | None = None,
         max_parts: int | None = None,
+        store: Store | None = None,
     ) -> Station:
-        """Build the real station from a validated config (the model is loaded unless given)."""
+        """Build the real station from a validated config (the model is loaded unless given;
+        the store, when given, is already open and the station closes it at the end)."""
         from inspector.pipeline.factory import build_parts
 
-        return cls(build_parts(cfg, classifier), StationSettings.from_config(cfg, max_parts))
+        return cls(build_parts(cfg, classifier, store), StationSettings.from_config(cfg, max_parts))
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(event, rows)` after rows are committed or journaled (store thread)."""
@@ -158,28 +169,54 @@ class Station:
             raise StationStateError("station already started")
         self.parts.source.open()
         self._queues = self._make_queues()
+        fast = [o for o in self.parts.outputs if getattr(o, "when", None) == IMMEDIATE]
+        stored = [o for o in self.parts.outputs if o not in fast]
         ctx = self._ctx = PipelineContext(
             station_id=self.settings.station_id, queues=self._queues, recorder=self.recorder,
-            stop=self._stop, emitter=Emitter(self._queues, self.recorder),
+            stop=self._stop, emitter=Emitter(self._queues, self.recorder, signalling=bool(fast)),
             model=ModelInfo.from_card(getattr(self.parts.classifier, "card", None)),
-            serials=self.parts.serials,
+            serials=self.parts.serials, routing=self.settings.routing, abort=self._abort,
         )
-        self._writer = self._make_writer()
+        signal_log = SignalLog(Journal(self._signals_path())) if fast else None
+        self._writer = self._make_writer(signal_log)
+        s = self.settings
         self._workers = [
             CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop),
-            TriggerWorker(self.parts.trigger, ctx, self.settings.max_parts),
-            InferenceWorker(self.parts.classifier, ctx, self.settings.batch_max,
-                            heatmaps=self.parts.archive is not None, region=self.settings.region),
+            TriggerWorker(self.parts.trigger, ctx, s.max_parts),
+            InferenceWorker(self.parts.classifier, ctx, InferenceSettings(
+                s.batch_max, self.parts.archive is not None, s.region, s.deadline_s)),
             *self._make_archivers(),
             self._writer,
-            OutputWorker(self._queues.outputs, self.parts.outputs, self.recorder),
+            OutputWorker("outputs-fast", self._queues.outputs, fast, self.recorder, signal_log),
+            OutputWorker("outputs", self._queues.announce, stored, self.recorder),
         ]
+        pipeline = list(self._workers)
+        self._alarms = AlarmWatch(s.station_id, self.parts.outputs, self.metrics,
+                                  until=lambda: not any(w.thread.is_alive() for w in pipeline),
+                                  stopping=self._stop.is_set)
+        self._workers.append(self._alarms)
         self.recorder.started_mono = time.monotonic()
         self._started = True
         for worker in self._workers:
             worker.start()
         logger.info("station %s started (source %s, trigger %s)", self.settings.station_id,
                     self.parts.source.source_id, self.parts.trigger.kind)
+
+    def _signals_path(self) -> Path:
+        return self.parts.journal.path.with_name(SIGNALS_FILE)
+
+    def _left_signals(self) -> Journal | None:
+        """A crashed run's signal file, moved aside before this run appends to its own."""
+        path = self._signals_path()
+        if not path.exists() or path.stat().st_size == 0:
+            return None
+        left = path.with_name(path.name + ".left")
+        if left.exists():  # an earlier start moved one aside and crashed before replaying it
+            left.write_bytes(left.read_bytes() + path.read_bytes())
+            path.unlink()
+        else:
+            path.rename(left)
+        return Journal(left)
 
     def _make_queues(self) -> Queues:
         s, live = self.settings, self.parts.source.is_live
@@ -191,6 +228,7 @@ class Station:
             results=Ring(s.results_queue, Overflow.WAIT, "results"),
             rows=Ring(s.results_queue, Overflow.WAIT, "rows"),
             outputs=Ring(s.outputs_queue, Overflow.REJECT, "outputs"),
+            announce=Ring(s.outputs_queue, Overflow.REJECT, "announce"),
         )
 
     def _make_archivers(self) -> list[ArchiveWorker]:
@@ -200,15 +238,17 @@ class Station:
         return [ArchiveWorker(i, self._queues.results, self._queues.rows, self.parts.archive,
                               finished) for i in range(n)]
 
-    def _make_writer(self) -> StoreWriter:
+    def _make_writer(self, signal_log: SignalLog | None) -> StoreWriter:
         s = self.settings
         writer = StoreWriter(
             WriterSettings(s.station_id, s.store_batch_size, s.flush_interval_s,
                            s.retry_interval_s, s.status_interval_s),
             self._queues.rows, self.parts.store, self.parts.journal, self.parts.archive,
             self.recorder, status=lambda: self.metrics().to_dict(),
-            open_store=self.parts.open_store,
+            open_store=self.parts.open_store, announce=self._queues.announce,
         )
+        writer.signal_log = signal_log
+        writer.left_signals = self._left_signals()
         writer.listeners.extend(self._listeners)
         return writer
 
@@ -222,8 +262,12 @@ class Station:
         self._finish()
         return True
 
-    def stop(self, timeout: float = 30.0) -> bool:
-        """Stop capturing, finish and store every part already triggered; True if all joined."""
+    def stop(self, timeout: float | None = None) -> bool:
+        """Stop capturing; finish and store every part already triggered; True if all joined.
+
+        Without a timeout it waits as long as the backlog takes (every part gets its row);
+        abort() from another thread (a second Ctrl-C) makes the rest `aborted` rows at once.
+        """
         if not self._started:
             return True
         self._stop.set()
@@ -232,6 +276,26 @@ class Station:
             alive = [w.name for w in self._workers if w.thread.is_alive()]
             logger.error("station stop timed out after %.1fs; still running: %s", timeout, alive)
         return done
+
+    def request_stop(self) -> None:
+        """Ask the station to stop (non-blocking): capture ends, the backlog is still judged."""
+        self._stop.set()
+
+    def abort(self) -> None:
+        """Stop now: parts not yet judged get `aborted` rows instead of waiting for the model."""
+        if not self._abort.is_set():
+            logger.warning("station %s: forced stop, unjudged parts are recorded as aborted",
+                           self.settings.station_id)
+        self._abort.set()
+        self._stop.set()
+
+    @property
+    def aborted(self) -> bool:
+        return self._abort.is_set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
 
     def _finish(self) -> None:
         if self._finished:
@@ -309,6 +373,7 @@ class Station:
             parts_per_min=ppm,
             disk_problem=bool(archive is not None and archive.disk_problem),
             output_failures=counts.pop("output_failures") + self._output_failures(),
+            alarms=self._alarms.active_kinds() if self._alarms is not None else [],
             extra={"disk_message": archive.disk_problem if archive is not None else None,
                    "source_error": health.get("last_error")},
             **counts,

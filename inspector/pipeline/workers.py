@@ -1,4 +1,4 @@
-"""The station's producer threads: capture, trigger/serial and inference."""
+"""The station's producer threads (capture, trigger/serial) and what the workers share."""
 
 from __future__ import annotations
 
@@ -11,18 +11,10 @@ from dataclasses import dataclass, field, replace
 
 from inspector.capture.base import FrameSource
 from inspector.domain import Frame, Inspection, Status, Trigger
-from inspector.errors import EndOfSource, ModelError, SourceError
-from inspector.model.base import Classifier
+from inspector.errors import EndOfSource, SourceError
 from inspector.pipeline.buffers import Closed, Ring
 from inspector.pipeline.metrics import MetricsRecorder
-from inspector.pipeline.records import (
-    Job,
-    ModelInfo,
-    Outcome,
-    inspected_row,
-    unjudged_row,
-)
-from inspector.pipeline.region import InspectRegion
+from inspector.pipeline.records import Job, ModelInfo, Outcome, Routing, unjudged_row
 from inspector.pipeline.serial_hook import SerialResolver
 from inspector.pipeline.triggers import TriggerPolicy, TriggerRequest
 
@@ -41,23 +33,33 @@ class Queues:
     jobs: Ring[Job]                # trigger -> inference: REJECT (live) -> overflow row, or WAIT
     results: Ring[Outcome]         # inference -> archive workers: WAIT (they never stall)
     rows: Ring[Inspection]         # archive workers -> store writer: WAIT (it journals, never stalls)
-    outputs: Ring[Inspection]      # inference -> reject outputs: REJECT, counted
+    outputs: Ring[Inspection]      # inference -> fast-path (reject signal) outputs: REJECT, counted
+    announce: Ring[Inspection]     # store writer -> outputs told after the row is safe: REJECT, counted
 
 
 class Emitter:
-    """Hands a finished row to the store writer and the reject outputs, and counts it."""
+    """Hands a finished row to the store writer and the fast-path outputs, and counts it.
 
-    def __init__(self, queues: Queues, recorder: MetricsRecorder) -> None:
+    With fast-path outputs the row records the verdict they are told (`signalled`), so a
+    restart can tell what the line heard of a part.
+    """
+
+    def __init__(self, queues: Queues, recorder: MetricsRecorder, signalling: bool = False) -> None:
         self.queues = queues
         self.recorder = recorder
+        self.signalling = signalling
 
     def emit(self, outcome: Outcome) -> None:
         self.recorder.part(outcome.row)
-        if not self.queues.outputs.put(outcome.row):
-            # Outputs are slower than the line: the row is still stored, the signal is lost.
-            self.recorder.drop("outputs_full")
-            logger.error("reject outputs backlog full: no %s signal for part %s",
-                         outcome.row.verdict, outcome.row.part_id)
+        if self.signalling:
+            signalled = replace(outcome.row, signalled=outcome.row.verdict.value)
+            if self.queues.outputs.put(signalled):
+                outcome = replace(outcome, row=signalled)
+            else:
+                # The signal path is slower than the line: the row is still stored, unsignalled.
+                self.recorder.drop("outputs_full")
+                logger.error("reject outputs backlog full: no %s signal for part %s",
+                             outcome.row.verdict, outcome.row.part_id)
         self.queues.results.put(outcome)
 
 
@@ -236,6 +238,8 @@ class PipelineContext:
     emitter: Emitter
     model: ModelInfo
     serials: SerialResolver = field(default_factory=SerialResolver)
+    routing: Routing = field(default_factory=Routing)
+    abort: threading.Event = field(default_factory=threading.Event)  # forced stop: no more judging
 
     def with_serial(self, job: Job) -> Job:
         """The job with its serial read (from the frame's code, the trigger, or generated)."""
@@ -245,73 +249,7 @@ class PipelineContext:
 
     def record_failure(self, job: Job, status: Status, error: str) -> None:
         """A part without a model verdict still gets its row (REVIEW), with its frame if any."""
-        row = unjudged_row(self.station_id, self.with_serial(job), status, error, self.model)
+        row = unjudged_row(self.station_id, self.with_serial(job), status, error, self.model,
+                           self.routing.verdict(status))
         frame = job.trigger.frame
         self.emitter.emit(Outcome(row, None if frame is None else frame.image))
-
-
-class InferenceWorker(Worker):
-    """Classifies queued parts, batching when several wait; every job yields exactly one row."""
-
-    name = "inference"
-
-    def __init__(self, classifier: Classifier | None, ctx: PipelineContext, batch_max: int,
-                 heatmaps: bool = True, region: InspectRegion | None = None) -> None:
-        super().__init__()
-        self.classifier, self.ctx = classifier, ctx
-        self.batch_max, self.heatmaps = batch_max, heatmaps
-        self.region = region or InspectRegion()
-
-    def run(self) -> None:
-        try:
-            while True:
-                try:
-                    jobs = self.ctx.queues.jobs.get_many(self.batch_max, POLL_S)
-                except Closed:
-                    break
-                self._process(jobs)
-        finally:
-            self.ctx.queues.results.close()
-            self.ctx.queues.outputs.close()
-
-    def _process(self, jobs: list[Job]) -> None:
-        framed = []
-        for job in map(self.ctx.with_serial, jobs):
-            if job.trigger.frame is None:
-                self.ctx.record_failure(job, Status.NO_FRAME, "no frame near the trigger time")
-            else:
-                framed.append(job)
-        if framed:
-            self._classify(framed)
-
-    def _classify(self, jobs: list[Job]) -> None:
-        # The archived image is what the model saw, so its heatmap overlays it exactly.
-        images = [self.region.crop(job.trigger.frame.image) for job in jobs]
-        t0 = time.perf_counter()
-        try:
-            preds = self._predict(images)
-        except Exception as exc:  # the model boundary: any failure becomes rows, never a crash
-            if len(jobs) > 1:
-                for job in jobs:  # retry one by one so only the bad part is an error row
-                    self._classify([job])
-                return
-            logger.exception("inference failed on part %s", jobs[0].trigger.part_id)
-            self.ctx.recorder.error(f"inference: {exc}")
-            self.ctx.record_failure(jobs[0], Status.ERROR, f"{type(exc).__name__}: {exc}")
-            return
-        self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
-        for job, image, pred in zip(jobs, images, preds, strict=True):
-            row = inspected_row(self.ctx.station_id, job, pred, self.ctx.model)
-            self.ctx.emitter.emit(Outcome(row, image, pred.heatmap))
-
-    def _predict(self, images: list):
-        if self.classifier is None:
-            raise ModelError("no model loaded")
-        preds = self.classifier.predict(images, heatmaps=self.heatmaps)
-        if len(preds) != len(images):
-            raise ModelError(f"model returned {len(preds)} predictions for {len(images)} images")
-        return preds
-
-    def on_crash(self) -> None:
-        self.ctx.queues.results.close()
-        self.ctx.queues.outputs.close()

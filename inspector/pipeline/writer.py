@@ -13,6 +13,7 @@ from inspector.errors import StoreError
 from inspector.outputs.base import RejectOutput
 from inspector.pipeline.buffers import Closed, Ring
 from inspector.pipeline.metrics import MetricsRecorder
+from inspector.pipeline.signal_log import SignalLog
 from inspector.pipeline.workers import POLL_S, Worker
 from inspector.storage.archive import ImageArchive
 from inspector.storage.journal import Journal
@@ -65,11 +66,15 @@ class StoreWriter(Worker):
         recorder: MetricsRecorder,
         status: Callable[[], dict[str, Any]],
         open_store: Callable[[], Store] | None = None,
+        announce: Ring[Inspection] | None = None,
     ) -> None:
         super().__init__()
         self.settings, self.rows, self.store, self.journal = settings, rows, store, journal
         self.archive, self.recorder, self.status, self.open_store = (
             archive, recorder, status, open_store)
+        self.announce = announce  # rows for the outputs that speak only after the row is safe
+        self.signal_log: SignalLog | None = None
+        self.left_signals: Journal | None = None  # a crashed run's signalled rows, replayed once
         self.listeners: list[Listener] = []
         self.db_online = store is not None
         self._had_outage = False
@@ -96,6 +101,14 @@ class StoreWriter(Worker):
             self._periodic()
         self._flush(pending)
         self._publish_status()
+        self._close_announce()
+
+    def on_crash(self) -> None:
+        self._close_announce()
+
+    def _close_announce(self) -> None:
+        if self.announce is not None:
+            self.announce.close()
 
     # ---- steps ---------------------------------------------------------------------------
 
@@ -146,6 +159,7 @@ class StoreWriter(Worker):
                     return
                 self.store = self.open_store()
             replayed = self.journal.replay(self.store)
+            replayed += self._replay_left_signals()
         except StoreError as exc:
             self._set_offline(exc)
             return
@@ -156,6 +170,15 @@ class StoreWriter(Worker):
         self.db_online = True
         self.recorder.set_db_online(True)
         self.recorder.stored(pending=self._journal_pending())
+
+    def _replay_left_signals(self) -> int:
+        """Rows a crashed run signalled but had not stored: stored now (idempotent), then dropped."""
+        if self.left_signals is None:
+            return 0
+        replayed = self.left_signals.replay(self.store)
+        self.left_signals.path.unlink(missing_ok=True)
+        self.left_signals = None
+        return replayed
 
     def _journal_pending(self) -> int:
         try:
@@ -185,6 +208,13 @@ class StoreWriter(Worker):
             self._set_offline(exc)
 
     def _notify(self, event: str, rows: Sequence[Inspection]) -> None:
+        """The rows are safe: settle their signals, announce them, then call the listeners."""
+        if self.signal_log is not None:
+            self.signal_log.settled(r.part_id for r in rows)
+        if self.announce is not None:
+            for row in rows:
+                if not self.announce.put(row):
+                    self.recorder.drop("announce_full")
         for listener in self.listeners:
             try:
                 listener(event, rows)
@@ -193,32 +223,49 @@ class StoreWriter(Worker):
 
 
 class OutputWorker(Worker):
-    """Calls every reject output with each part's verdict; a failing output never stops it."""
+    """Tells every output each part's verdict; a failing output never stops it.
 
-    name = "outputs"
+    With a SignalLog (the fast path of the reject signal) each batch of rows is fsynced there
+    before any output hears of it; without one, the rows come from the store writer, already
+    committed or journaled.
+    """
 
-    def __init__(self, queue: Ring[Inspection], outputs: Sequence[RejectOutput],
-                 recorder: MetricsRecorder) -> None:
+    def __init__(self, name: str, queue: Ring[Inspection], outputs: Sequence[RejectOutput],
+                 recorder: MetricsRecorder, signal_log: SignalLog | None = None) -> None:
+        self.name = name
         super().__init__()
         self.queue, self.outputs, self.recorder = queue, list(outputs), recorder
+        self.signal_log = signal_log
 
     def run(self) -> None:
         while True:
             try:
-                row = self.queue.get(POLL_S)
+                rows = self.queue.get_many(64, POLL_S)
             except Closed:
                 break
-            if row is not None:
-                self._emit(row)
+            if rows:
+                self._record(rows)
+                for row in rows:
+                    self._emit(row)
         self._close()
+
+    def _record(self, rows: list[Inspection]) -> None:
+        if self.signal_log is None:
+            return
+        try:
+            self.signal_log.record(rows)
+        except StoreError as exc:
+            # Signalling anyway: a defective part that is not ejected is worse than a signal
+            # whose row may be lost in a crash now. Loud, counted.
+            logger.critical("cannot journal %d rows before signalling them: %s", len(rows), exc)
+            self.recorder.error(str(exc))
 
     def _emit(self, row: Inspection) -> None:
         for output in self.outputs:
             try:
                 output.emit(row)
             except Exception:  # a plug-in boundary: count, log with traceback, carry on
-                logger.exception("reject output %s failed on part %s",
-                                 type(output).__name__, row.part_id)
+                logger.exception("output %s failed on part %s", type(output).__name__, row.part_id)
                 self.recorder.output_failed()
 
     def _close(self) -> None:
@@ -228,4 +275,4 @@ class OutputWorker(Worker):
                 try:
                     close()
                 except Exception:
-                    logger.exception("closing reject output %s", type(output).__name__)
+                    logger.exception("closing output %s", type(output).__name__)

@@ -65,6 +65,18 @@ class Journal:
         with self._lock:
             return self._count_pending()
 
+    def rows(self) -> list[Inspection]:
+        """The readable journaled rows, oldest first (unreadable lines are left to replay)."""
+        with self._lock:
+            return self._parse(self._read_lines())[0]
+
+    def clear(self) -> None:
+        """Empty the journal once every row in it is known to be stored elsewhere."""
+        with self._lock:
+            if self.path.exists():
+                self._truncate()
+            self._pending = 0
+
     def replay(self, store: InspectionWriter) -> int:
         """Write journaled rows into the store; returns how many rows were replayed.
 

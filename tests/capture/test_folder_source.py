@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import cv2
+import numpy as np
 import pytest
 
 from inspector.capture import FolderSourceConfig, SourceState, build_source
@@ -97,7 +99,7 @@ def test_missing_manifest_folder_or_images(tmp_path, make_image):
         build_source(FolderSourceConfig(type="folder", path=folder, manifest="gone.csv")).open()
 
 
-def test_corrupt_images_are_skipped_counted_and_logged(tmp_path, make_image, caplog):
+def test_unusable_files_are_parts_with_their_problem_counted_and_logged(tmp_path, make_image, caplog):
     folder = _folder(tmp_path, make_image, ["a.png", "c.png"])
     (folder / "b.png").write_bytes(b"\x89PNG this is not really a png")
     (folder / "d.jpg").write_bytes(b"")
@@ -105,12 +107,35 @@ def test_corrupt_images_are_skipped_counted_and_logged(tmp_path, make_image, cap
     source.open()
     with caplog.at_level(logging.WARNING, logger="inspector.capture.folder"):
         frames = _read_all(source)
-    assert [f.name for f in frames] == ["a.png", "c.png"]
+    assert [f.name for f in frames] == ["a.png", "b.png", "c.png", "d.jpg"]
+    assert [f.problem is None for f in frames] == [True, False, True, False]
+    assert "not a readable image" in frames[1].problem and frames[1].image.size == 0
+    assert "empty file" in frames[3].problem
+    assert [f.ref for f in frames] == [f"folder:imgs/{n}" for n in ("a.png", "b.png", "c.png", "d.jpg")]
     health = source.health()
     assert health.skipped == 2
     assert "d.jpg" in health.last_error
     assert any("b.png" in r.getMessage() for r in caplog.records)
     assert any("d.jpg" in r.getMessage() for r in caplog.records)
+
+
+def test_an_oversize_image_is_refused_from_its_header(tmp_path, make_image):
+    folder = _folder(tmp_path, make_image, ["a.png"])
+    huge = np.zeros((3000, 4000), np.uint8)
+    cv2.imwrite(str(folder / "b.png"), huge)  # 12 MP, over a 10 MP limit
+    cfg = FolderSourceConfig(type="folder", path=folder, limits={"max_pixels": 10_000_000})
+    source = build_source(cfg)
+    source.open()
+    frames = _read_all(source)
+    assert frames[0].problem is None and "4000x3000 pixels" in frames[1].problem
+
+
+def test_files_done_by_an_earlier_run_are_passed_over(tmp_path, make_image):
+    folder = _folder(tmp_path, make_image, ["a.png", "b.png", "c.png"])
+    source = build_source(FolderSourceConfig(type="folder", path=folder))
+    source.done = frozenset({"folder:imgs/a.png", "folder:imgs/c.png"})
+    source.open()
+    assert [f.name for f in _read_all(source)] == ["b.png"] and source.resumed == 2
 
 
 def test_all_images_corrupt_with_loop_ends_instead_of_spinning(tmp_path):
@@ -119,5 +144,6 @@ def test_all_images_corrupt_with_loop_ends_instead_of_spinning(tmp_path):
     (folder / "x.png").write_bytes(b"junk")
     source = build_source(FolderSourceConfig(type="folder", path=folder, loop=True))
     source.open()
+    assert source.read(0.1).problem is not None  # the bad file is a part once
     with pytest.raises(EndOfSource):
         source.read(0.1)

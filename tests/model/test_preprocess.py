@@ -72,7 +72,7 @@ def test_read_image_errors(tmp_path):
     corrupt.write_bytes(b"\xff\xd8 not really a jpeg")
     with pytest.raises(DatasetError, match="empty"):
         read_image(empty)
-    with pytest.raises(DatasetError, match="not a readable image"):
+    with pytest.raises(DatasetError, match="damaged JPEG data"):
         read_image(corrupt)
     with pytest.raises(DatasetError, match="no such"):
         read_image(tmp_path / "missing.png")

@@ -13,7 +13,7 @@ from inspector.pipeline.station import Station, StationParts, StationSettings
 from inspector.pipeline.triggers import PerFramePolicy
 from inspector.storage.journal import Journal
 
-from .fakes import FakeClassifier, FakeStore
+from .fakes import FakeClassifier, FakeStore, textured
 
 FAST = {"flush_interval_s": 0.02, "status_interval_s": 0.05, "retry_interval_s": 0.05}
 
@@ -45,7 +45,7 @@ def image_folder(tmp_path: Path) -> Callable[[int], Path]:
         folder.mkdir()
         for i in range(n):
             value = 200 if i % 2 else 40
-            img = np.full((32, 32), value, np.uint8)
+            img = textured(np.full((32, 32), value, np.uint8))
             img[i % 32, :] = 255 - value  # every image differs
             cv2.imwrite(str(folder / f"part-{i:04d}.png"), img)
         return folder

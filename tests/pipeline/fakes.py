@@ -23,12 +23,26 @@ CARD = ModelCard(
     input_size=32,
     thresholds=Thresholds(ng=0.5, review=0.3),
     data_hash="0123456789abcdef",
+    # The fakes' images are tiny and may be very dark or bright: only blank or tiny ones are bad.
+    quality={"min_mean": 0.0, "max_mean": 255.0, "max_clipped": 1.0},
 )
 
 
 def gray(value: int, size: int = 32) -> np.ndarray:
-    """A flat uint8 gray image; the fake classifier calls bright (>= 128) images defective."""
-    return np.full((size, size), value, dtype=np.uint8)
+    """A uint8 image of mean `value` with a fine checkerboard texture (a flat one is a blank
+    frame to the quality gate); the fake classifier calls bright (>= 128) images defective."""
+    return textured(np.full((size, size), value, dtype=np.uint8))
+
+
+def textured(image: np.ndarray, amplitude: int = 4) -> np.ndarray:
+    """The image with a +-amplitude checkerboard added: same mean, no longer uniform."""
+    yy, xx = np.indices(image.shape[:2])
+    sign = np.where((yy + xx) % 2 == 0, 1, -1)
+    if image.ndim == 3:
+        sign = sign[:, :, None]
+    out = np.clip(image.astype(np.int16) + amplitude * sign, 0, 255).astype(np.uint8)
+    out[0, 0] = image[0, 0]  # tests tell images apart by their first pixel
+    return out
 
 
 class FakeSource:

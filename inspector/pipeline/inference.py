@@ -1,0 +1,139 @@
+"""The inference thread: quality gate, deadline and model for each queued part, one row each."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from inspector.domain import Status
+from inspector.errors import ModelError
+from inspector.model.base import Classifier
+from inspector.model.quality import QualityGate
+from inspector.pipeline.buffers import Closed
+from inspector.pipeline.records import Job, Outcome, inspected_row
+from inspector.pipeline.region import InspectRegion
+from inspector.pipeline.workers import POLL_S, PipelineContext, Worker
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How the inference thread judges parts."""
+
+    batch_max: int = 8
+    heatmaps: bool = True
+    region: InspectRegion = field(default_factory=InspectRegion)
+    deadline_s: float | None = None  # a part older than this when its turn comes is `late`
+
+
+class InferenceWorker(Worker):
+    """Judges queued parts, batching when several wait; every job yields exactly one row.
+
+    Before the model: a part without a frame is `no_frame`; one whose input could not be decoded
+    or whose image fails the quality gate is `bad_image`; one past its verdict deadline is
+    `late` (the backlog is bounded by age: late parts leave the queue at once); after a forced
+    stop every remaining part is `aborted`. None of these is ever OK.
+    """
+
+    name = "inference"
+
+    def __init__(self, classifier: Classifier | None, ctx: PipelineContext,
+                 settings: InferenceSettings | None = None) -> None:
+        super().__init__()
+        self.classifier, self.ctx = classifier, ctx
+        self.settings = settings or InferenceSettings()
+        card = getattr(classifier, "card", None)
+        self.quality = QualityGate(card.quality_profile if card is not None else None)
+
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    jobs = self.ctx.queues.jobs.get_many(self.settings.batch_max, POLL_S)
+                except Closed:
+                    break
+                self._process(jobs)
+        finally:
+            self.ctx.queues.results.close()
+            self.ctx.queues.outputs.close()
+
+    def _process(self, jobs: list[Job]) -> None:
+        ready = []
+        for job in map(self.ctx.with_serial, jobs):
+            problem = self._unjudgeable(job)
+            if problem is None:
+                ready.append(job)
+            else:
+                self.ctx.record_failure(job, *problem)
+        if ready:
+            self._classify(ready)
+
+    def _unjudgeable(self, job: Job) -> tuple[Status, str] | None:
+        """Why this part cannot go to the model, as (status, reason), or None."""
+        frame = job.trigger.frame
+        if self.ctx.abort.is_set():
+            return Status.ABORTED, "the station was forced to stop before judging this part"
+        if frame is None:
+            return Status.NO_FRAME, "no frame near the trigger time"
+        if frame.problem is not None:
+            return Status.BAD_IMAGE, frame.problem
+        deadline = self.settings.deadline_s
+        age = time.monotonic() - job.trigger.t_mono
+        if deadline is not None and age >= deadline:
+            self.ctx.recorder.drop("late")
+            return Status.LATE, f"not judged within the {deadline:g} s deadline ({age:.2f} s old)"
+        return None
+
+    def _classify(self, jobs: list[Job]) -> None:
+        # The archived image is what the model saw, so its heatmap overlays it exactly.
+        usable: list[tuple[Job, np.ndarray]] = []
+        for job in jobs:
+            image, problem = self._crop(job)
+            if problem is None:
+                usable.append((job, image))
+            else:
+                self.ctx.record_failure(job, Status.BAD_IMAGE, problem)
+        if usable:
+            self._judge(usable)
+
+    def _crop(self, job: Job) -> tuple[np.ndarray | None, str | None]:
+        try:
+            image = self.settings.region.crop(job.trigger.frame.image)
+        except (ValueError, IndexError) as exc:
+            return None, f"cannot cut the inspect region: {exc}"
+        return image, self.quality.check(image)
+
+    def _judge(self, usable: list[tuple[Job, np.ndarray]]) -> None:
+        jobs, images = [j for j, _ in usable], [i for _, i in usable]
+        t0 = time.perf_counter()
+        try:
+            preds = self._predict(images)
+        except Exception as exc:  # the model boundary: any failure becomes rows, never a crash
+            if len(usable) > 1:
+                for one in usable:  # retry one by one so only the bad part is an error row
+                    self._judge([one])
+                return
+            logger.exception("inference failed on part %s", jobs[0].trigger.part_id)
+            self.ctx.recorder.error(f"inference: {exc}")
+            self.ctx.record_failure(jobs[0], Status.ERROR, f"{type(exc).__name__}: {exc}")
+            return
+        self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
+        for job, image, pred in zip(jobs, images, preds, strict=True):
+            row = inspected_row(self.ctx.station_id, job, pred, self.ctx.model)
+            self.ctx.emitter.emit(Outcome(row, image, pred.heatmap))
+
+    def _predict(self, images: list[np.ndarray]):
+        if self.classifier is None:
+            raise ModelError("no model loaded")
+        preds = self.classifier.predict(images, heatmaps=self.settings.heatmaps)
+        if len(preds) != len(images):
+            raise ModelError(f"model returned {len(preds)} predictions for {len(images)} images")
+        return preds
+
+    def on_crash(self) -> None:
+        self.ctx.queues.results.close()
+        self.ctx.queues.outputs.close()

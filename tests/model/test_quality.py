@@ -1,0 +1,57 @@
+"""The image-quality gate refuses blank, badly exposed, blurred, tiny and damaged frames only."""
+
+import cv2
+import numpy as np
+import pytest
+
+from inspector.errors import ModelError
+from inspector.model.card import ModelCard, Thresholds
+from inspector.model.decode import decode_file
+from inspector.model.quality import QualityGate, QualityProfile, fit_profile
+from tests.conftest import SAMPLE
+
+REAL = [decode_file(p) for p in sorted(SAMPLE.glob("images/*/*.jpg"))]
+
+
+@pytest.fixture(scope="module")
+def gate() -> QualityGate:
+    return QualityGate(fit_profile(REAL))
+
+
+def test_every_real_sample_image_passes_the_learnt_and_the_generic_limits(gate):
+    assert [gate.check(img) for img in REAL] == [None] * len(REAL)
+    assert [QualityGate().check(img) for img in REAL] == [None] * len(REAL)
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda t: np.zeros_like(t), "blank"),
+    (lambda t: np.full_like(t, 255), "blank"),
+    (lambda t: np.full_like(t, 128), "blank"),
+    (lambda t: (t * 0.1).astype(np.uint8), "blank|under-exposed"),
+    (lambda t: cv2.GaussianBlur(t, (0, 0), 3), "out of focus"),
+    (lambda t: np.zeros((1, 1), np.uint8), "too small"),
+    (lambda t: t[:, :3], "too small|wrong shape"),
+    (lambda t: np.vstack([t, np.full((t.shape[0], t.shape[1]), 128, np.uint8)]), "damaged|wrong shape"),
+    (lambda t: np.where(t > 90, 255, 0).astype(np.uint8), "clipped|out of focus|exposed"),
+])
+def test_broken_camera_frames_are_refused_with_their_reason(gate, make, reason):
+    problem = gate.check(make(REAL[0]))
+    assert problem is not None
+    assert any(word in problem for word in reason.split("|")), problem
+
+
+def test_generic_limits_catch_what_no_camera_image_looks_like():
+    generic = QualityGate()
+    assert "blank" in generic.check(np.full((480, 640, 3), 7, np.uint8))
+    assert "too small" in generic.check(np.zeros((1, 1), np.uint8))
+    assert generic.check(np.zeros((0, 0), np.uint8)) == "no pixels"
+
+
+def test_profile_round_trips_through_the_card_and_refuses_unknown_keys():
+    profile = fit_profile(REAL)
+    assert QualityProfile.from_dict(profile.to_dict()) == profile and profile.fitted_on == len(REAL)
+    with pytest.raises(ModelError, match="unknown keys"):
+        QualityProfile.from_dict({"min_std": 1.0, "typo": 2})
+    card = ModelCard(name="x", arch="a", classes=["ok", "bad"], good_classes=["ok"], input_size=32,
+                     thresholds=Thresholds(ng=0.5, review=0.4), quality=profile.to_dict())
+    assert card.quality_profile == profile
