@@ -460,6 +460,9 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     clf = load_classifier(args.out, "onnx", threads=args.threads)
     if clf.gate is not None:  # the val scores were taken before the gate came: score again
         extra["val_scores"] = score_samples(clf, run.val.samples)
+        if run.fusion is None:  # OR rule: the gate spends what REVIEW left of the budget
+            thresholds = _thresholds_with_or_gate(run, extra["val_scores"])
+            clf.card = dataclasses.replace(clf.card, thresholds=thresholds)
     val_metrics = summarise(clf, extra["val_scores"])
     warning = _val_warning(run, extra["val_scores"], thresholds)
     if warning:
@@ -478,6 +481,13 @@ def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
     _plots(run, clf, card, test_metrics or val_metrics, test_samples or run.val.samples)
     reports.write_report(args.out, report)
     return report
+
+
+def _thresholds_with_or_gate(run: Run, scored) -> Thresholds:
+    """The rule's thresholds again, now with the attached gate's val anomaly scores (choose)."""
+    is_defect = np.array([s.label not in run.good for s in scored.samples])
+    return choose_thresholds_by_rule(is_defect, scored.defect_scores, threshold_rule(run.args),
+                                     scored.anomaly_scores)
 
 
 def _finish_refit(run: Run, model: torch.nn.Module, elapsed: float) -> dict:

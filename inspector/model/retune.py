@@ -30,11 +30,12 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
                 "warning": budget_warning(good_scores, thresholds.review, rule)}
     scored = score_samples(clf, index.split("val"))
     is_defect = np.array([s.label not in clf.card.good_classes for s in scored.samples])
-    thresholds = choose(is_defect, scored.defect_scores, rule)
-    card = dataclasses.replace(clf.card, thresholds=dataclasses.replace(
-        thresholds, anomaly=clf.card.thresholds.anomaly))
+    # An OR-rule gate (thresholds.anomaly set) gets its threshold from what REVIEW left of the budget.
+    or_gate = clf.card.thresholds.anomaly is not None
+    thresholds = choose(is_defect, scored.defect_scores, rule, scored.anomaly_scores if or_gate else None)
+    card = dataclasses.replace(clf.card, thresholds=thresholds)
     card.save(bundle)
-    # The budget steers REVIEW on the defect score alone: an OR-rule gate's rejects come on top.
+    # The warning reads REVIEW on the defect score: an OR-rule gate spends only what it left.
     warning = val_warning(scored.defect_scores[~is_defect], int(is_defect.sum()), thresholds.review, rule)
     return {**_measure(bundle, index, rule, scored), "warning": warning}
 

@@ -3,16 +3,23 @@
 import dataclasses
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from inspector.datasets import scan_dataset
+from inspector.domain import Verdict
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate
 from inspector.model.loader import load_classifier
+from inspector.model.thresholds import NG_ABOVE_GOOD
 from tests.conftest import SAMPLE
 
 WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 SHIPPED = sorted(p.name for p in WEIGHTS.iterdir() if (p / "card.json").is_file())
+CLASSIFIERS = [n for n in SHIPPED if ModelCard.load(WEIGHTS / n).recipe != "good-only"]
+UNUSUAL_GOOD = "free/exp2_num_195672.jpg"  # a sample good tile the default bundle's gate flags
+GATE_FILES = (("anomaly.onnx", "model.onnx"), ("anomaly_bank.npy", "bank.npy"),
+              ("anomaly_image_bank.npz", "image_bank.npz"))
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +40,13 @@ def test_shipped_card_names_its_folder_and_its_recipe(name):
                            "magnetic-tile-good-only": "good-only"}[name]
 
 
-def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sample):
+def test_default_model_flags_every_sample_defect_and_scraps_no_good_part(sample):
     result = evaluate(load_classifier(WEIGHTS / "magnetic-tile"), sample)
-    assert result["n"] == 28 and result["defect_recall"] == 1.0 and result["false_reject_rate"] == 0.0
+    assert result["n"] == 28 and result["defect_recall"] == 1.0
+    assert result["classifier_only"]["false_reject_rate"] == 0.0
+    # One sample good part (a test-split tile) is more unusual than every val good part: the gate
+    # sends it to a person, never to scrap.
+    assert result["false_rejects"] == [UNUSUAL_GOOD] and "NG" not in result["verdicts_by_truth"]["good"]
     by_class = result["auroc_by_defect_class"]  # every sample defect outscores every good part
     assert set(by_class) == {"blowhole", "break", "crack", "fray", "uneven"}
     assert all(v == 1.0 for v in by_class.values())
@@ -44,15 +55,16 @@ def test_default_model_flags_every_sample_defect_and_passes_the_good_parts(sampl
 def test_evaluation_names_the_missed_defects_and_the_rejected_good_parts(sample):
     model = load_classifier(WEIGHTS / "magnetic-tile")
     good = sorted(f"{s.label}/{s.path.name}" for s in sample if s.label == "free")
-    assert evaluate(model, sample)["false_rejects"] == []
-    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1e-9))
+    assert evaluate(model, sample)["false_rejects"] == [UNUSUAL_GOOD]
+    # The gate held off (anomaly 1.0), so that the defect score's thresholds alone decide.
+    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1e-9, anomaly=1.0))
     everything = evaluate(model, sample)  # every part flagged: every good part is a false reject
     assert sorted(everything["false_rejects"]) == good and everything["missed_defects"] == []
     n_defect = len(sample) - len(good)
     flagged = everything["verdicts_by_truth"]  # (a defect scoring exactly 1.0 would be NG)
     assert flagged["good"] == {"REVIEW": len(good)} and "OK" not in flagged["defect"]
     assert sum(flagged["defect"].values()) == n_defect
-    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1.0))
+    model.card = dataclasses.replace(model.card, thresholds=Thresholds(ng=1.0, review=1.0, anomaly=1.0))
     nothing = evaluate(model, sample)
     assert nothing["false_rejects"] == [] and len(nothing["missed_defects"]) == n_defect
     assert nothing["verdicts_by_truth"] == {"good": {"OK": len(good)}, "defect": {"OK": n_defect}}
@@ -72,7 +84,33 @@ def test_labels_only_bundle_fuses_the_shipped_gate():
     # The fused copy must be the gate shipped beside it: a rescored gate needs a refitted fusion.
     assert card.gate_card.feature_bank == gate.feature_bank
     assert card.gate_card.thresholds == gate.thresholds
-    bundle, source = WEIGHTS / "magnetic-tile-labels-only", WEIGHTS / "magnetic-tile-good-only"
-    for copied, original in (("anomaly.onnx", "model.onnx"), ("anomaly_bank.npy", "bank.npy"),
-                             ("anomaly_image_bank.npz", "image_bank.npz")):
-        assert (bundle / copied).read_bytes() == (source / original).read_bytes()
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_shipped_classifier_carries_the_shipped_gate(name):
+    # An out-of-distribution check on every classifier: the good-only gate, as an OR rule or fused.
+    card = ModelCard.load(WEIGHTS / name)
+    assert card.gate is not None and (card.thresholds.anomaly is not None) != (card.fusion is not None)
+    source = WEIGHTS / "magnetic-tile-good-only"
+    gate = ModelCard.load(source)
+    assert card.gate_card.feature_bank == gate.feature_bank and card.gate_card.version == gate.version
+    for copied, original in GATE_FILES:
+        assert (WEIGHTS / name / copied).read_bytes() == (source / original).read_bytes()
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_every_shipped_classifier_has_a_review_band_set_by_the_rule(name):
+    card = ModelCard.load(WEIGHTS / name)
+    assert 0.5 <= card.thresholds.review < card.thresholds.ng < 1.0
+    assert card.metrics["threshold_rule"]["ng_rule"] == NG_ABOVE_GOOD
+
+
+def test_default_model_sends_an_unusual_part_to_review():
+    # A frame no good part looks like (lens cap, dead lamp, empty fixture): the classifier alone
+    # passes it with p(good) 0.99; the gate's OR rule sends it to a person.
+    model = load_classifier(WEIGHTS / "magnetic-tile")
+    assert model.card.thresholds.anomaly is not None and model.card.fusion is None
+    frames = [np.full((200, 200), v, np.uint8) for v in (0, 128, 255)]
+    for pred in model.predict(frames, heatmaps=False):
+        assert pred.defect_score < model.card.thresholds.review  # not flagged by its defect score
+        assert pred.anomaly_score >= model.card.thresholds.anomaly and pred.verdict is Verdict.REVIEW

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from inspector.cli import app
 from inspector.errors import ConfigError
 from inspector.model import metrics
 from inspector.model.card import ModelCard
-from inspector.model.thresholds import ThresholdRule, choose
+from inspector.model.thresholds import NG_ABOVE_GOOD, NG_AT_REVIEW, ThresholdRule, choose
 
 
 def test_false_reject_budget_threshold():
@@ -96,7 +97,8 @@ def test_perfect_separation_spends_the_budget_on_recall():
     th = choose(is_defect, scores, ThresholdRule(0.99, 0.01))
     assert th.review < 0.8  # below the lowest defect: a margin for the next defect
     assert (scores[~is_defect] >= th.review).mean() <= 0.01
-    assert th.ng == 0.5
+    assert th.ng == 0.8  # the gap val never saw, between the good parts and the defects, is REVIEW
+    assert choose(is_defect, scores, ThresholdRule(0.99, 0.01, ng_rule=NG_AT_REVIEW)).ng == 0.5
 
 
 def test_overlap_keeps_the_recall_target():
@@ -121,7 +123,8 @@ def test_tune_thresholds_rewrites_the_card(tiny_bundle, synthetic_dataset, tmp_p
     card = ModelCard.load(bundle)
     assert card.thresholds.review == out["thresholds"]["review"]
     assert card.metrics["threshold_rule"] == {"target_recall": 0.99, "max_false_reject": 0.0,
-                                                 "frr_confidence": 0.0}
+                                                 "frr_confidence": 0.0, "ng_rule": NG_ABOVE_GOOD}
+    assert card.thresholds.review <= card.thresholds.ng
     assert out["test"]["n"] == 6 and out["val"]["n"] == 6
 
 
@@ -156,7 +159,7 @@ def test_tune_thresholds_keeps_the_rule_the_bundle_recorded(tiny_bundle, synthet
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
     card = ModelCard.load(bundle)
-    rule = {"target_recall": 0.9, "max_false_reject": 0.3, "frr_confidence": 0.5}
+    rule = {"target_recall": 0.9, "max_false_reject": 0.3, "frr_confidence": 0.5, "ng_rule": NG_AT_REVIEW}
     card.metrics["threshold_rule"] = rule
     card.save(bundle)
     result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset)])
@@ -191,3 +194,104 @@ def test_a_gate_threshold_reads_its_rate_the_same_two_ways():
     assert (good >= gate_threshold(good, 0.05).review).sum() == 6  # (6 + 1) / 144 expected
     shown = gate_threshold(good, 0.05, confidence=0.95)
     assert (good >= shown.review).sum() == 2 and shown.anomaly == shown.review and shown.ng == 1.0
+
+
+def _overlapping_val(n_good: int = 143):
+    """59 defects from 0.6 to 1.0 and good parts up to 0.3, with three good parts among the defects."""
+    is_defect = np.array([True] * 59 + [False] * n_good)
+    good = np.concatenate([np.linspace(0.0, 0.3, n_good - 3), [0.65, 0.7, 0.92]])
+    return is_defect, np.concatenate([np.linspace(0.6, 1.0, 59), good])
+
+
+def test_ng_sits_at_the_lowest_val_defect_above_every_good_part():
+    is_defect, scores = _overlapping_val()
+    th = choose(is_defect, scores, ThresholdRule(0.99, 0.05))
+    above = scores[is_defect][scores[is_defect] > 0.92]
+    assert th.ng == above.min()  # no val good part is scrapped; every val defect over it is NG
+    assert not (scores[~is_defect] >= th.ng).any() and th.review < th.ng
+    # The band does not move REVIEW: the parts flagged (NG or REVIEW) are those without a band.
+    flat = choose(is_defect, scores, ThresholdRule(0.99, 0.05, ng_rule=NG_AT_REVIEW))
+    assert th.review == flat.review and flat.ng == max(flat.review, 0.5)
+
+
+def test_ng_never_falls_below_review_or_the_floor():
+    is_defect = np.array([True] * 10 + [False] * 10)
+    low = np.concatenate([np.linspace(0.2, 0.3, 10), np.linspace(0.0, 0.1, 10)])
+    assert choose(is_defect, low, ThresholdRule(0.99, 0.01)).ng == 0.5  # 0.2 is more likely good
+    worst = np.concatenate([np.linspace(0.6, 0.7, 10), np.linspace(0.0, 0.8, 10)])
+    th = choose(is_defect, worst, ThresholdRule(1.0, 0.01))  # no defect above the good parts
+    assert th.ng == np.nextafter(0.8, 1) and th.review == 0.6  # recall first: the lowest defect
+    with pytest.raises(ConfigError, match="ng_rule"):
+        ThresholdRule(ng_rule="never")
+
+
+def test_an_or_gate_spends_only_what_review_left_of_the_budget():
+    from inspector.model.thresholds import or_gate_threshold
+
+    rule = ThresholdRule(0.99, 0.01)
+    anomaly = np.linspace(0.0, 0.9, 143)
+    flagged = np.zeros(143, dtype=bool)
+    # 1 % of 143 expected: none may be over (2/144 > 0.01): the gate sits above every good part.
+    assert or_gate_threshold(flagged, anomaly, rule) == np.nextafter(0.9, 1)
+    # Parts REVIEW already flags do not hold the gate up: it sits above the ones REVIEW passes.
+    flagged[-1] = True
+    assert or_gate_threshold(flagged, anomaly, ThresholdRule(0.99, 0.02)) == np.nextafter(anomaly[-2], 1)
+    # A budget of 5 % ((6 + 1) / 144 expected: 6 of 143 in all) leaves 5 for the gate beside REVIEW's.
+    thr = or_gate_threshold(flagged, anomaly, ThresholdRule(0.99, 0.05))
+    assert (flagged | (anomaly >= thr)).sum() == 6 and (anomaly >= thr).sum() == 6
+
+
+def test_choose_with_gate_scores_keeps_review_and_ng_and_sets_the_gate():
+    is_defect, scores = _overlapping_val()
+    rule = ThresholdRule(0.99, 0.05)
+    anomaly = np.concatenate([np.full(59, 0.9), np.linspace(0.0, 0.5, 143)])
+    th = choose(is_defect, scores, rule, anomaly)
+    assert (th.review, th.ng) == (choose(is_defect, scores, rule).review, choose(is_defect, scores, rule).ng)
+    good_flagged = (scores[~is_defect] >= th.review) | (anomaly[~is_defect] >= th.anomaly)
+    assert rule.within_budget(int(good_flagged.sum()), 143)
+    assert not rule.within_budget(int(good_flagged.sum()) + 1, 143)  # the whole budget is spent
+
+
+SHIPPED_GATE = Path(__file__).resolve().parents[2] / "weights" / "magnetic-tile-good-only"
+
+
+def _chosen_again(bundle: Path, dataset: Path):
+    """(card, val scores, is_defect, the thresholds the rule picks on them) of a gated bundle."""
+    from inspector.datasets import scan_dataset
+    from inspector.model.evaluation import score_samples
+    from inspector.model.loader import load_classifier
+
+    card = ModelCard.load(bundle)
+    scored = score_samples(load_classifier(bundle), scan_dataset(dataset).split("val"))
+    is_defect = np.array([s.label not in card.good_classes for s in scored.samples])
+    rule = ThresholdRule(**card.metrics["threshold_rule"])
+    return card, scored, is_defect, choose(is_defect, scored.defect_scores, rule, scored.anomaly_scores)
+
+
+def test_tune_thresholds_sets_an_or_gate_by_the_rule(tiny_bundle, synthetic_dataset, tmp_path):
+    from inspector.model.gate import attach_gate
+
+    bundle = tmp_path / "gated"
+    shutil.copytree(tiny_bundle, bundle)
+    gate = SHIPPED_GATE
+    attach_gate(bundle, gate)  # the gate's own threshold (5 % of its own val good parts) comes along
+    result = CliRunner().invoke(app, ["tune-thresholds", str(bundle), str(synthetic_dataset)])
+    assert result.exit_code == 0, result.output
+    card, scored, is_defect, chosen = _chosen_again(bundle, synthetic_dataset)
+    assert card.thresholds == chosen
+    # 1 % of new good parts cannot be shown by 2 val good parts: the gate flags none REVIEW passes.
+    passed = ~is_defect & (scored.defect_scores < card.thresholds.review)
+    assert (scored.anomaly_scores[passed] < card.thresholds.anomaly).all()
+    assert card.thresholds.anomaly != ModelCard.load(gate).thresholds.anomaly
+
+
+def test_training_with_an_or_gate_sets_it_by_the_same_rule(synthetic_dataset, tmp_path):
+    pytest.importorskip("torch")
+    from tests.conftest import TINY_ARGS
+    from training.train import get_args_parser, main
+
+    out = tmp_path / "trained"
+    main(get_args_parser().parse_args([str(synthetic_dataset), "--out", str(out), *TINY_ARGS,
+                                       "--gate", str(SHIPPED_GATE)]))
+    card, _, _, chosen = _chosen_again(out, synthetic_dataset)
+    assert card.thresholds == chosen and card.metrics["threshold_rule"]["ng_rule"] == NG_ABOVE_GOOD
