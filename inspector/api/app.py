@@ -14,7 +14,7 @@ from inspector.api.auth import Authorized
 from inspector.api.bodylimit import BodyLimit
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
-from inspector.api.routes import health, inspections, root_cause, serials
+from inspector.api.routes import health, images, inspections, root_cause, serials, stats
 from inspector.api.settings import ApiSettings
 from inspector.errors import InspectorError, StoreError, TraceError
 from inspector.storage.audit import AuditLog
@@ -50,7 +50,7 @@ def create_app(
     app.state.mqtt = mqtt
     app.include_router(health.router)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
-                   audit_routes.router):
+                   audit_routes.router, stats.router, images.router):
         app.include_router(router, dependencies=Authorized)
     _add_error_handlers(app)
     return app

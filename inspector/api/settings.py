@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from inspector.api.config import MAX_BODY_BYTES, ApiSection
+from inspector.api.stats_config import StatsSection
 from inspector.trace.config import RootCauseConfig
 
 
@@ -16,6 +18,8 @@ class ApiSettings:
     max_body_bytes: int = MAX_BODY_BYTES
     root_cause: RootCauseConfig = field(default_factory=RootCauseConfig)
     station_id: str | None = None      # recorded in audit entries; None for a central server
+    images_dir: Path | None = None     # image archive root (data_dir/images): part images by id
+    stats: StatsSection = field(default_factory=StatsSection)  # shift times of /stats
 
     @classmethod
     def of(cls, api: ApiSection, root_cause: RootCauseConfig | None = None,

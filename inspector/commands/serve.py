@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -86,13 +87,23 @@ def _setup(config: Path | None, db: str | None, data_dir: Path | None, host: str
     """Database URL, address and settings: flags beat the config file, which beats defaults."""
     from inspector.api.settings import ApiSettings
 
+    configured_dir = None
     if config is None:
         api, url, mqtt, root_cause, station_id = (ApiSection(), resolve_db(db, data_dir),
                                                   MqttEventsConfig(), RootCauseConfig(), None)
     else:
         cfg = load_config(config)
+        configured_dir = cfg.station.data_dir
         api, mqtt, root_cause, station_id = cfg.api, cfg.trace.mqtt, cfg.trace.root_cause, cfg.station.id
         url = resolve_db(db, data_dir) if (db or data_dir) else cfg.db_url()
+    settings = replace(ApiSettings.of(api, root_cause, station_id),
+                       images_dir=_images_dir(data_dir or configured_dir))
     return ServeSetup(url=url, host=host or api.host, port=port or api.port, mqtt=mqtt,
-                      settings=ApiSettings.of(api, root_cause, station_id))
+                      settings=settings)
 
+
+def _images_dir(data_dir: Path | None) -> Path:
+    """The station's image archive, whose relative paths the rows hold: <data dir>/images."""
+    from inspector.pipeline.station import data_paths
+
+    return data_paths(data_dir or Path(os.environ.get("INSPECTOR_DATA_DIR") or "./var"))[1]

@@ -6,18 +6,21 @@ import base64
 import binascii
 import json
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, Select, and_, func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.domain import Inspection, Verdict
 from inspector.errors import StoreError
+from inspector.storage import rollups
 from inspector.storage import rows as rowmap
 from inspector.storage.access import DatabaseAccess
 from inspector.storage.engine import create_engine_for
+from inspector.storage.filters import InspectionFilter, aware
 from inspector.storage.migrate import upgrade
 from inspector.storage.tables import inspections
 from inspector.storage.tables import station_status as status_table
@@ -50,6 +53,7 @@ class InspectionStore(DatabaseAccess):
         try:
             if migrate:
                 upgrade(engine)
+                _rebuild_rollups_if_missing(engine)
         except StoreError:
             engine.dispose()
             raise
@@ -81,10 +85,12 @@ class InspectionStore(DatabaseAccess):
         stmt = (
             self._insert(inspections)
             .on_conflict_do_nothing(index_elements=["part_id"])
-            .returning(inspections.c.id)
+            .returning(*(inspections.c[name] for name in rollups.KEY_COLUMNS))
         )
         with self._transaction(f"write {len(values)} inspections to") as conn:
-            return len(conn.execute(stmt, values).all())
+            inserted = conn.execute(stmt, values).mappings().all()
+            rollups.add_rows(conn, inserted)  # same transaction: rollups never drift from rows
+            return len(inserted)
 
     def set_review_label(self, part_id: str, label: str | None) -> bool:
         """Record a human reviewer's label (None clears it); False when the part is unknown."""
@@ -134,16 +140,21 @@ class InspectionStore(DatabaseAccess):
         station_id: str | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        *,
+        where: InspectionFilter | None = None,
     ) -> tuple[list[Inspection], str | None]:
         """One page of inspections, newest first, and the cursor of the next page (or None).
 
-        `since` is inclusive and `until` exclusive. The cursor is opaque: pass it back
-        unchanged with the same filters.
+        `where` holds every filter (serial, label, review state...); the plain arguments,
+        when given, replace its fields. `since` is inclusive and `until` exclusive. The
+        cursor is opaque: pass it back unchanged with the same filters.
         """
         if not 1 <= limit <= MAX_PAGE:
             raise StoreError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
+        plain = {"since": since, "until": until, "verdict": verdict, "station_id": station_id}
+        where = replace(where or InspectionFilter(), **{k: v for k, v in plain.items() if v is not None})
         cols = inspections.c
-        stmt = select(inspections).where(*self._filters(since, until, verdict, station_id))
+        stmt = select(inspections).where(*where.clauses())
         if cursor is not None:
             at, last_id = decode_cursor(cursor)
             stmt = stmt.where(
@@ -157,6 +168,20 @@ class InspectionStore(DatabaseAccess):
         if len(fetched) > limit:
             next_cursor = encode_cursor(page[-1]["inspected_at"], page[-1]["id"])
         return [rowmap.from_row(r) for r in page], next_cursor
+
+    def pages(self, where: InspectionFilter, size: int = MAX_PAGE) -> Iterator[list[Inspection]]:
+        """Every matching inspection, newest first, one keyset page at a time (constant memory).
+
+        Each page is its own short read, so a long export never holds a connection or a
+        snapshot open between pages.
+        """
+        cursor: str | None = None
+        while True:
+            page, cursor = self.list(limit=size, cursor=cursor, where=where)
+            if page:
+                yield page
+            if cursor is None:
+                return
 
     def counts(
         self,
@@ -194,17 +219,7 @@ class InspectionStore(DatabaseAccess):
         verdict: Verdict | str | None,
         station_id: str | None,
     ) -> list[Any]:
-        cols = inspections.c
-        clauses: list[Any] = []
-        if since is not None:
-            clauses.append(cols.inspected_at >= _aware("since", since))
-        if until is not None:
-            clauses.append(cols.inspected_at < _aware("until", until))
-        if verdict is not None:
-            clauses.append(cols.verdict == _verdict(verdict))
-        if station_id is not None:
-            clauses.append(cols.station_id == station_id)
-        return clauses
+        return InspectionFilter(since, until, station_id, verdict=verdict).clauses()
 
     def _fetch(self, stmt: Select[Any]) -> list[Inspection]:
         with self._connection("read inspections from") as conn:
@@ -227,23 +242,18 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, row_id = json.loads(raw)
-        return _aware("cursor", datetime.fromisoformat(at)), int(row_id)
+        return aware("cursor", datetime.fromisoformat(at)), int(row_id)
     except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as exc:
         raise StoreError(f"invalid page cursor {cursor!r}") from exc
 
 
-def _aware(name: str, value: datetime) -> datetime:
-    if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
-        raise StoreError(f"{name} must be a timezone-aware datetime, got {value!r}")
-    return value
-
-
-def _verdict(value: Verdict | str) -> str:
+def _rebuild_rollups_if_missing(engine: Engine) -> None:
+    """Rows stored before the rollup table existed get their buckets once, at open."""
     try:
-        return Verdict(value).value
-    except ValueError as exc:
-        allowed = ", ".join(v.value for v in Verdict)
-        raise StoreError(f"verdict must be one of {allowed}, got {value!r}") from exc
+        if rollups.needs_rebuild(engine):
+            rollups.rebuild_rollups(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot rebuild the hourly rollups: {exc}") from exc
 
 
 def _check_json(state: Any) -> None:
