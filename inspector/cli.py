@@ -9,6 +9,8 @@ import typer
 
 from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
+from inspector.commands import quality as quality_cmds
+from inspector.commands import review as review_cmds
 from inspector.commands import serve as serve_cmds
 from inspector.commands import station as station_cmds
 from inspector.commands import trace as trace_cmds
@@ -31,6 +33,7 @@ app.command("eval")(model_cmds.evaluate)
 app.command("classify")(model_cmds.classify)
 app.command("tune-thresholds")(model_cmds.tune_thresholds)
 app.command("attach-gate")(model_cmds.attach_gate)
+app.command("fit-quality")(quality_cmds.fit_quality)
 app.command("run")(station_cmds.run)
 app.command("check-config")(station_cmds.check_config)
 app.command("demo")(station_cmds.demo)
@@ -38,6 +41,7 @@ app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
 app.command("serve")(serve_cmds.serve)
+app.command("export-reviewed")(review_cmds.export_reviewed)
 app.add_typer(keys_cmds.app, name="keys")
 
 

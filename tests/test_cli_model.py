@@ -40,10 +40,11 @@ def test_classify_json_lines_and_bad_image(tiny_bundle, synthetic_dataset, tmp_p
     result = runner.invoke(app, ["classify", str(tiny_bundle), *map(str, good), str(bad), "--json"])
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.strip().splitlines()]
-    assert [line["image"] for line in lines if "verdict" in line] == [str(p) for p in good]
-    assert {"label", "verdict", "scores", "defect_score"} <= set(lines[-1] if "verdict" in lines[-1]
-                                                                 else lines[0])
-    assert any("error" in line and line["image"] == str(bad) for line in lines)
+    judged = [line for line in lines if line["status"] == "ok"]
+    assert [line["image"] for line in judged] == [str(p) for p in good]
+    assert {"label", "verdict", "scores", "defect_score"} <= set(judged[0])
+    [refused] = [line for line in lines if line["status"] == "bad_image"]
+    assert refused["image"] == str(bad) and refused["verdict"] == "REVIEW" and refused["error"]
 
 
 def test_bad_bundle_is_a_clear_error(tmp_path):

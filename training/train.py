@@ -35,6 +35,7 @@ from inspector.model.loader import load_classifier
 from inspector.model.network import SegDecEnsemble, build_network
 from inspector.model.onnx_backend import ONNX_FILE, bank_file_for
 from inspector.model.preprocess import place, standardise
+from inspector.model.quality import fit_profile_from_files
 from inspector.model.thresholds import ThresholdRule, gate_threshold, val_warning
 from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import anomaly, feature_bank
@@ -87,6 +88,7 @@ class Run:
     gate: dict | None = None           # attached gate's card
     feature_bank: dict | None = None   # good-only: the bank's card entry (top_k, calibration)
     fusion: dict | None = None         # --fuse-gate: the calibration fusing the gate in
+    quality: dict | None = None        # image-quality limits learnt from the train images
     weights_hash: str = ""             # of the exported model.onnx, once written
     refit: RefitPlan | None = None     # --refit-from: no val; threshold and epoch from the folds
     history: list[dict] = field(default_factory=list)
@@ -417,7 +419,7 @@ def _card(run: Run, thresholds: Thresholds, data_hash: str, metrics_: dict) -> M
         weights_hash=run.weights_hash,
         metrics=metrics_, command=getattr(args, "command", "") or " ".join(sys.argv),
         code_version=_code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"),
-        gate=run.gate, feature_bank=run.feature_bank, fusion=run.fusion,
+        gate=run.gate, feature_bank=run.feature_bank, fusion=run.fusion, quality=run.quality,
     )
 
 
@@ -434,6 +436,8 @@ def choose_thresholds(run: Run, folder: Path) -> tuple[Thresholds, dict]:
 
 
 def _finish(run: Run, model: torch.nn.Module, elapsed: float) -> dict:
+    # The station refuses frames outside what the training images look like (card.quality).
+    run.quality = fit_profile_from_files(s.path for s in run.train.samples).to_dict()
     if run.refit is not None:
         return _finish_refit(run, model, elapsed)
     args = run.args

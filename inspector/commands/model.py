@@ -173,34 +173,44 @@ def classify(
     batch: Annotated[int, typer.Option(help="images per inference batch")] = 16,
     as_json: Annotated[bool, typer.Option("--json", help="one JSON line per image")] = False,
 ) -> None:
-    """Classify image files; an unreadable image gets an error line and a non-zero exit."""
+    """Classify image files; an unusable image gets a `bad_image` line (never OK), and the exit
+    code is 1 when any image was unusable. Every image gets its line."""
     from inspector.model.loader import load_classifier
-    from inspector.model.preprocess import read_image
+    from inspector.model.quality import QualityGate
 
     try:
         clf = load_classifier(bundle, backend, max_batch=batch)
     except InspectorError as exc:
         raise fail(str(exc)) from exc
+    gate = QualityGate(clf.card.quality_profile)
     failures = 0
     for start in range(0, len(images), batch):
-        failures += _classify_chunk(clf, images[start:start + batch], read_image, as_json)
+        failures += _classify_chunk(clf, gate, images[start:start + batch], as_json)
     if failures:
         raise typer.Exit(1)
 
 
-def _classify_chunk(clf, paths: list[Path], read_image, as_json: bool) -> int:
+def _classify_chunk(clf, gate, paths: list[Path], as_json: bool) -> int:
+    from inspector.model.preprocess import read_image
+
     loaded, failures = [], 0
     for path in paths:
         try:
-            loaded.append((path, read_image(path)))
+            image = read_image(path)
+            problem = gate.check(image)
         except InspectorError as exc:
-            failures += 1
-            typer.echo(json.dumps({"image": str(path), "error": str(exc)}) if as_json
-                       else f"{path}: error: {exc}", err=not as_json)
+            image, problem = None, str(exc)
+        if problem is None:
+            loaded.append((path, image))
+            continue
+        failures += 1
+        typer.echo(json.dumps({"image": str(path), "status": "bad_image", "verdict": "REVIEW",
+                               "error": problem}) if as_json
+                   else f"{path}: bad_image REVIEW ({problem})", err=not as_json)
     preds = clf.predict([img for _, img in loaded], heatmaps=False)
     for (path, _), pred in zip(loaded, preds, strict=True):
-        row = {"image": str(path), "label": pred.label, "verdict": pred.verdict.value,
-               "defect_score": round(pred.defect_score, 6),
+        row = {"image": str(path), "status": "ok", "label": pred.label,
+               "verdict": pred.verdict.value, "defect_score": round(pred.defect_score, 6),
                "scores": {k: round(v, 6) for k, v in pred.scores.items()}}
         if pred.anomaly_score is not None:
             row["anomaly_score"] = round(pred.anomaly_score, 6)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -128,6 +129,13 @@ def fit_profile(images: Iterable[np.ndarray]) -> QualityProfile:
         max_flat=float(min(base.max_flat, max(0.25, 2 * col["flat"].max()))),
         fitted_on=len(stats),
     )
+
+
+def fit_profile_from_files(paths: Iterable[str | Path]) -> QualityProfile:
+    """fit_profile over image files (training images as the station would decode them)."""
+    from inspector.model.preprocess import read_image
+
+    return fit_profile(read_image(p) for p in paths)
 
 
 class QualityGate:

@@ -13,11 +13,30 @@ from inspector.errors import ModelError
 from inspector.model.base import Classifier
 from inspector.model.quality import QualityGate
 from inspector.pipeline.buffers import Closed
-from inspector.pipeline.records import Job, Outcome, inspected_row
+from inspector.pipeline.records import Job, ModelInfo, Outcome, inspected_row
 from inspector.pipeline.region import InspectRegion
 from inspector.pipeline.workers import POLL_S, PipelineContext, Worker
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """The model a batch is judged with, and what every row it scores says about it.
+
+    Swapped whole (one attribute assignment) between two batches: a batch in flight finishes on
+    the model it started with, and its rows name that model's version and thresholds.
+    """
+
+    classifier: Classifier | None
+    info: ModelInfo
+    quality: QualityGate
+
+    @classmethod
+    def of(cls, classifier: Classifier | None) -> ModelSlot:
+        card = getattr(classifier, "card", None)
+        return cls(classifier, ModelInfo.from_card(card),
+                   QualityGate(card.quality_profile if card is not None else None))
 
 
 @dataclass(frozen=True)
@@ -44,10 +63,14 @@ class InferenceWorker(Worker):
     def __init__(self, classifier: Classifier | None, ctx: PipelineContext,
                  settings: InferenceSettings | None = None) -> None:
         super().__init__()
-        self.classifier, self.ctx = classifier, ctx
+        self.ctx = ctx
         self.settings = settings or InferenceSettings()
-        card = getattr(classifier, "card", None)
-        self.quality = QualityGate(card.quality_profile if card is not None else None)
+        self.slot = ModelSlot.of(classifier)
+
+    def swap(self, slot: ModelSlot) -> None:
+        """Judge every batch that starts from now on with this model (any thread)."""
+        self.slot = slot
+        self.ctx.model = slot.info
 
     def run(self) -> None:
         try:
@@ -70,7 +93,7 @@ class InferenceWorker(Worker):
             else:
                 self.ctx.record_failure(job, *problem)
         if ready:
-            self._classify(ready)
+            self._classify(ready, self.slot)
 
     def _unjudgeable(self, job: Job) -> tuple[Status, str] | None:
         """Why this part cannot go to the model, as (status, reason), or None."""
@@ -88,34 +111,34 @@ class InferenceWorker(Worker):
             return Status.LATE, f"not judged within the {deadline:g} s deadline ({age:.2f} s old)"
         return None
 
-    def _classify(self, jobs: list[Job]) -> None:
+    def _classify(self, jobs: list[Job], slot: ModelSlot) -> None:
         # The archived image is what the model saw, so its heatmap overlays it exactly.
         usable: list[tuple[Job, np.ndarray]] = []
         for job in jobs:
-            image, problem = self._crop(job)
+            image, problem = self._crop(job, slot.quality)
             if problem is None:
                 usable.append((job, image))
             else:
                 self.ctx.record_failure(job, Status.BAD_IMAGE, problem)
         if usable:
-            self._judge(usable)
+            self._judge(usable, slot)
 
-    def _crop(self, job: Job) -> tuple[np.ndarray | None, str | None]:
+    def _crop(self, job: Job, quality: QualityGate) -> tuple[np.ndarray | None, str | None]:
         try:
             image = self.settings.region.crop(job.trigger.frame.image)
         except (ValueError, IndexError) as exc:
             return None, f"cannot cut the inspect region: {exc}"
-        return image, self.quality.check(image)
+        return image, quality.check(image)
 
-    def _judge(self, usable: list[tuple[Job, np.ndarray]]) -> None:
+    def _judge(self, usable: list[tuple[Job, np.ndarray]], slot: ModelSlot) -> None:
         jobs, images = [j for j, _ in usable], [i for _, i in usable]
         t0 = time.perf_counter()
         try:
-            preds = self._predict(images)
+            preds = self._predict(slot.classifier, images)
         except Exception as exc:  # the model boundary: any failure becomes rows, never a crash
             if len(usable) > 1:
                 for one in usable:  # retry one by one so only the bad part is an error row
-                    self._judge([one])
+                    self._judge([one], slot)
                 return
             logger.exception("inference failed on part %s", jobs[0].trigger.part_id)
             self.ctx.recorder.error(f"inference: {exc}")
@@ -123,13 +146,13 @@ class InferenceWorker(Worker):
             return
         self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
         for job, image, pred in zip(jobs, images, preds, strict=True):
-            row = inspected_row(self.ctx.station_id, job, pred, self.ctx.model)
+            row = inspected_row(self.ctx.station_id, job, pred, slot.info)
             self.ctx.emitter.emit(Outcome(row, image, pred.heatmap))
 
-    def _predict(self, images: list[np.ndarray]):
-        if self.classifier is None:
+    def _predict(self, classifier: Classifier | None, images: list[np.ndarray]):
+        if classifier is None:
             raise ModelError("no model loaded")
-        preds = self.classifier.predict(images, heatmaps=self.settings.heatmaps)
+        preds = classifier.predict(images, heatmaps=self.settings.heatmaps)
         if len(preds) != len(images):
             raise ModelError(f"model returned {len(preds)} predictions for {len(images)} images")
         return preds

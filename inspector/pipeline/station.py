@@ -13,18 +13,18 @@ from typing import Any
 
 from inspector.capture.base import FrameSource
 from inspector.config import StationConfig
-from inspector.domain import Status, Trigger, Verdict
+from inspector.domain import Frame, Status, Trigger
 from inspector.errors import InspectorError
 from inspector.model.base import Classifier
 from inspector.outputs.base import RejectOutput
 from inspector.pipeline.alarms import AlarmWatch
 from inspector.pipeline.archiver import ArchiveWorker, Countdown
 from inspector.pipeline.buffers import Overflow, Ring
-from inspector.pipeline.inference import InferenceSettings, InferenceWorker
+from inspector.pipeline.inference import InferenceSettings, InferenceWorker, ModelSlot
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
-from inspector.pipeline.records import Job, ModelInfo, Routing
-from inspector.pipeline.region import InspectRegion
+from inspector.pipeline.records import Job, ModelInfo
 from inspector.pipeline.serial_hook import SerialResolver
+from inspector.pipeline.settings import StationSettings
 from inspector.pipeline.signal_log import SignalLog
 from inspector.pipeline.triggers import (
     PerFramePolicy,
@@ -55,49 +55,6 @@ IMMEDIATE = "immediate"          # an output's `when`: told at once (reject sign
 
 class StationStateError(InspectorError):
     """A station method was called in the wrong state (e.g. trigger() before start())."""
-
-
-@dataclass(frozen=True)
-class StationSettings:
-    """Sizes and timings of one station (from the config, or defaults for tests)."""
-
-    station_id: str = "station-1"
-    batch_max: int = 8
-    frames_queue: int = 4
-    jobs_queue: int = 64
-    results_queue: int = 1024
-    outputs_queue: int = 1024
-    requests_queue: int = 256
-    store_batch_size: int = 32
-    flush_interval_s: float = 0.5
-    retry_interval_s: float = 5.0
-    status_interval_s: float = 2.0
-    archive_threads: int = 2  # parallel image encoders (OpenCV releases the GIL)
-    region: InspectRegion = field(default_factory=InspectRegion)  # what the model sees of a frame
-    max_parts: int | None = None  # stop after this many triggered parts (demo, benchmarks)
-    deadline_s: float | None = None  # verdict deadline per part: older parts get a `late` row
-    routing: Routing = field(default_factory=Routing)  # verdicts of bad_image and late parts
-
-    @classmethod
-    def from_config(cls, cfg: StationConfig, max_parts: int | None = None) -> StationSettings:
-        q, s = cfg.queues, cfg.storage
-        return cls(
-            station_id=cfg.station.id, batch_max=cfg.model.batch_max, region=_region(cfg),
-            frames_queue=q.frames, jobs_queue=q.jobs, results_queue=q.results,
-            outputs_queue=q.outputs, requests_queue=q.triggers,
-            store_batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
-            retry_interval_s=s.retry_interval_s, status_interval_s=s.status_interval_s,
-            max_parts=max_parts, deadline_s=cfg.verdicts.deadline_s,
-            routing=Routing(Verdict(cfg.verdicts.bad_image), Verdict(cfg.verdicts.late)),
-        )
-
-
-def _region(cfg: StationConfig) -> InspectRegion:
-    """The crop the inference step applies to each frame (whole frame unless configured)."""
-    roi, trim = cfg.model.roi, cfg.model.trim_background
-    if roi is None:
-        return InspectRegion(trim=trim)
-    return InspectRegion(roi.x, roi.y, roi.w, roi.h, trim=trim)
 
 
 @dataclass
@@ -136,6 +93,8 @@ class Station:
         self._ctx: PipelineContext | None = None
         self._writer: StoreWriter | None = None
         self._alarms: AlarmWatch | None = None
+        self._capture: CaptureWorker | None = None
+        self._inference: InferenceWorker | None = None
         self._started = False
         self._finished = False
 
@@ -180,11 +139,13 @@ class Station:
         signal_log = SignalLog(Journal(self._signals_path())) if fast else None
         self._writer = self._make_writer(signal_log)
         s = self.settings
+        self._capture = CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop)
+        self._inference = InferenceWorker(self.parts.classifier, ctx, InferenceSettings(
+            s.batch_max, self.parts.archive is not None, s.region, s.deadline_s))
         self._workers = [
-            CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop),
+            self._capture,
             TriggerWorker(self.parts.trigger, ctx, s.max_parts),
-            InferenceWorker(self.parts.classifier, ctx, InferenceSettings(
-                s.batch_max, self.parts.archive is not None, s.region, s.deadline_s)),
+            self._inference,
             *self._make_archivers(),
             self._writer,
             OutputWorker("outputs-fast", self._queues.outputs, fast, self.recorder, signal_log),
@@ -319,7 +280,8 @@ class Station:
 
     # ---- external trigger ----------------------------------------------------------------
 
-    def trigger(self, serial: str | None = None, t: float | datetime | None = None) -> str:
+    def trigger(self, serial: str | None = None, t: float | datetime | None = None,
+                part_ref: str | None = None) -> str:
         """Announce a part (PLC/MES); returns its part_id. `t`: monotonic seconds or UTC time.
 
         The frame nearest `t` is inspected; none within max_skew_s gives a `no_frame` row.
@@ -329,18 +291,59 @@ class Station:
                 f"trigger type is {self.parts.trigger.kind}: external triggers need "
                 "`trigger: {type: external}` in the station config"
             )
-        if not self.running or self._queues is None or self._queues.requests.closed:
-            raise StationStateError("station is not running")
+        self._check_running()
         t_mono, t_utc = request_times(t)
-        req = TriggerRequest(new_part_id(), t_mono, t_utc, serial)
+        req = TriggerRequest(new_part_id(), t_mono, t_utc, serial, part_ref)
         if not self._queues.requests.put(req):
             self._record_overflow(req)
         return req.part_id
 
+    def manual_trigger(self, serial: str | None = None, part_ref: str | None = None,
+                       max_age_s: float = 1.0) -> str:
+        """Inspect the newest frame now, whatever the trigger type (an operator's button)."""
+        self._check_running()
+        frame = self.latest_frame()
+        now = time.monotonic()
+        if frame is not None and now - frame.t_mono > max_age_s:
+            frame = None  # a stale frame is not this part: the row says no_frame
+        t_mono, t_utc = request_times(None)
+        trig = Trigger(new_part_id(), t_mono, t_utc, "manual", serial, frame, part_ref)
+        self.recorder.triggered()
+        job = Job(trig, None, now)
+        if not self._queues.jobs.put(job):
+            self.recorder.drop("backlog_full")
+            self._ctx.record_failure(job, Status.OVERFLOW, "inspection backlog full")
+        return trig.part_id
+
+    def _check_running(self) -> None:
+        if not self.running or self._queues is None or self._queues.requests.closed \
+                or self._stop.is_set():
+            raise StationStateError("station is not running")
+
+    def latest_frame(self) -> Frame | None:
+        """The newest captured frame, None before the first (or before start)."""
+        return None if self._capture is None else self._capture.latest
+
+    @property
+    def classifier(self) -> Classifier | None:
+        """The model judging the next batch."""
+        if self._inference is None:
+            return self.parts.classifier
+        return self._inference.slot.classifier
+
+    def swap_model(self, classifier: Classifier) -> None:
+        """Judge every batch from now on with `classifier`; the one in flight finishes as it was."""
+        self.parts.classifier = classifier
+        if self._inference is not None:
+            self._inference.swap(ModelSlot.of(classifier))
+        logger.info("station %s now judges with %s", self.settings.station_id,
+                    getattr(getattr(classifier, "card", None), "version", "?"))
+
     def _record_overflow(self, req: TriggerRequest) -> None:
         self.recorder.drop("trigger_requests_full")
         self.recorder.triggered()
-        trig = Trigger(req.part_id, req.t_mono, req.t_utc, "external", req.serial, None)
+        trig = Trigger(req.part_id, req.t_mono, req.t_utc, "external", req.serial, None,
+                       req.part_ref)
         job = Job(trig, None, time.monotonic())
         assert self._ctx is not None
         self._ctx.record_failure(job, Status.OVERFLOW, "trigger request backlog full")

@@ -42,6 +42,7 @@ class TriggerRequest:
     t_mono: float
     t_utc: datetime
     serial: str | None = None
+    part_ref: str | None = None  # the PLC/MES reference of the part (idempotency key)
 
 
 class TriggerPolicy(Protocol):
@@ -151,6 +152,7 @@ class ExternalPolicy:
             kind=self.kind,
             serial=req.serial,
             frame=nearest,
+            part_ref=req.part_ref,
         )
 
 

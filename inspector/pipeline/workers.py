@@ -100,6 +100,7 @@ class CaptureWorker(Worker):
         self.name = f"capture-{source.source_id}"
         super().__init__()
         self.source, self.queues, self.recorder, self.stop = source, queues, recorder, stop
+        self.latest: Frame | None = None  # the newest frame, for the live view and manual triggers
 
     def run(self) -> None:
         try:
@@ -107,6 +108,7 @@ class CaptureWorker(Worker):
                 frame = self._read()
                 if frame is not None:
                     self.recorder.frame(time.monotonic())
+                    self.latest = frame
                     self._put(frame)
         except EndOfSource:
             logger.info("source %s ended", self.source.source_id)
@@ -252,4 +254,5 @@ class PipelineContext:
         row = unjudged_row(self.station_id, self.with_serial(job), status, error, self.model,
                            self.routing.verdict(status))
         frame = job.trigger.frame
-        self.emitter.emit(Outcome(row, None if frame is None else frame.image))
+        pixels = None if frame is None or frame.image.size == 0 else frame.image
+        self.emitter.emit(Outcome(row, pixels))

@@ -30,7 +30,10 @@ def test_report_and_card_written(tiny_bundle):
     assert (report["args"]["max_false_reject"], report["args"]["frr_confidence"]) == (0.01, 0.0)
     card_metrics = load_classifier(tiny_bundle).card.metrics
     assert card_metrics["threshold_rule"] == {
-        "target_recall": 0.99, "max_false_reject": 0.01, "frr_confidence": 0.0}
+        "target_recall": 0.99, "max_false_reject": 0.01, "frr_confidence": 0.0,
+        "ng_rule": "above_val_good"}
+    # The image-quality limits come from the train images, as the station decodes them.
+    assert load_classifier(tiny_bundle).card.quality["fitted_on"] > 0
     # What a bit-for-bit rebuild must match: the CPU kernels the weights were rounded by.
     import torch
 
