@@ -60,7 +60,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def check_config(
     path: Annotated[Path, typer.Argument(help="station.yaml to validate")],
 ) -> None:
-    """Validate a station.yaml: each error as `path.to.key: message` (exit 1), else OK."""
+    """Validate a station.yaml and what it names (database URL, model bundle, camera device):
+    each error as `path.to.key: message` (exit 1), else OK."""
+    from inspector.commands import preflight
+
     try:
         cfg = load_config(path)
     except ConfigValidationError as exc:
@@ -69,21 +72,14 @@ def check_config(
         raise typer.Exit(1) from exc
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
-    typer.echo(f"OK {summary(cfg)}")
-    for warning in _path_warnings(cfg):
+    errors = preflight.problems(cfg)
+    for error in errors:
+        typer.echo(error, err=True)
+    for warning in preflight.warnings(cfg):
         typer.echo(f"warning: {warning}", err=True)
-
-
-def _path_warnings(cfg: StationConfig) -> list[str]:
-    """Files the config names that are not there (yet): not errors, they may come later."""
-    warnings = []
-    if not cfg.model.bundle.is_dir():
-        warnings.append(f"model.bundle: {cfg.model.bundle} does not exist (yet)")
-    for key in ("path", "manifest"):
-        value = getattr(cfg.source, key, None)
-        if isinstance(value, Path) and not value.exists():
-            warnings.append(f"source.{key}: {value} does not exist (yet)")
-    return warnings
+    if errors:
+        raise typer.Exit(1)
+    typer.echo(f"OK {summary(cfg)}")
 
 
 # ---- run -----------------------------------------------------------------------------------

@@ -50,3 +50,15 @@ def test_log_output_warns_for_ng(caplog):
     levels = [r.levelno for r in caplog.records]
     assert levels == [logging.WARNING, logging.INFO]
     assert "serial=SN-1 verdict=NG" in caplog.records[0].getMessage()
+
+
+def test_command_output_runs_its_alarm_argv_with_the_alarm_substituted(tmp_path):
+    from datetime import UTC, datetime
+
+    from inspector.domain import Alarm
+
+    target = tmp_path / "alarm.txt"
+    out = CommandOutput({}, alarm=["sh", "-c", f"echo {{alarm}} {{state}} {{station_id}} > {target}"])
+    out.alarm(Alarm("camera_offline", True, "camera lost", "line-3", datetime.now(UTC)))
+    assert target.read_text().split() == ["camera_offline", "raised", "line-3"]
+    assert out.failures == 0

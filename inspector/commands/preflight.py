@@ -1,0 +1,82 @@
+"""What `check-config` verifies beyond the schema, without side effects: database, model, devices."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+from inspector.config import StationConfig
+from inspector.errors import InspectorError
+
+DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pysqlite": "sqlite3", "": None}
+
+
+def problems(cfg: StationConfig) -> list[str]:
+    """Errors as `path.to.key: message`: each would stop the station at start or lose rows."""
+    found = [database_problem(cfg.db_url()), bundle_problem(cfg.model.bundle)]
+    return [p for p in found if p is not None]
+
+
+def warnings(cfg: StationConfig) -> list[str]:
+    """Things that may still come (a folder not filled yet, a camera not plugged in yet)."""
+    notes = []
+    for key in ("path", "manifest"):
+        value = getattr(cfg.source, key, None)
+        if isinstance(value, Path) and not value.exists():
+            notes.append(f"source.{key}: {value} does not exist (yet)")
+    device = getattr(cfg.source, "device", None)
+    if cfg.source.type == "usb" and sys.platform.startswith("linux"):
+        node = Path(f"/dev/video{device}") if isinstance(device, int) else Path(str(device))
+        if not node.exists():
+            notes.append(f"source.device: {node} does not exist (camera unplugged?)")
+    return notes
+
+
+def database_problem(url: str) -> str | None:
+    """A URL the station could never open: malformed, unknown database, missing driver."""
+    from inspector.storage.engine import parse_url
+
+    try:
+        parsed = parse_url(url)
+    except InspectorError as exc:
+        return f"storage.url: {exc}"
+    backend, _, driver = parsed.drivername.partition("+")
+    if backend == "postgresql" and not driver:
+        driver = "psycopg2"  # SQLAlchemy's default for a bare postgresql:// URL
+    if backend not in ("sqlite", "postgresql"):
+        return (f"storage.url: unknown database {backend!r} (did you mean postgresql?); use "
+                "sqlite:///path/inspector.db or postgresql+psycopg://user@host/db")
+    module = DRIVERS.get(driver, driver)
+    if module and importlib.util.find_spec(module) is None:
+        return (f"storage.url: the {driver} driver is not installed (use postgresql+psycopg://, "
+                "installed by pip install 'inspector[postgres]')")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        return _sqlite_folder_problem(Path(parsed.database).expanduser().parent)
+    return None
+
+
+def _sqlite_folder_problem(folder: Path) -> str | None:
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        return f"storage.url: cannot create the database under {folder} ({existing} is not writable)"
+    return None
+
+
+def bundle_problem(bundle: Path) -> str | None:
+    """A bundle the station could not load: missing, a bad card, a missing graph."""
+    from inspector.model.card import ModelCard
+    from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE
+
+    try:
+        card = ModelCard.load(bundle)
+    except InspectorError as exc:
+        return f"model.bundle: {exc}"
+    needed = [ONNX_FILE] + ([GATE_ONNX_FILE] if card.gate is not None else [])
+    missing = [name for name in needed if not (Path(bundle) / name).is_file()]
+    if missing:
+        return f"model.bundle: {bundle} lacks {', '.join(missing)}"
+    return None

@@ -1,0 +1,47 @@
+"""check-config catches what would stop a station or lose its rows: database URL, model bundle."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+import typer
+
+from inspector.commands.preflight import bundle_problem, database_problem
+from inspector.commands.station import check_config
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("postgress://user@host/db", "unknown database 'postgress' (did you mean postgresql?)"),
+    ("mysql://root@localhost/x", "unknown database 'mysql'"),
+    ("postgresql+nosuchdriver://u@h/db", "nosuchdriver driver is not installed"),
+    ("not a url", "invalid database URL"),
+])
+def test_database_urls_the_station_could_never_open_are_errors(url, expected):
+    problem = database_problem(url)
+    assert problem is not None and problem.startswith("storage.url: ") and expected in problem
+
+
+def test_good_database_urls_pass(tmp_path):
+    assert database_problem(f"sqlite:///{tmp_path}/new/inspector.db") is None
+    assert database_problem("postgresql+psycopg://postgres@127.0.0.1:5432/test") is None
+
+
+def test_bundles_that_cannot_load_are_errors(tmp_path):
+    assert "card.json is missing" in bundle_problem(tmp_path / "none")
+    copy = tmp_path / "mt"
+    shutil.copytree(WEIGHTS / "magnetic-tile", copy)
+    assert bundle_problem(copy) is None
+    (copy / "anomaly.onnx").unlink()
+    assert bundle_problem(copy) == f"model.bundle: {copy} lacks anomaly.onnx"
+
+
+def test_check_config_refuses_a_mistyped_database_url(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"source: {{type: folder, path: {tmp_path}}}\nmodel: {{bundle: {WEIGHTS / 'magnetic-tile'}}}\n"
+                    "storage: {url: 'postgress://inspector@db/plant'}\n")
+    with pytest.raises(typer.Exit) as info:
+        check_config(path)
+    assert info.value.exit_code == 1
+    assert "storage.url: unknown database 'postgress'" in capsys.readouterr().err
