@@ -39,7 +39,8 @@ def test_bundles_that_cannot_load_are_errors(tmp_path):
 
 def test_check_config_refuses_a_mistyped_database_url(tmp_path, capsys):
     path = tmp_path / "s.yaml"
-    path.write_text(f"source: {{type: folder, path: {tmp_path}}}\nmodel: {{bundle: {WEIGHTS / 'magnetic-tile'}}}\n"
+    path.write_text(f"source: {{type: folder, path: {tmp_path}}}\n"
+                    f"model: {{bundle: {WEIGHTS / 'magnetic-tile'}}}\n"
                     "storage: {url: 'postgress://inspector@db/plant'}\n")
     with pytest.raises(typer.Exit) as info:
         check_config(path)
