@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI, Request
@@ -15,7 +16,10 @@ from inspector.api.bodylimit import BodyLimit
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
 from inspector.api.routes import health, images, inspections, root_cause, serials, stats
+from inspector.api.routes import models as model_routes
+from inspector.api.routes import review as review_routes
 from inspector.api.settings import ApiSettings
+from inspector.bundles.manager import ModelManager
 from inspector.errors import InspectorError, StoreError, TraceError
 from inspector.storage.audit import AuditLog
 from inspector.storage.events import EventStore
@@ -23,6 +27,7 @@ from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 
 if TYPE_CHECKING:
+    from inspector.pipeline.control import StationControl
     from inspector.trace.mqtt import MqttEventSubscriber
 
 logger = logging.getLogger(__name__)
@@ -30,11 +35,14 @@ logger = logging.getLogger(__name__)
 
 def create_app(
     store: InspectionStore, events: EventStore | None = None, settings: ApiSettings | None = None,
-    mqtt: MqttEventSubscriber | None = None,
+    mqtt: MqttEventSubscriber | None = None, control: StationControl | None = None,
+    models_dir: Path | None = None,
 ) -> FastAPI:
     """The API app; `settings` default: ApiSettings() (every route but /health needs an API key).
 
     `mqtt`: the running event subscriber beside the server, whose counters /health shows.
+    `control`: the running station in this process (None: the station-only routes answer 409);
+    `models_dir`: the folder of model bundles that /models lists and activates from.
 
     The caller owns the stores (opens and closes them); the app only reads and writes through
     them, so the same app works over SQLite on a station and PostgreSQL in a plant.
@@ -48,6 +56,11 @@ def create_app(
     app.state.audit = AuditLog(store.engine)
     app.add_middleware(BodyLimit, limit=app.state.settings.max_body_bytes)
     app.state.mqtt = mqtt
+    app.state.control, app.state.models_dir = control, models_dir
+    app.state.model_manager = (ModelManager(models_dir, control)
+                                if control is not None and models_dir is not None else None)
+    for router in (model_routes.router, review_routes.router):
+        app.include_router(router, dependencies=Authorized)
     app.include_router(health.router)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
                    audit_routes.router, stats.router, images.router):
