@@ -82,9 +82,11 @@ class InspectionStore(DatabaseAccess):
         values = [rowmap.to_row(r) for r in rows]
         # RETURNING counts the rows really inserted: executemany rowcount is unreliable
         # across drivers (psycopg reports -1 for batched inserts).
+        # Any unique key: a part id stored before, or a PLC part reference this station already
+        # has a row for (a retried trigger after a restart is the same part, not a second one).
         stmt = (
             self._insert(inspections)
-            .on_conflict_do_nothing(index_elements=["part_id"])
+            .on_conflict_do_nothing()
             .returning(*(inspections.c[name] for name in rollups.KEY_COLUMNS))
         )
         with self._transaction(f"write {len(values)} inspections to") as conn:

@@ -265,3 +265,15 @@ def test_repair_trims_an_overlong_serial_and_notes_it(sqlite_store, make_inspect
     assert sqlite_store.write([fixed]) == 1
     good = make_inspection(2)
     assert repair(good) is good
+
+
+def test_a_part_reference_is_stored_once_per_station(
+    store: InspectionStore, make_inspection: MakeInspection
+) -> None:
+    ref = f"PLC-{make_inspection(900).part_id}"  # unique: the PostgreSQL database is shared
+    first = make_inspection(901, part_ref=ref)
+    retry = make_inspection(902, part_ref=ref)  # another part id, the same PLC reference
+    other_station = make_inspection(903, part_ref=ref, station_id="other-station")
+    assert store.write([first]) == 1
+    assert store.write([retry, other_station]) == 1  # the retry is the same part: skipped
+    assert store.get(retry.part_id) is None and store.get(first.part_id).part_ref == ref
