@@ -134,8 +134,17 @@ def attach_gate(
     target_recall: TargetRecall = None,
     max_false_reject: MaxFalseReject = None,
     frr_confidence: FrrConfidence = None,
+    gate_views: Annotated[str | None, typer.Option(
+        help="the gate's test-time views, comma-separated (default: the gate card's); OR rule only")] = None,
+    window_bank: Annotated[bool, typer.Option(
+        help="score the gate's window bank; --no-window-bank scores its image bank alone (the "
+             "window search is most of the gate's cost); OR rule only")] = True,
 ) -> None:
-    """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK."""
+    """Attach a good-only anomaly gate: anomalous parts go to REVIEW even when the classifier says OK.
+
+    An OR-rule gate keeps the gate's threshold: re-choose it with `inspector tune-thresholds`
+    (needed after --gate-views or --no-window-bank, which change the gate's score).
+    """
     from inspector.datasets import scan_dataset
     from inspector.model.card import ModelCard
     from inspector.model.gate import attach_and_fuse
@@ -145,8 +154,12 @@ def attach_gate(
 
     figures = {}
     try:
+        if gate_views is not None:
+            _views(gate_views)  # a wrong view fails before the bundle is touched
         if fuse_on is None:
-            card = attach(bundle, gate)
+            card = _lighter_gate(attach(bundle, gate), bundle, gate_views, window_bank)
+        elif gate_views is not None or not window_bank:
+            raise fail("--gate-views and --no-window-bank go with the OR rule, not --fuse-on")
         else:
             val = scan_dataset(fuse_on, split_csv).split("val")
             if not val:
@@ -164,6 +177,37 @@ def attach_gate(
                            "fused": card.fusion is not None,
                            "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                                           "anomaly": card.thresholds.anomaly}, **figures}))
+
+
+def _lighter_gate(card, bundle: Path, views: str | None, window_bank: bool):
+    """The attached gate's card with fewer views and/or without its window bank, saved."""
+    import dataclasses
+
+    if views is None and window_bank:
+        return card
+    gate = dict(card.gate)
+    if views is not None:
+        gate["tta_views"] = _views(views)
+    if not window_bank:
+        bank = gate.get("feature_bank") or {}
+        if not bank.get("image_bank"):
+            raise fail("--no-window-bank needs a gate with an image bank")
+        gate["feature_bank"] = {**bank, "window_bank": False}
+    new = dataclasses.replace(card, gate=gate)
+    new.validate()
+    new.save(bundle)
+    return new
+
+
+def _views(views: str) -> list[str]:
+    from inspector.model.preprocess import VIEWS
+
+    chosen = [v.strip() for v in views.split(",") if v.strip()]
+    unknown = sorted(set(chosen) - set(VIEWS))
+    if not chosen or unknown:
+        raise fail(f"--gate-views: unknown or no views ({', '.join(unknown) or views!r}); "
+                   f"choose from {', '.join(VIEWS)}")
+    return chosen
 
 
 def classify(

@@ -9,7 +9,7 @@ import numpy as np
 
 from inspector.domain import Prediction, Verdict
 from inspector.model.card import ModelCard
-from inspector.model.feature_bank import FeatureBank
+from inspector.model.feature_bank import FeatureBank, content_cells, image_descriptor
 from inspector.model.preprocess import Placement, apply_view, invert_view, prepare_batch
 from inspector.model.verdict import decide
 
@@ -22,6 +22,22 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
+
+
+def image_distances(bank: FeatureBank, features: np.ndarray, placements: list[Placement]) -> np.ndarray:
+    """Each image's distance to the nearest good training image (the image bank alone)."""
+    cells = [content_cells(p, features.shape[2:]) for p in placements]
+    descriptors = [image_descriptor(features[i, :, rows, cols]) for i, (rows, cols) in enumerate(cells)]
+    return bank.images.distances(np.stack(descriptors))
+
+
+def image_only_score(cal, p_anomaly: np.ndarray, image_distance: np.ndarray) -> np.ndarray:
+    """A banked gate's anomaly score from p(anomaly) and the image distance, the windows left out:
+    the calibration's mix (feature_bank.Calibration.combine) with the image distance in their place."""
+    p = np.clip(np.asarray(p_anomaly, dtype=np.float64), 1e-6, 1 - 1e-6)
+    z_p = (np.log(p) - np.log1p(-p) - cal.p_mean) / cal.p_std
+    z_g = (np.log(np.maximum(image_distance, 1e-6)) - cal.g_mean) / cal.g_std
+    return sigmoid(cal.p_weight * z_p + (1.0 - cal.p_weight) * z_g - 2.0)
 
 
 def heatmap_for(defect_map: np.ndarray, placement: Placement, canvas: int, shape: tuple[int, int]
@@ -92,8 +108,17 @@ class BundleRuntime:
         probs, dmaps, features = self._views_forward(batch)
         distances = None
         if self.bank is not None and features is not None:
-            distances = self.bank.score_parts(features, placements)
+            distances = (self.bank.score_parts(features, placements) if self.uses_windows else
+                         {"image_distance": image_distances(self.bank, features, placements)})
         return probs, self.defect_score(probs), distances, dmaps
+
+    @property
+    def uses_windows(self) -> bool:
+        """Whether a banked gate scores its window distances (card feature_bank.window_bank, default
+        true). Without them it scores the image bank alone: the window search is most of a gate's
+        cost (4,096 good windows against every window of the part)."""
+        return (bool((self.card.feature_bank or {}).get("window_bank", True))
+                or self.bank is None or self.bank.images is None)
 
     def score_batch(self, batch: np.ndarray, placements: list[Placement]
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray] | None]:
@@ -108,8 +133,12 @@ class BundleRuntime:
         if distances is None or self.bank is None:
             return probs, p_anomaly, dmaps, None
         cal = self.bank.calibration
-        score = p_anomaly if cal is None else cal.combine(
-            p_anomaly, distances["feature_distance"], distances.get("image_distance"))
+        if cal is None:
+            score = p_anomaly
+        elif "feature_distance" not in distances:
+            score = image_only_score(cal, p_anomaly, distances["image_distance"])
+        else:
+            score = cal.combine(p_anomaly, distances["feature_distance"], distances.get("image_distance"))
         return probs, score, dmaps, {"p_anomaly": p_anomaly, **distances}
 
     def score_images(self, images: list[np.ndarray]

@@ -5,12 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from inspector.cli import app
 from inspector.datasets import scan_dataset
 from inspector.domain import Verdict
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate
+from inspector.model.feature_bank import FeatureBank
 from inspector.model.loader import load_classifier
+from inspector.model.preprocess import prepare_batch, read_image
+from inspector.model.runtime import image_only_score
 from inspector.model.thresholds import NG_ABOVE_GOOD
 from tests.conftest import SAMPLE
 
@@ -93,7 +98,9 @@ def test_every_shipped_classifier_carries_the_shipped_gate(name):
     assert card.gate is not None and (card.thresholds.anomaly is not None) != (card.fusion is not None)
     source = WEIGHTS / "magnetic-tile-good-only"
     gate = ModelCard.load(source)
-    assert card.gate_card.feature_bank == gate.feature_bank and card.gate_card.version == gate.version
+    # The default bundle runs the gate lighter (one view, the image bank alone): same graph and banks.
+    light = {k: v for k, v in card.gate_card.feature_bank.items() if k != "window_bank"}
+    assert light == gate.feature_bank and card.gate_card.version == gate.version
     for copied, original in GATE_FILES:
         assert (WEIGHTS / name / copied).read_bytes() == (source / original).read_bytes()
 
@@ -114,3 +121,79 @@ def test_default_model_sends_an_unusual_part_to_review():
     for pred in model.predict(frames, heatmaps=False):
         assert pred.defect_score < model.card.thresholds.review  # not flagged by its defect score
         assert pred.anomaly_score >= model.card.thresholds.anomaly and pred.verdict is Verdict.REVIEW
+
+
+def _checkerboard(h: int, w: int, cell: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:h, 0:w]
+    return (((yy // cell) + (xx // cell)) % 2 * 255).astype(np.uint8)
+
+
+def _unusual_parts(image: np.ndarray) -> list[np.ndarray]:
+    """A good tile with a foreign patch pasted in its middle, and a foreign texture at its brightness."""
+    h, w = image.shape
+    k = int(0.3 * min(h, w))
+    pasted = image.copy()
+    pasted[(h - k) // 2:(h - k) // 2 + k, (w - k) // 2:(w - k) // 2 + k] = _checkerboard(k, k, k // 6)
+    yy, xx = np.mgrid[0:h, 0:w]
+    stripes = (np.sin(2 * np.pi * (0.88 * xx + 0.48 * yy) / 12) + 1) / 2  # a 12 px grating
+    texture = (image.mean() + image.std() * (2 * stripes - 1)).clip(0, 255).astype(np.uint8)
+    return [pasted, texture]
+
+
+def test_default_model_sends_good_tiles_with_foreign_content_to_review(sample):
+    # Unusual parts, not blank frames: no unusual part is OK, and where the defect score alone would
+    # pass one, the gate sends it to a person (issue 26 item 2).
+    model = load_classifier(WEIGHTS / "magnetic-tile")
+    review = model.card.thresholds.review
+    by_gate = 0
+    for s in sample:
+        if s.label != "free" or f"{s.label}/{s.path.name}" == UNUSUAL_GOOD:
+            continue
+        for pred in model.predict(_unusual_parts(read_image(s.path)), heatmaps=False):
+            assert pred.verdict is not Verdict.OK
+            if pred.defect_score < review:
+                assert pred.anomaly_score >= model.card.thresholds.anomaly
+                assert pred.verdict is Verdict.REVIEW and pred.heatmap is None
+                by_gate += 1
+    assert by_gate >= 4  # 6 of the 14 on the shipped bundle (the other 8: its defect score)
+
+
+def test_default_model_runs_its_gate_on_one_view_and_the_image_bank(sample, monkeypatch):
+    # The window search was most of the gate's cost (issue 32): the default bundle's gate skips it,
+    # and scores the image distance alone, calibrated as in the two-scale mix.
+    model = load_classifier(WEIGHTS / "magnetic-tile")
+    gate = model.gate
+    assert gate.card.tta_views == ["identity"] and not gate.uses_windows
+
+    def no_windows(*_args, **_kwargs):
+        raise AssertionError("the window search ran")
+
+    monkeypatch.setattr(FeatureBank, "distances", no_windows)
+    images = [read_image(s.path) for s in sample[:4]]
+    scores, _, _ = model.anomaly_scores(images)
+    raw = gate.score_batch(*prepare_batch(images, gate.card.input_size))[3]
+    assert set(raw) == {"p_anomaly", "image_distance"}
+    expected = image_only_score(gate.bank.calibration, raw["p_anomaly"], raw["image_distance"])
+    assert np.allclose(scores, expected)
+
+
+def test_attach_gate_options_make_the_gate_lighter(tmp_path):
+    bundle = tmp_path / "mt"
+    bundle.mkdir()
+    for f in ("model.onnx", "card.json"):
+        (bundle / f).write_bytes((WEIGHTS / "magnetic-tile" / f).read_bytes())
+    before = (bundle / "card.json").read_bytes()
+    gate = str(WEIGHTS / "magnetic-tile-good-only")
+    bad = CliRunner().invoke(app, ["attach-gate", str(bundle), gate, "--gate-views", "identity,spin"])
+    assert bad.exit_code == 2 and "spin" in bad.output
+    assert (bundle / "card.json").read_bytes() == before  # refused before the bundle was touched
+    fused = CliRunner().invoke(app, ["attach-gate", str(bundle), gate, "--no-window-bank",
+                                     "--fuse-on", str(tmp_path)])
+    assert fused.exit_code == 2 and (bundle / "card.json").read_bytes() == before
+    result = CliRunner().invoke(app, ["attach-gate", str(bundle), gate, "--gate-views", "identity",
+                                      "--no-window-bank"])
+    assert result.exit_code == 0, result.output
+    card = ModelCard.load(bundle).gate_card
+    assert card.tta_views == ["identity"] and card.feature_bank["window_bank"] is False
+    plain = CliRunner().invoke(app, ["attach-gate", str(bundle), gate])  # re-attached as shipped
+    assert plain.exit_code == 0 and "window_bank" not in ModelCard.load(bundle).gate_card.feature_bank
