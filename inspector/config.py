@@ -24,6 +24,7 @@ from inspector.trace.config import MqttEventsConfig, RootCauseConfig
 DEFAULT_MODEL = Path("weights/magnetic-tile")
 ENV_DATA_DIR = "INSPECTOR_DATA_DIR"
 ENV_DB_URL = "INSPECTOR_DB_URL"
+ENV_API_PORT = "INSPECTOR_API_PORT"
 
 
 class ConfigValidationError(ConfigError):
@@ -423,8 +424,15 @@ def load_config(path: str | Path, environ: Mapping[str, str] | None = None) -> S
 
 
 def apply_env(cfg: StationConfig, environ: Mapping[str, str] | None = None) -> StationConfig:
-    """INSPECTOR_DATA_DIR and INSPECTOR_DB_URL override the file: they are deployment facts."""
+    """INSPECTOR_DATA_DIR, INSPECTOR_DB_URL and INSPECTOR_API_PORT override the file: they are
+    deployment facts."""
     env = os.environ if environ is None else environ
+    if env.get(ENV_API_PORT):
+        try:
+            api = cfg.api.model_copy(update={"port": int(env[ENV_API_PORT])})
+            cfg = cfg.model_copy(update={"api": ApiSection.model_validate(api.model_dump())})
+        except (ValueError, ValidationError) as exc:
+            raise ConfigError(f"{ENV_API_PORT}={env[ENV_API_PORT]!r} is not a TCP port") from exc
     if env.get(ENV_DATA_DIR):
         station = cfg.station.model_copy(update={"data_dir": Path(env[ENV_DATA_DIR])})
         cfg = cfg.model_copy(update={"station": station})

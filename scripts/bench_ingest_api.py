@@ -101,7 +101,7 @@ def main(args: argparse.Namespace) -> dict:
         key = create_key(db)
         proc = start_server(db, port)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60.0,
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=60.0,
                               headers={"X-API-Key": key}) as client:
                 wait_ready(client, proc)
                 run = f"B{uuid.uuid4().hex[:6]}-"  # fresh serials: a kept database works too

@@ -128,7 +128,7 @@ def main(args: argparse.Namespace) -> dict:
         key, port = create_key(url), free_port()
         proc = start_server(url, port)
         try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=600.0,
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=600.0,
                               headers={"X-API-Key": key}) as client:
                 wait_ready(client, proc)
                 all_stations = stats_ms(client, args.days, args.requests)

@@ -35,3 +35,9 @@ def tiny_bundle(tmp_path_factory, synthetic_dataset) -> Path:
 def sample_dataset() -> Path:
     """The shipped magnetic-tile sample (a few real images per class)."""
     return SAMPLE
+
+
+@pytest.fixture(autouse=True)
+def _api_on_a_free_port(monkeypatch):
+    """Stations started by tests serve their API on a free port, never a fixed one in use."""
+    monkeypatch.setenv("INSPECTOR_API_PORT", "0")

@@ -16,8 +16,10 @@ from inspector.api.bodylimit import BodyLimit
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
 from inspector.api.routes import health, images, inspections, root_cause, serials, stats
+from inspector.api.routes import metrics as metrics_routes
 from inspector.api.routes import models as model_routes
 from inspector.api.routes import review as review_routes
+from inspector.api.routes import station as station_routes
 from inspector.api.settings import ApiSettings
 from inspector.bundles.manager import ModelManager
 from inspector.errors import InspectorError, StoreError, TraceError
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
     from inspector.trace.mqtt import MqttEventSubscriber
 
 logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"  # every route; OpenAPI at /docs and /openapi.json
 
 
 def create_app(
@@ -59,12 +63,13 @@ def create_app(
     app.state.control, app.state.models_dir = control, models_dir
     app.state.model_manager = (ModelManager(models_dir, control)
                                 if control is not None and models_dir is not None else None)
-    for router in (model_routes.router, review_routes.router):
-        app.include_router(router, dependencies=Authorized)
-    app.include_router(health.router)
+    for router in (model_routes.router, review_routes.router, station_routes.router,
+                   metrics_routes.router):
+        app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
+    app.include_router(health.router, prefix=API_PREFIX)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
                    audit_routes.router, stats.router, images.router):
-        app.include_router(router, dependencies=Authorized)
+        app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
     _add_error_handlers(app)
     return app
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from inspector.api.stats_config import StatsSection
+
 MAX_BODY_BYTES = 16 * 1024 * 1024   # ~50,000 events of a typical size per POST
 
 
@@ -20,7 +22,9 @@ class ApiSection(_Model):
         description="Address to listen on. Any address but loopback needs at least one API key "
         "(`inspector keys create`); 0.0.0.0 listens on every interface.",
     )
-    port: int = Field(8000, ge=1, le=65535, description="TCP port.")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port; the "
+                      "address printed at start names it). Environment override: "
+                      "INSPECTOR_API_PORT.")
     open_reads: bool = Field(
         False, description="Let anyone who reaches the API read without a key (writes, model "
         "changes and the audit log still need one). Off unless set explicitly.",
@@ -28,4 +32,11 @@ class ApiSection(_Model):
     max_body_bytes: int = Field(
         MAX_BODY_BYTES, ge=1024, le=1024**3,
         description="Largest request body in bytes; a larger one is refused with 413.",
+    )
+    manual_trigger: bool = Field(
+        False, description="Let POST /api/v1/trigger inspect the newest frame on a station whose "
+        "trigger is not `external` (an operator's manual trigger). Off unless set explicitly.",
+    )
+    stats: StatsSection = Field(
+        default_factory=StatsSection, description="Shift times and zone of /api/v1/stats.",
     )

@@ -26,4 +26,5 @@ class ApiSettings:
            station_id: str | None = None) -> ApiSettings:
         """The settings of a config's `api:` section (and its trace.root_cause)."""
         return cls(open_reads=api.open_reads, max_body_bytes=api.max_body_bytes,
-                   root_cause=root_cause or RootCauseConfig(), station_id=station_id)
+                   root_cause=root_cause or RootCauseConfig(), station_id=station_id,
+                   stats=api.stats)

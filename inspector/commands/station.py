@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import signal
@@ -181,12 +182,18 @@ def exit_code(m: StationMetrics) -> int:
 
 
 def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
-    """Start a built station (and the MQTT event subscriber when enabled) and supervise it."""
-    with mqtt_ingestion(cfg.trace.mqtt, cfg.db_url()):
+    """Serve the API, start the station (and the MQTT event subscriber) and supervise it."""
+    from inspector.commands.api_server import station_api
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(mqtt_ingestion(cfg.trace.mqtt, cfg.db_url()))
         try:
+            address = stack.enter_context(station_api(cfg, station))
             station.start()
         except InspectorError as exc:
             raise _fail(str(exc)) from exc
+        if address is not None:
+            typer.echo(f"API: {address}/api/v1 (docs: {address}/docs)", err=True)
         return supervise(station)
 
 
@@ -430,6 +437,8 @@ def demo_config(
         "model": {"bundle": str(model), "roi": roi.model_dump(), "trim_background": True},
         "serial": {"type": "code"},
         "outputs": [],
+        # The demo runs on this PC only: reads need no key there (writes still do).
+        "api": {"host": "127.0.0.1", "open_reads": True},
     }
     cfg = apply_env(StationConfig.model_validate(raw))  # env: INSPECTOR_DATA_DIR, _DB_URL
     if data_dir is not None:  # the flag beats the environment

@@ -1,6 +1,4 @@
-"""The station pipeline: threads, bounded buffers, triggers, the Station root and its metrics."""
+"""The station pipeline: threads, bounded buffers, triggers, the Station root and its metrics.
 
-from inspector.pipeline.metrics import StationMetrics
-from inspector.pipeline.station import Station, StationParts, StationSettings, StationStateError
-
-__all__ = ["Station", "StationMetrics", "StationParts", "StationSettings", "StationStateError"]
+Nothing is imported here, so the API can import the StationControl protocol without the threads.
+"""

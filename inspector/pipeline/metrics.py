@@ -13,6 +13,29 @@ import numpy as np
 from inspector.domain import Inspection, SerialSource, Status
 
 LATENCY_WINDOW = 2048   # latencies kept for percentiles: recent behaviour, bounded memory
+# Cumulative latency histograms for Prometheus (milliseconds, upper bounds; +Inf implied).
+HISTOGRAM_BUCKETS_MS = (5, 10, 25, 50, 100, 250, 500, 1000, 2000, 5000, 10000)
+
+
+class Histogram:
+    """Cumulative counts per bucket, their sum and count (not thread-safe: the recorder locks)."""
+
+    def __init__(self, bounds: tuple[float, ...] = HISTOGRAM_BUCKETS_MS) -> None:
+        self.bounds = bounds
+        self.counts = [0] * len(bounds)
+        self.total = 0.0
+        self.n = 0
+
+    def observe(self, value: float, times: int = 1) -> None:
+        for i, bound in enumerate(self.bounds):
+            if value <= bound:
+                self.counts[i] += times
+        self.total += value * times
+        self.n += times
+
+    def snapshot(self) -> dict[str, Any]:
+        return {"buckets": dict(zip(map(str, self.bounds), self.counts, strict=True)),
+                "sum": round(self.total, 3), "count": self.n}
 FPS_WINDOW_S = 5.0      # capture fps is averaged over this many seconds
 RATE_WINDOW_S = 60.0    # parts/min counts parts finished in the last minute
 
@@ -51,6 +74,7 @@ class StationMetrics:
     output_failures: int
     last_error: str | None = None
     alarms: list[str] = field(default_factory=list)  # alarms raised and not cleared
+    histograms: dict[str, Any] = field(default_factory=dict)  # cumulative latency buckets (ms)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +99,7 @@ class MetricsRecorder:
         self._part_times: deque[float] = deque(maxlen=100_000)
         self._inference_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._e2e_ms: deque[float] = deque(maxlen=LATENCY_WINDOW)
+        self._histograms = {"inference_ms": Histogram(), "e2e_ms": Histogram()}
         self.frames = 0
         self.parts = 0
         self.triggers = 0
@@ -103,6 +128,7 @@ class MetricsRecorder:
         with self._lock:
             per_image = batch_ms / max(1, batch_size)
             self._inference_ms.extend([per_image] * batch_size)
+            self._histograms["inference_ms"].observe(per_image, batch_size)
 
     def part(self, row: Inspection) -> None:
         """A finished inspection (any status): counts, rate and end-to-end latency."""
@@ -115,6 +141,7 @@ class MetricsRecorder:
                 self.no_read += 1
             if row.latency_ms is not None:
                 self._e2e_ms.append(row.latency_ms)
+                self._histograms["e2e_ms"].observe(row.latency_ms)
 
     def drop(self, reason: str, n: int = 1) -> None:
         with self._lock:
@@ -180,4 +207,5 @@ class MetricsRecorder:
                 "output_failures": self.output_failures,
                 "drops": dict(self.drops),
                 "last_error": self.last_error,
+                "histograms": {k: h.snapshot() for k, h in self._histograms.items()},
             }

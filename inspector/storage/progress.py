@@ -1,4 +1,4 @@
-"""Which inputs of a source a station has already recorded (so a restarted folder run resumes)."""
+"""What a station already recorded: a source's inputs (a restarted folder run resumes), part refs."""
 
 from __future__ import annotations
 
@@ -20,3 +20,10 @@ class SourceProgress(DatabaseAccess):
         )
         with self._connection("read recorded inputs from") as conn:
             return {ref for (ref,) in conn.execute(stmt)}
+
+    def part_for_ref(self, station_id: str, part_ref: str) -> str | None:
+        """The part id this station stored for a PLC/MES part reference, None if none yet."""
+        cols = inspections.c
+        stmt = select(cols.part_id).where(cols.station_id == station_id, cols.part_ref == part_ref)
+        with self._connection("look up a part reference in") as conn:
+            return conn.execute(stmt).scalar_one_or_none()

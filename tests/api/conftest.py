@@ -19,6 +19,7 @@ from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 
 T0 = datetime(2024, 5, 1, 8, 0, tzinfo=UTC)
+API_BASE = "http://testserver/api/v1"  # test clients speak to the routes under /api/v1
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -46,7 +47,7 @@ def make_client(store: InspectionStore, events: EventStore) -> Callable[..., Tes
     """A client sending a fresh key of `role` (None: no key) over an app with `settings`."""
 
     def make(role: str | None = "admin", **settings) -> TestClient:
-        client = TestClient(create_app(store, events, ApiSettings(**settings)))
+        client = TestClient(create_app(store, events, ApiSettings(**settings)), base_url=API_BASE)
         if role is not None:
             client.headers["X-API-Key"] = new_key(store, role)
         return client

@@ -10,8 +10,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
+from inspector.api.app import API_PREFIX
 from inspector.api.bodylimit import BodyLimit
 from inspector.storage.keys import KeyStore
+from tests.api.conftest import API_BASE
 
 from .conftest import TEST_HASHER, event, new_key
 
@@ -22,6 +24,7 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
     """(method, path) of every documented route, path parameters filled with their names."""
     found = []
     for path, operations in app.openapi()["paths"].items():
+        path = path.removeprefix(API_PREFIX)  # the test client adds it back
         if path not in OPEN:
             filled = re.sub(r"\{(\w+)\}", r"\1", path)
             found += [(method.upper(), filled) for method in operations]
@@ -29,7 +32,7 @@ def _routes(app: FastAPI) -> list[tuple[str, str]]:
 
 
 def _stored(store, serial: str) -> int:
-    client = TestClient(_app_of(store))
+    client = TestClient(_app_of(store), base_url=API_BASE)
     client.headers["X-API-Key"] = new_key(store, "viewer")
     return client.get("/events", params={"serial": serial}).json()["count"]
 

@@ -6,6 +6,7 @@ from fastapi.testclient import TestClient
 
 from inspector.api import ApiSettings, create_app
 from inspector.storage.store import InspectionStore
+from tests.api.conftest import API_BASE
 
 
 def test_health_reports_the_database_and_station_status(client, store, uid):
@@ -24,7 +25,7 @@ def test_an_unreachable_database_is_503_with_a_message():
     store = InspectionStore.open("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2",
                                  migrate=False)
     try:
-        client = TestClient(create_app(store, settings=ApiSettings(open_reads=True)))
+        client = TestClient(create_app(store, settings=ApiSettings(open_reads=True)), base_url=API_BASE)
         health = client.get("/health")
         assert health.status_code == 503
         assert health.json()["db"] is False and "cannot" in health.json()["detail"]
@@ -39,9 +40,9 @@ def test_an_unreachable_database_is_503_with_a_message():
 
 
 def test_the_openapi_document_lists_every_route(client):
-    response = client.get("/openapi.json")
+    response = client.get("http://testserver/openapi.json")  # beside /docs, outside /api/v1
     assert response.status_code == 200
-    paths = response.json()["paths"]
-    assert {"/events", "/serials/{serial}", "/root-cause", "/inspections",
-            "/inspections/{part_id}", "/health"} <= set(paths)
+    paths = {p.removeprefix("/api/v1"): v for p, v in response.json()["paths"].items()}
+    assert {"/events", "/serials/{serial}", "/root-cause", "/inspections", "/inspections/{part_id}",
+            "/health", "/trigger", "/station", "/metrics", "/models", "/review/queue"} <= set(paths)
     assert "requestBody" in paths["/events"]["post"]

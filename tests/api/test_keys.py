@@ -20,6 +20,7 @@ from inspector.storage.engine import sqlite_url
 from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 from inspector.storage.tables import api_keys, audit_log
+from tests.api.conftest import API_BASE
 
 from .conftest import new_key
 
@@ -44,7 +45,7 @@ def test_create_prints_the_key_once_as_the_last_line_and_stores_only_its_hash(db
         with store.engine.connect() as conn:
             stored = repr(conn.execute(select(api_keys)).all() + conn.execute(select(audit_log)).all())
         assert secret not in stored and "$argon2id$" in stored
-        client = TestClient(create_app(store))
+        client = TestClient(create_app(store), base_url=API_BASE)
         assert client.get("/inspections", headers={"Authorization": f"Bearer {key}"}).status_code == 200
         assert client.post("/events", json=[], headers={"X-API-Key": key}).status_code == 200
     finally:

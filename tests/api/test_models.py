@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from inspector.api import ApiSettings, create_app
 from inspector.domain import Status, Verdict
 from inspector.storage.audit import AuditLog
-from tests.api.conftest import T0, inspection, new_key
+from tests.api.conftest import API_BASE, T0, inspection, new_key
 from tests.bundles.fakes import FakeStationControl, write_card
 
 
@@ -39,7 +39,7 @@ def api(store, events, models, control, uid):
         app = create_app(store, events, ApiSettings(**settings),
                          control=control if with_control else None,
                          models_dir=models if with_models else None)
-        client = TestClient(app)
+        client = TestClient(app, base_url=API_BASE)
         client.headers["X-API-Key"] = new_key(store, role, name=f"{role}-{uid}")
         return client
 
@@ -139,7 +139,7 @@ def test_model_changes_need_an_admin(api, control, role):
 
 
 def test_model_routes_need_a_key(store, events, models, control):
-    client = TestClient(create_app(store, events, control=control, models_dir=models))
+    client = TestClient(create_app(store, events, control=control, models_dir=models), base_url=API_BASE)
     assert client.get("/models").status_code == 401
     assert client.post("/models/beta/activate").status_code == 401
 

@@ -19,7 +19,7 @@ from inspector.cli import app as cli
 from inspector.datasets import scan_dataset
 from inspector.domain import Verdict
 from inspector.storage.audit import AuditLog
-from tests.api.conftest import T0, inspection, new_key
+from tests.api.conftest import API_BASE, T0, inspection, new_key
 from tests.bundles.fakes import FakeStationControl, write_card
 
 
@@ -34,7 +34,7 @@ def api(store, events, archive, uid, tmp_path):
 
     def make(role: str = "operator", control=None) -> TestClient:
         app = create_app(store, events, ApiSettings(images_dir=archive), control=control)
-        client = TestClient(app)
+        client = TestClient(app, base_url=API_BASE)
         client.headers["X-API-Key"] = new_key(store, role, name=f"{role}-{uid}")
         return client
 
@@ -219,7 +219,7 @@ def test_export_skips_paths_outside_the_archive(api, store, uid, archive, tmp_pa
 
 
 def test_zip_export_without_an_archive_is_409(store, events, uid):
-    client = TestClient(create_app(store, events, ApiSettings()))
+    client = TestClient(create_app(store, events, ApiSettings()), base_url=API_BASE)
     client.headers["X-API-Key"] = new_key(store, "viewer")
     response = client.get("/review/export")
     assert response.status_code == 409 and "image archive" in response.json()["detail"]

@@ -47,6 +47,7 @@ def test_a_folder_station_gives_every_broken_file_a_row_and_never_ok(line_folder
         "model": {"bundle": str(DEFAULT_BUNDLE)},
         "serial": {"type": "filename"},
         "outputs": [{"type": "log"}],
+        "api": {"port": 0},
     })
     metrics = run_station(cfg, parts=None)
     rows = _rows(tmp_path / "data")

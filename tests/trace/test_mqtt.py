@@ -14,6 +14,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from inspector.storage.events import EventStore
 from inspector.trace.config import MqttEventsConfig
 from inspector.trace.mqtt import MqttEventSubscriber
+from tests.api.conftest import API_BASE
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_health_shows_the_subscriber_counters(broker, store, events: EventStore)
     subscriber, prefix = _subscriber(broker, events)
     try:
         assert subscriber.wait_subscribed(10), "no subscription acknowledged by the broker"
-        client = TestClient(create_app(store, events, ApiSettings(), mqtt=subscriber))
+        client = TestClient(create_app(store, events, ApiSettings(), mqtt=subscriber), base_url=API_BASE)
         event = {"serial": "SN-9", "machine": "press-1", "step": "pressing",
                  "timestamp": "2024-05-01T08:00:00Z", "parameters": {"force": 12.0}}
         _publish(host, port, f"{prefix}/events/press-1", [json.dumps(event).encode(), b"{oops"])
