@@ -388,8 +388,12 @@ class Station:
         if health is None:
             return {}
         snap = health()
+        state = str(snap.state)
+        if state == "camera_offline" and self._capture is not None \
+                and not self._capture.thread.is_alive():
+            state = "closed"  # the station closed its source on purpose (end, stop, part limit)
         return {
-            "state": str(snap.state), "online": bool(snap.online),
+            "state": state, "online": bool(snap.online),
             "reconnects": int(snap.reconnects), "last_frame_age_s": snap.last_frame_age_s,
             "last_error": snap.last_error,
         }
