@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from tests.scripts import load_script
 
 
@@ -27,3 +29,13 @@ def test_bench_live_pace_accounts_for_every_part(tiny_bundle, sample_dataset, tm
     result = bench.main(args)
     assert result["parts"] > 0 and result["missing_rows"] == 0
     assert result["headroom"] > 0
+
+
+def test_bench_api_loads_the_running_station_and_loses_no_part(tiny_bundle, sample_dataset, capsys):
+    bench = load_script("bench_api")
+    assert bench.main(["--model", str(tiny_bundle), "--images", str(sample_dataset / "images"),
+                       "--seconds", "2", "--rounds", "1", "--clients", "3", "--think-s", "0.1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["parts_lost"] == 0 and result["rows"] == result["triggered"] > 0
+    assert result["errors"] == 0 and all(v["n"] > 0 for v in result["api_ms"].values())
+    assert result["station_parts_per_s"]["no_load"] > 0
