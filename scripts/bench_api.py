@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import logging
-import platform
 import shutil
 import statistics
 import subprocess
@@ -23,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from inspector.machine import cpu_model
 
 ROUTES = ("inspections", "stats", "image")
 
@@ -168,7 +169,7 @@ def _summary(args, idle, loaded, clients, m, rows) -> dict:
     errors = [e for c in clients for e in c["errors"]]
     idle_rate, loaded_rate = statistics.median(idle), statistics.median(loaded)
     return {
-        "bench": "api", "cpu": _cpu(), "clients": args.clients, "think_s": args.think_s,
+        "bench": "api", "cpu": cpu_model(), "clients": args.clients, "think_s": args.think_s,
         "window_s": args.seconds,
         "rounds": args.rounds,
         "station_parts_per_s": {"no_load": round(idle_rate, 2), "load": round(loaded_rate, 2),
@@ -180,16 +181,6 @@ def _summary(args, idle, loaded, clients, m, rows) -> dict:
         "error_kinds": sorted(set(errors))[:10],
         "triggered": m.triggered, "rows": rows, "parts_lost": m.triggered - rows,
     }
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

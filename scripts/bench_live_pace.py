@@ -2,9 +2,13 @@
 
 Prints one JSON line: parts triggered, rows stored, parts missing a row, frame drops with
 their reasons, latency, CPU use, and the CPU headroom = max sustainable fps / pace fps, where
-the max is measured by running the same video unpaced (every frame, as fast as possible).
+the max is measured by running the video unpaced (every frame, as fast as possible).
+With --pace-factor the pace is that multiple of the measured max (an overload), and with
+--deadline-s the station has a verdict deadline: the line then also reports the slowest model
+verdict and the late parts.
 
     python scripts/bench_live_pace.py --model weights/magnetic-tile --seconds 60
+    python scripts/bench_live_pace.py --pace-factor 3 --deadline-s 2 --seconds 60
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-max", type=int, default=8)
     p.add_argument("--probe-frames", type=int, default=300,
                    help="frames of the unpaced run that measures the max sustainable fps")
+    p.add_argument("--pace-factor", type=float, default=None,
+                   help="pace at this multiple of the measured max sustainable fps (overrides --fps)")
+    p.add_argument("--deadline-s", type=float, default=None, help="verdicts.deadline_s")
     p.add_argument("--work-dir", type=Path, default=None)
     return p
 
@@ -73,14 +80,24 @@ def station_config(args, video: Path, data_dir: Path, paced: bool) -> dict:
         "trigger": {"type": args.trigger},
         "model": {"bundle": str(args.model), "backend": args.backend,
                   "batch_max": args.batch_max},
+        "verdicts": {"deadline_s": args.deadline_s},
         "outputs": [],
     }
 
 
-def stored_rows(data_dir: Path) -> int:
+def stored_rows(data_dir: Path) -> tuple[int, float | None]:
+    """(rows stored, the slowest model verdict's capture-to-verdict milliseconds)."""
     store = InspectionStore.open(sqlite_url(data_dir))
     try:
-        return sum(store.counts(station_id="pace").values())
+        rows, slowest, cursor = 0, None, None
+        while True:
+            page, cursor = store.list(station_id="pace", limit=1000, cursor=cursor)
+            rows += len(page)
+            judged = [r.latency_ms for r in page if r.status.value == "ok" and r.latency_ms]
+            if judged:
+                slowest = max(slowest or 0.0, max(judged))
+            if cursor is None:
+                return rows, slowest
     finally:
         store.close()
 
@@ -115,13 +132,16 @@ def paced_run(args, classifier, video: Path, data_dir: Path) -> dict:
 def main(args: argparse.Namespace) -> dict:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-pace-"))
     work.mkdir(parents=True, exist_ok=True)
+    classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
+    probe = args.video or make_video(args.images, work / "probe.avi", args.probe_frames, args.fps)
+    max_fps = max_sustainable_fps(args, classifier, probe, work)
+    if args.pace_factor is not None:
+        args.fps = round(args.pace_factor * max_fps, 2)
     frames = int(args.seconds * args.fps)
     video = args.video or make_video(args.images, work / "line.avi", frames, args.fps)
-    classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
-    max_fps = max_sustainable_fps(args, classifier, video, work)
     run = paced_run(args, classifier, video, work / "paced")
     m = run["metrics"]
-    rows = stored_rows(work / "paced")
+    rows, slowest_ms = stored_rows(work / "paced")
     drops = dict(m.drops)
     if run["source_superseded"]:
         drops["source_lag"] = run["source_superseded"]  # frames the reader skipped, late
@@ -142,6 +162,10 @@ def main(args: argparse.Namespace) -> dict:
         "headroom": round(max_fps / args.fps, 3),
         "trigger": args.trigger,
         "model": str(args.model),
+        "deadline_s": args.deadline_s,
+        "late": m.statuses.get("late", 0),
+        "slowest_verdict_ms": None if slowest_ms is None else round(slowest_ms, 1),
+        "inference_ms_p99": m.inference_ms_p99,
     }
     print(json.dumps(result))
     return result

@@ -10,7 +10,6 @@ import json
 import logging
 import math
 import os
-import platform
 import random
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from tqdm import tqdm
 
 from inspector.datasets import DatasetIndex, content_hash, pick_good_classes, scan_dataset
 from inspector.errors import ConfigError, DatasetError, InspectorError
+from inspector.machine import cpu_model
 from inspector.model import metrics
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate, headline, score_samples, summarise
@@ -561,21 +561,11 @@ def compute_identity(device: torch.device) -> dict:
     differently, and one training step apart the weights already differ). bf16 runs on AMX tiles
     where the CPU has them, so that is named too."""
     identity = {"torch": torch.__version__, "threads": torch.get_num_threads(),
-                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": _cpu_model(),
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(), "cpu": cpu_model(),
                 "amx_bf16": fast_bf16("cpu")}
     if device.type == "cuda":
         identity["gpu"] = torch.cuda.get_device_name(device)
     return identity
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _report(run: Run, card: ModelCard, val_m: dict | None, test_m: dict | None, elapsed: float,

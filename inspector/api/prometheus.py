@@ -63,18 +63,17 @@ def _number(value: Any) -> float | None:
 
 
 def _gauges(states) -> Iterator[Metric]:
-    for name, text, key in GAUGES:
-        family = GaugeMetricFamily(name, text, labels=["station"])
-        for station, status, _ in states:
-            value = _number(status.get(key))
-            if value is not None:
-                family.add_metric([station], value)
-        yield family
+    yield from _per_station(states, GAUGES, GaugeMetricFamily)
 
 
 def _counters(states) -> Iterator[Metric]:
-    for name, text, key in COUNTERS:
-        family = CounterMetricFamily(name, text, labels=["station"])
+    yield from _per_station(states, COUNTERS, CounterMetricFamily)
+
+
+def _per_station(states, specs, family_type) -> Iterator[Metric]:
+    """One family per (name, help, status key), a sample per station that has a number there."""
+    for name, text, key in specs:
+        family = family_type(name, text, labels=["station"])
         for station, status, _ in states:
             value = _number(status.get(key))
             if value is not None:

@@ -12,11 +12,11 @@ import pytest
 from inspector.commands.api_server import station_api
 from inspector.config import StationConfig
 from inspector.pipeline.station import Station
-from inspector.storage.engine import sqlite_url
 from inspector.storage.store import InspectionStore
 from tests.api.conftest import new_key
 from tests.faults.inputs import TILES
 from tests.pipeline.fakes import FakeClassifier
+from tests.rows import stored_rows
 
 BUNDLE = Path(__file__).resolve().parents[2] / "weights" / "magnetic-tile"
 
@@ -34,19 +34,6 @@ def _config(tmp_path: Path, trigger: dict, **api) -> StationConfig:
         "api": {"port": 0, **api},
         "queues": {"triggers": 1024, "jobs": 1024},
     })
-
-
-def _rows(data: Path) -> list:
-    store = InspectionStore.open(sqlite_url(data))
-    try:
-        rows, cursor = [], None
-        while True:
-            page, cursor = store.list(limit=1000, cursor=cursor)
-            rows += page
-            if cursor is None:
-                return rows
-    finally:
-        store.close()
 
 
 def _running(cfg: StationConfig, classifier=None):
@@ -84,7 +71,7 @@ def test_500_http_triggers_with_50_retries_give_exactly_500_rows(tmp_path):
         assert "inspector_end_to_end_ms_bucket" in metrics and "inspector_model_info" in metrics
         assert station.stop(60)
         client.close()
-    rows = _rows(tmp_path / "data")
+    rows = stored_rows(tmp_path / "data")
     assert len(rows) == 500 and len({r.part_ref for r in rows}) == 500
     assert {r.part_id for r in rows} == {r["part_id"] for r in first}
 
@@ -116,7 +103,7 @@ def test_a_manual_trigger_inspects_the_newest_frame_when_allowed(tmp_path):
                                   headers={"X-API-Key": key}).json()
         station.request_stop()
         assert station.wait(60)
-    manual = [r for r in _rows(tmp_path / "data") if r.part_id == receipt["part_id"]]
+    manual = [r for r in stored_rows(tmp_path / "data") if r.part_id == receipt["part_id"]]
     assert len(manual) == 1 and manual[0].serial == "MANUAL-1"
 
 

@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 from inspector.pipeline.station import SIGNALS_FILE
-from inspector.storage.engine import sqlite_url
 from inspector.storage.journal import Journal
-from inspector.storage.store import InspectionStore
+from tests.rows import stored_rows
 
 SCRIPT = Path(__file__).with_name("station_proc.py")
 
@@ -28,23 +27,10 @@ def _start(folder: Path, data: Path, announced: Path, *extra: str) -> subprocess
     return proc
 
 
-def _stored(data: Path) -> list:
-    store = InspectionStore.open(sqlite_url(data))
-    try:
-        rows, cursor = [], None
-        while True:
-            page, cursor = store.list(limit=1000, cursor=cursor)
-            rows += page
-            if cursor is None:
-                return rows
-    finally:
-        store.close()
-
-
 def _durable_ids(data: Path) -> set[str]:
     """Parts whose row is in the database, the journal or the signal journal right now."""
     journals = [data / "journal.jsonl", data / SIGNALS_FILE, data / (SIGNALS_FILE + ".left")]
-    ids = {r.part_id for r in _stored(data)}
+    ids = {r.part_id for r in stored_rows(data)}
     return ids | {r.part_id for j in journals for r in Journal(j).rows()}
 
 
@@ -69,7 +55,7 @@ def test_sigkill_at_ten_random_moments_leaves_one_row_per_file_and_no_unstored_a
     final = _start(folder, data, announced)
     out, _ = final.communicate(timeout=120)
     assert final.returncode == 0, out
-    rows = _stored(data)
+    rows = stored_rows(data)
     refs = [r.source_ref for r in rows]
     assert sorted(refs) == sorted(f"folder:images/{p.name}" for p in folder.iterdir())
     assert len(refs) == len(set(refs))  # exactly one row per file, across 11 runs
@@ -88,7 +74,7 @@ def test_sigterm_with_400_queued_parts_stores_400_rows(image_folder, tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
-    rows = _stored(data)
+    rows = stored_rows(data)
     triggered = int(out.split("done ")[1].split()[0])
     assert len(rows) == triggered and triggered >= 300  # every triggered part has its row
     assert all(r.status.value == "ok" for r in rows)
@@ -103,7 +89,7 @@ def test_a_second_signal_records_the_backlog_as_aborted_at_once(image_folder, tm
     time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
-    rows = _stored(data)
+    rows = stored_rows(data)
     parts, aborted = map(int, out.split("done ")[1].split()[:2])
     assert len(rows) == parts and aborted > 100  # the rest were recorded, not judged
     assert sum(r.status.value == "aborted" for r in rows) == aborted

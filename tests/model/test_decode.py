@@ -6,18 +6,9 @@ import pytest
 
 from inspector.model.decode import BadImage, DecodeLimits, decode_file
 from tests.conftest import SAMPLE
+from tests.faults.inputs import damaged
 
 SAMPLE_JPG = sorted(SAMPLE.glob("images/*/*.jpg"))[0]
-
-
-def _damaged(data: bytes, seed: int) -> bytes:
-    """64 random bytes written over three places past the header, as a bad disk or cable does."""
-    rng = np.random.default_rng(seed)
-    out = bytearray(data)
-    for _ in range(3):
-        at = int(rng.integers(len(out) // 10, len(out) - 64))
-        out[at:at + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
-    return bytes(out)
 
 
 def test_a_real_jpeg_decodes_exactly_as_opencv_does():
@@ -27,9 +18,9 @@ def test_a_real_jpeg_decodes_exactly_as_opencv_does():
 @pytest.mark.parametrize("seed", range(8))
 def test_damaged_jpeg_and_png_data_is_refused(tmp_path, seed):
     data = SAMPLE_JPG.read_bytes()
-    (tmp_path / "d.jpg").write_bytes(_damaged(data, seed))
+    (tmp_path / "d.jpg").write_bytes(damaged(data, seed))
     png = cv2.imencode(".png", cv2.imread(str(SAMPLE_JPG), cv2.IMREAD_GRAYSCALE))[1].tobytes()
-    (tmp_path / "d.png").write_bytes(_damaged(png, seed))
+    (tmp_path / "d.png").write_bytes(damaged(png, seed))
     with pytest.raises(BadImage, match="damaged JPEG"):
         decode_file(tmp_path / "d.jpg")
     with pytest.raises(BadImage, match=r"not a readable image|cannot decode"):
