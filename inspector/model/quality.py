@@ -29,21 +29,34 @@ class ImageStats:
     std: float
     clipped: float     # share of pixels at black or white
     sharpness: float   # variance of the Laplacian at the analysis size
-    flat: float        # largest share of flat rows or flat columns (decode damage, dead sensor lines)
+    flat: float        # share of rows in a flat band at the bottom beyond any at the top (a torn
+                       # transfer or decode damage: the image stops and a fill follows)
 
     @classmethod
     def of(cls, image: np.ndarray) -> ImageStats:
         gray = to_gray(image)
         h, w = gray.shape
         small = _analysis_image(gray)
-        flat_rows = float((gray.std(axis=1) < FLAT_STD).mean())
-        flat_cols = float((gray.std(axis=0) < FLAT_STD).mean())
         return cls(
             min_side=int(min(h, w)), aspect=w / h, mean=float(gray.mean()), std=float(gray.std()),
             clipped=float(((gray <= CLIP_LOW) | (gray >= CLIP_HIGH)).mean()),
             sharpness=float(cv2.Laplacian(small, cv2.CV_32F).var()),
-            flat=max(flat_rows, flat_cols),
+            flat=_torn_share(gray),
         )
+
+
+def _torn_share(gray: np.ndarray) -> float:
+    """Share of rows in the flat band ending the image, less the flat band starting it.
+
+    A part on a plain background has flat margins at the top and the bottom alike; a frame whose
+    transfer stopped (or whose data was damaged) has a flat fill at the bottom only.
+    """
+    flat = gray.std(axis=1) < FLAT_STD
+    if flat.all():
+        return 1.0
+    leading = int(np.argmin(flat))           # flat rows before the first textured one
+    trailing = int(np.argmin(flat[::-1]))    # flat rows after the last textured one
+    return max(0, trailing - leading) / len(flat)
 
 
 def _analysis_image(gray: np.ndarray) -> np.ndarray:
@@ -60,7 +73,7 @@ class QualityProfile:
     """The limits a usable frame stays within (card.quality, learnt from the training images).
 
     The defaults hold for any bundle: they refuse what no camera image of a part looks like
-    (near-uniform, black, white, tiny, mostly flat lines) and nothing else.
+    (near-uniform, black, white, tiny, a torn bottom half) and nothing else.
     """
 
     min_side: int = 16
@@ -99,7 +112,8 @@ class QualityProfile:
             (s.clipped > self.max_clipped,
              f"clipped exposure ({s.clipped:.0%} of pixels black or white > {self.max_clipped:.0%})"),
             (s.flat > self.max_flat,
-             f"damaged image ({s.flat:.0%} of lines flat > {self.max_flat:.0%})"),
+             f"torn or damaged image (a flat band over {s.flat:.0%} of the rows at the bottom "
+             f"> {self.max_flat:.0%})"),
             (s.sharpness < self.min_sharpness,
              f"out of focus (sharpness {s.sharpness:.1f} < {self.min_sharpness:.1f})"),
         )

@@ -55,3 +55,15 @@ def test_profile_round_trips_through_the_card_and_refuses_unknown_keys():
     card = ModelCard(name="x", arch="a", classes=["ok", "bad"], good_classes=["ok"], input_size=32,
                      thresholds=Thresholds(ng=0.5, review=0.4), quality=profile.to_dict())
     assert card.quality_profile == profile
+
+
+def test_a_part_on_a_plain_background_is_not_a_torn_frame(gate):
+    tile = REAL[0] if REAL[0].ndim == 2 else cv2.cvtColor(REAL[0], cv2.COLOR_BGR2GRAY)
+    h, w = tile.shape
+    framed = np.full((h * 2, w * 2), 90, np.uint8)
+    framed[h // 2:h // 2 + h, w // 2:w // 2 + w] = tile  # flat margins on every side
+    assert QualityGate().check(framed) is None
+    assert gate.check(framed) is None
+    torn = framed.copy()
+    torn[h // 2 + h // 4:] = 128  # the transfer stopped part way: a fill to the bottom
+    assert "torn" in gate.check(torn)
