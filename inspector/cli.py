@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from inspector.commands import demo as demo_cmds
 from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
 from inspector.commands import quality as quality_cmds
@@ -36,7 +37,7 @@ app.command("attach-gate")(model_cmds.attach_gate)
 app.command("fit-quality")(quality_cmds.fit_quality)
 app.command("run")(station_cmds.run)
 app.command("check-config")(station_cmds.check_config)
-app.command("demo")(station_cmds.demo)
+app.command("demo")(demo_cmds.demo)
 app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)

@@ -19,8 +19,9 @@ from typer.testing import CliRunner
 
 from inspector.capture.config import SimulatedSourceConfig
 from inspector.capture.simulated import SimulatedLine
+from inspector.commands.demo import demo, run_serial_prefix
 from inspector.commands.demo_line import HISTORY_PARTS, UpstreamFeed
-from inspector.commands.station import demo, run, run_built, run_serial_prefix
+from inspector.commands.station import run, run_built
 from inspector.config import StationConfig
 from inspector.errors import EndOfSource, StoreError
 from inspector.storage.engine import sqlite_url
@@ -95,7 +96,7 @@ def test_run_with_a_missing_model_is_a_clear_error(tmp_path, image_folder):
 
 SIGNAL_SCRIPT = """
 import sys, typer
-from inspector.commands.station import demo
+from inspector.commands.demo import demo
 app = typer.Typer(); app.command()(demo); app()
 """
 

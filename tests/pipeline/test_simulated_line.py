@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inspector.capture.config import SimulatedSourceConfig
 from inspector.capture.simulated import SimulatedLine
-from inspector.commands.station import demo_config
+from inspector.commands.demo import demo_config
 from inspector.domain import SerialSource
 from inspector.pipeline.serial_hook import build_serial_resolver
 from inspector.pipeline.triggers import build_trigger
