@@ -66,6 +66,7 @@ class InferenceWorker(Worker):
         self.ctx = ctx
         self.settings = settings or InferenceSettings()
         self.slot = ModelSlot.of(classifier)
+        self._per_image_s = 0.0  # smoothed model time per image: a batch's expected duration
 
     def swap(self, slot: ModelSlot) -> None:
         """Judge every batch that starts from now on with this model (any thread)."""
@@ -86,8 +87,9 @@ class InferenceWorker(Worker):
 
     def _process(self, jobs: list[Job]) -> None:
         ready = []
+        expected_s = self._per_image_s * len(jobs)  # a part judged now has its verdict then
         for job in map(self.ctx.with_serial, jobs):
-            problem = self._unjudgeable(job)
+            problem = self._unjudgeable(job, expected_s)
             if problem is None:
                 ready.append(job)
             else:
@@ -95,8 +97,12 @@ class InferenceWorker(Worker):
         if ready:
             self._classify(ready, self.slot)
 
-    def _unjudgeable(self, job: Job) -> tuple[Status, str] | None:
-        """Why this part cannot go to the model, as (status, reason), or None."""
+    def _unjudgeable(self, job: Job, expected_s: float = 0.0) -> tuple[Status, str] | None:
+        """Why this part cannot go to the model, as (status, reason), or None.
+
+        A part whose verdict would come after its deadline (its age now plus the batch's expected
+        model time) is late now: the line hears at once instead of after the part has gone.
+        """
         frame = job.trigger.frame
         if self.ctx.abort.is_set():
             return Status.ABORTED, "the station was forced to stop before judging this part"
@@ -106,7 +112,7 @@ class InferenceWorker(Worker):
             return Status.BAD_IMAGE, frame.problem
         deadline = self.settings.deadline_s
         age = time.monotonic() - job.trigger.t_mono
-        if deadline is not None and age >= deadline:
+        if deadline is not None and age + expected_s >= deadline:
             self.ctx.recorder.drop("late")
             return Status.LATE, f"not judged within the {deadline:g} s deadline ({age:.2f} s old)"
         return None
@@ -144,7 +150,11 @@ class InferenceWorker(Worker):
             self.ctx.recorder.error(f"inference: {exc}")
             self.ctx.record_failure(jobs[0], Status.ERROR, f"{type(exc).__name__}: {exc}")
             return
-        self.ctx.recorder.inference((time.perf_counter() - t0) * 1000.0, len(jobs))
+        elapsed = time.perf_counter() - t0
+        self.ctx.recorder.inference(elapsed * 1000.0, len(jobs))
+        per_image = elapsed / len(jobs)
+        self._per_image_s = per_image if not self._per_image_s else (
+            0.8 * self._per_image_s + 0.2 * per_image)
         for job, image, pred in zip(jobs, images, preds, strict=True):
             row = inspected_row(self.ctx.station_id, job, pred, slot.info)
             self.ctx.emitter.emit(Outcome(row, image, pred.heatmap))
