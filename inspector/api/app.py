@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from inspector.api.auth import Authorized
 from inspector.api.bodylimit import BodyLimit
+from inspector.api.openapi import document_errors
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
 from inspector.api.routes import health, images, inspections, root_cause, serials, stats
@@ -71,6 +72,7 @@ def create_app(
                    audit_routes.router, stats.router, images.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
     _add_error_handlers(app)
+    document_errors(app)
     return app
 
 

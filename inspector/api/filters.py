@@ -6,7 +6,7 @@ from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query
+from fastapi import Depends, HTTPException, Path, Query
 
 from inspector.api.timeutil import as_utc
 from inspector.domain import Verdict
@@ -17,6 +17,7 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
 
 Since = Annotated[datetime | None, Query(description="Inspected at or after (no zone = UTC).")]
 Until = Annotated[datetime | None, Query(description="Inspected before (exclusive; no zone = UTC).")]
+PartId = Annotated[str, Path(pattern=PRINTABLE, description="The part's id.")]
 StationId = Annotated[str | None, Query(min_length=1, max_length=64, pattern=PRINTABLE,
                                         description="Only this station.")]
 

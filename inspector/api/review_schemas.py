@@ -6,6 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from inspector.api.filters import PRINTABLE
 from inspector.api.schemas import InspectionPublic
 
 
@@ -19,9 +20,10 @@ class ReviewQueuePublic(BaseModel):
 
 
 class ReviewCreate(BaseModel):
-    label: str = Field(min_length=1, max_length=64, description=(
+    label: str = Field(min_length=1, max_length=64, pattern=PRINTABLE, description=(
         "The part's true class: one of the active model's classes or a class seen in stored rows."))
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=2000, pattern=r"^[^\x00]*$",
+                             description="Free text (any characters but NUL).")
 
 
 class ReviewPublic(BaseModel):

@@ -217,3 +217,9 @@ class AuditPublic(BaseModel):
     items: list[AuditEntryPublic]
     count: int
     next_cursor: str | None
+
+
+class ErrorPublic(BaseModel):
+    """Every error answer (4xx, 5xx) of the API: one readable message."""
+
+    detail: str = Field(description="What went wrong and, where it helps, what to send instead.")

@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from inspector.api.auth import AdminActor
 from inspector.api.deps import AuditDep
+from inspector.api.filters import PRINTABLE
 from inspector.api.schemas import AuditEntryPublic, AuditPublic
 from inspector.errors import StoreError
 from inspector.storage.audit import MAX_AUDIT_PAGE, decode_audit_cursor
@@ -25,8 +26,10 @@ def list_audit(
     limit: Annotated[int, Query(ge=1, le=MAX_AUDIT_PAGE, description="Entries per page.")] = 100,
     cursor: Annotated[str | None, Query(
         max_length=64, description="`next_cursor` of the previous page (same filters).")] = None,
-    action: Annotated[str | None, Query(max_length=64, description="Only this action.")] = None,
-    by: Annotated[str | None, Query(max_length=64, description="Only this actor.")] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
+                                        description="Only this action.")] = None,
+    by: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
+                                    description="Only this actor.")] = None,
 ) -> AuditPublic:
     """One page of the audit log, newest first."""
     if cursor is not None:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from inspector.api.deps import EventsDep, SettingsDep
+from inspector.api.filters import PRINTABLE
 from inspector.api.schemas import EventPublic, EventsPublic, IngestPublic
 from inspector.trace.ingest import EventIn, ingest_payload
 
@@ -31,7 +32,9 @@ _BODY_DOC = {
 }
 
 
-@router.post("", response_model=IngestPublic, openapi_extra=_BODY_DOC)
+@router.post("", response_model=IngestPublic, openapi_extra=_BODY_DOC,
+             responses={422: {"description": "The body is not JSON, not an array or object, "
+                                        "or nested too deeply."}})
 async def post_events(request: Request, events: EventsDep, settings: SettingsDep) -> IngestPublic:
     """Store a JSON array of events (or one event); idempotent on serial+machine+step+timestamp.
 
@@ -41,14 +44,19 @@ async def post_events(request: Request, events: EventsDep, settings: SettingsDep
     """
     body = await _read_limited(request, settings.max_body_bytes)
     payload = _decode(body)
-    result = await run_in_threadpool(ingest_payload, events, payload)
+    try:
+        result = await run_in_threadpool(ingest_payload, events, payload)
+    except OverflowError as exc:  # a time zone offset that moves a timestamp out of years 1..9999
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, "timestamp: out of the representable "
+                            "date range once converted to UTC") from exc
     return IngestPublic.of(result)
 
 
 @router.get("", response_model=EventsPublic)
 def get_events(
     events: EventsDep,
-    serial: Annotated[str, Query(min_length=1, max_length=128, description="Part serial.")],
+    serial: Annotated[str, Query(min_length=1, max_length=128, pattern=PRINTABLE,
+                                 description="Part serial.")],
 ) -> EventsPublic:
     """Every upstream event of one serial, oldest first (an unknown serial has none)."""
     items = [EventPublic.of(e) for e in events.for_serial(serial.strip())]
@@ -83,6 +91,9 @@ def _decode(body: bytes) -> Any:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
                             f"body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # the decoder's own depth guard, before the stack runs out
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
+                            "body is nested too deeply: an event is a flat object") from exc
     if not isinstance(payload, list | dict):
         raise HTTPException(
             HTTPStatus.UNPROCESSABLE_ENTITY,

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from inspector.api.deps import InspectionsDep, SettingsDep
+from inspector.api.filters import PartId
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +24,13 @@ _IMAGE_RESPONSES: dict[int | str, dict[str, object]] = {
 
 
 @router.get("/{part_id}/image", response_class=FileResponse, responses=_IMAGE_RESPONSES)
-def get_image(part_id: str, inspections: InspectionsDep, settings: SettingsDep) -> FileResponse:
+def get_image(part_id: PartId, inspections: InspectionsDep, settings: SettingsDep) -> FileResponse:
     """The part's archived frame (JPEG), as the station saved it."""
     return _serve(part_id, "image_path", inspections, settings)
 
 
 @router.get("/{part_id}/heatmap", response_class=FileResponse, responses=_IMAGE_RESPONSES)
-def get_heatmap(part_id: str, inspections: InspectionsDep, settings: SettingsDep) -> FileResponse:
+def get_heatmap(part_id: PartId, inspections: InspectionsDep, settings: SettingsDep) -> FileResponse:
     """The part's heatmap overlay (PNG), as the station saved it."""
     return _serve(part_id, "heatmap_path", inspections, settings)
 

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from inspector.api.csv_export import csv_chunks
 from inspector.api.deps import InspectionsDep
-from inspector.api.filters import FilterDep
+from inspector.api.filters import FilterDep, PartId
 from inspector.api.schemas import InspectionPublic, InspectionsPublic
 from inspector.errors import StoreError
 from inspector.storage.store import MAX_PAGE, decode_cursor
@@ -53,7 +53,7 @@ def export_inspections(inspections: InspectionsDep, where: FilterDep) -> Streami
 
 @router.get("/{part_id}", response_model=InspectionPublic,
             responses={404: {"description": "No inspection has this part id."}})
-def get_inspection(part_id: str, inspections: InspectionsDep) -> InspectionPublic:
+def get_inspection(part_id: PartId, inspections: InspectionsDep) -> InspectionPublic:
     """One inspection by its part id."""
     found = inspections.get(part_id)
     if found is None:

@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from inspector.api.auth import OperatorActor
 from inspector.api.deps import ControlDep, ReviewsDep, SettingsDep
+from inspector.api.filters import PRINTABLE, PartId
 from inspector.api.review_schemas import ReviewCreate, ReviewPublic, ReviewQueuePublic
 from inspector.api.schemas import InspectionPublic
 from inspector.bundles.manager import active_or_none
@@ -28,7 +29,8 @@ def review_queue(
     limit: Annotated[int, Query(ge=1, le=MAX_QUEUE_PAGE, description="Parts per page.")] = 50,
     cursor: Annotated[str | None, Query(
         max_length=128, description="`next_cursor` of the previous page (same filters).")] = None,
-    station: Annotated[str | None, Query(max_length=64, description="Only this station.")] = None,
+    station: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
+                                         description="Only this station.")] = None,
 ) -> ReviewQueuePublic:
     """Unreviewed parts: REVIEW first, then NG, then the OK parts the archive kept a sample
     image of; oldest first within each."""
@@ -45,7 +47,7 @@ def review_queue(
 @router.post("/inspections/{part_id}/review", response_model=ReviewPublic,
              responses={404: {"description": "No such part."},
                         422: {"description": "A label that is no known class."}})
-def review_part(part_id: str, body: ReviewCreate, actor: OperatorActor, reviews: ReviewsDep,
+def review_part(part_id: PartId, body: ReviewCreate, actor: OperatorActor, reviews: ReviewsDep,
                 control: ControlDep, settings: SettingsDep) -> ReviewPublic:
     """Record the part's true class (who and when too); the verdict the line was told stays."""
     _check_label(body.label, control, reviews)
@@ -66,7 +68,8 @@ def review_part(part_id: str, body: ReviewCreate, actor: OperatorActor, reviews:
                        409: {"description": "This server has no image archive."}})
 def export_reviewed(
     reviews: ReviewsDep, settings: SettingsDep,
-    station: Annotated[str | None, Query(max_length=64, description="Only this station.")] = None,
+    station: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
+                                         description="Only this station.")] = None,
 ) -> StreamingResponse:
     """The reviewed images as a zip that `inspector train` reads once unpacked."""
     root = getattr(settings, "images_dir", None)

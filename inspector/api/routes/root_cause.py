@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query
 
 from inspector.api.deps import EventsDep, SettingsDep
+from inspector.api.filters import PRINTABLE, time_range
 from inspector.api.schemas import RootCausePublic
-from inspector.api.timeutil import as_utc
 from inspector.trace.rootcause import root_cause
 
 router = APIRouter(prefix="/root-cause", tags=["root-cause"])
@@ -26,13 +27,19 @@ def get_root_cause(
     until: Annotated[datetime | None, Query(
         description="Window end (exclusive); default now.")] = None,
     defect_class: Annotated[str | None, Query(
-        max_length=64, description="Analyse one defect class instead of all NG parts.")] = None,
+        max_length=64, pattern=PRINTABLE,
+        description="Analyse one defect class instead of all NG parts.")] = None,
 ) -> RootCausePublic:
     """Ranked findings over inspected parts; says how many parts they rest on.
 
     With too few parts or defects the answer has `status: insufficient_data` and no ranking.
     """
-    end = as_utc(until) if until is not None else datetime.now(UTC)
-    start = as_utc(since) if since is not None else end - DEFAULT_WINDOW
+    since, until = time_range(since, until)  # in UTC; 422 when out of range or inverted
+    end = until or datetime.now(UTC)
+    try:
+        start = since or end - DEFAULT_WINDOW
+    except OverflowError as exc:
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
+                            "until: too early to look 24 hours back from") from exc
     report = root_cause(events, start, end, defect_class, settings.root_cause)
     return RootCausePublic.of(report.to_dict())
