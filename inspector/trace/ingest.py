@@ -27,7 +27,9 @@ MAX_PARAMETERS = 200
 MAX_TEXT = 256
 MAX_ERRORS = 100   # errors kept in a result; `rejected` still counts them all
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+NO_CONTROL = r"^[^\x00-\x1f\x7f]+$"  # PostgreSQL refuses NUL in text; logs and CSVs hate the rest
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64,
+                                        pattern=NO_CONTROL)]
 
 
 class EventIn(BaseModel):
@@ -35,9 +37,12 @@ class EventIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    serial: str = Field(min_length=1, max_length=128, description="Part serial (join key).")
-    machine: str = Field(min_length=1, max_length=64, description="Machine id, e.g. kiln-2.")
-    step: str = Field(min_length=1, max_length=64, description="Process step, e.g. firing.")
+    serial: str = Field(min_length=1, max_length=128, pattern=NO_CONTROL,
+                        description="Part serial (join key).")
+    machine: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL,
+                         description="Machine id, e.g. kiln-2.")
+    step: str = Field(min_length=1, max_length=64, pattern=NO_CONTROL,
+                      description="Process step, e.g. firing.")
     timestamp: datetime = Field(description="ISO 8601 with a zone (Z or +hh:mm).")
     parameters: dict[Name, Any] = Field(
         default_factory=dict, description="Parameter name -> number or string."
@@ -55,6 +60,10 @@ class EventIn(BaseModel):
             raise ValueError("must be an ISO 8601 string such as 2024-05-01T08:00:00Z")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError("has no time zone; add Z (UTC) or an offset such as +02:00")
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError(f"{value.isoformat()} is outside the years 1-9999 in UTC") from None
         return value
 
     @field_validator("parameters")
@@ -108,6 +117,8 @@ def _check_value(name: str, value: Any) -> None:
         raise ValueError(f"{name!r} is {value}; only finite numbers are stored")
     if isinstance(value, str) and len(value) > MAX_TEXT:
         raise ValueError(f"{name!r} is {len(value)} characters, at most {MAX_TEXT}")
+    if isinstance(value, str) and "\x00" in value:
+        raise ValueError(f"{name!r} holds a NUL character")
 
 
 def validate_event(item: Any) -> ProcessEvent:

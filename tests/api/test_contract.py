@@ -134,8 +134,8 @@ ODD_INPUTS = [
          content="[" * 1100 + "]" * 1100),
     _odd("events: nested objects", "POST", "/events", "/events",
          content='{"a":' * 1100 + "1" + "}" * 1100),
-    _odd("events: offset past year 9999", "POST", "/events", "/events",
-         json=[_event("9999-12-31T23:59:59-12:00")]),
+    # An event whose offset pushes it past year 9999 is rejected on its own in a 200 (the rest
+    # of its batch is stored): tests/trace/test_ingest.py.
     _odd("trigger: nested body", "POST", "/trigger", "/trigger", content="[" * 5000 + "]" * 5000),
     _odd("root-cause: until in year 1", "GET", "/root-cause", "/root-cause",
          params={"until": "0001-01-01T05:00:00"}),

@@ -39,6 +39,10 @@ def test_valid_event_is_converted_to_utc() -> None:
         ({"parameters": {"ok": True}}, "parameters: 'ok' must be a number or a string, got bool"),
         ({"parameters": {"t": [1]}}, "parameters: 't' must be a number or a string, got list"),
         ({"params": {}}, "params: Extra inputs are not permitted"),
+        ({"serial": "SN\x001"}, "serial: String should match pattern"),
+        ({"parameters": {"zone": "A\x00"}}, "parameters: 'zone' holds a NUL character"),
+        ({"parameters": {"z\x00": 1}}, "parameters.z\x00"),  # the key itself
+        ({"timestamp": "9999-12-31T23:59:59-12:00"}, "timestamp: 9999-12-31T23:59:59-12:00 is outside"),
     ],
 )
 def test_invalid_events_get_a_clear_message(change: dict, message: str) -> None:
