@@ -133,3 +133,34 @@ def test_a_taken_port_is_a_clear_error(tmp_path, served_port_in_use):
 
     with pytest.raises(ConfigError, match="port in use"), station_api(cfg, station):
         pass
+
+
+def test_activating_another_bundle_over_http_at_full_rate_loses_no_part(tmp_path):
+    import json as _json
+
+    from inspector.model.loader import load_classifier
+
+    models = tmp_path / "models"
+    for name in ("mt-a", "mt-b"):
+        shutil.copytree(BUNDLE, models / name)
+        card = models / name / "card.json"
+        card.write_text(_json.dumps({**_json.loads(card.read_text()), "name": name}))
+    cfg = _config(tmp_path, {"type": "per_frame"})
+    cfg = cfg.model_copy(update={"model": cfg.model.model_copy(update={"bundle": models / "mt-a"})})
+    store = InspectionStore.open(cfg.db_url())
+    admin = new_key(store, "admin", name="engineer")
+    station = Station.from_config(cfg, load_classifier(models / "mt-a"), max_parts=120, store=store)
+    with station_api(cfg, station) as address:
+        station.start()
+        with httpx.Client(base_url=f"{address}/api/v1", headers={"X-API-Key": admin},
+                          timeout=60) as client:
+            while client.get("/station").json()["status"]["parts"] < 20:
+                pass
+            response = client.post("/models/mt-b/activate")
+            assert response.status_code == 200, response.text
+        assert station.wait(120)
+    rows = sorted(stored_rows(tmp_path / "data"), key=lambda r: r.captured_at)
+    assert len(rows) == 120 == len({r.part_id for r in rows})  # none lost, none scored twice
+    names = [r.model_version.split("@")[0] for r in rows]
+    switch = names.index("mt-b")
+    assert switch >= 20 and set(names[:switch]) == {"mt-a"} and set(names[switch:]) == {"mt-b"}
