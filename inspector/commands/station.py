@@ -186,7 +186,7 @@ def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
         except InspectorError as exc:
             raise fail(str(exc)) from exc
         if address is not None:
-            typer.echo(f"API: {address}/api/v1 (docs: {address}/docs)", err=True)
+            typer.echo(f"API: {address}/api/v1 (docs: {address}/docs) dashboard: {address}/", err=True)
         return supervise(station)
 
 
