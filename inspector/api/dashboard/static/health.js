@@ -29,6 +29,7 @@
     const drops = Object.entries(st.drops || {}).map(([k, v]) => ["dropped " + k, fmt.int(v), v ? "bad" : ""]);
     facts($("h-queues"), [["Dropped frames", fmt.int(st.dropped_frames)], ...queues, ...drops]);
     $("h-error").textContent = st.last_error || "none";
+    $("h-error").className = st.last_error ? "error" : "muted";
   }
 
   async function server() {

@@ -5,6 +5,7 @@
   const {api, el, fmt, banner, facts} = window.Inspector;
   const $ = (id) => document.getElementById(id);
   let dried = null;  // the body of the last dry run: Apply sends exactly it
+  const r3 = (x) => Number(Number(x).toFixed(3));
 
   function figures(metrics) {
     const split = (metrics && (metrics.test || metrics.val)) || {};
@@ -24,7 +25,8 @@
     const t = c.thresholds;
     facts(dl, [["version", c.version], ["arch", c.arch + " · " + c.input_size + " px"],
                ["classes", c.classes.join(", ")], ["good", c.good_classes.join(", ")],
-               ["thresholds", "NG ≥ " + t.ng + " · REVIEW ≥ " + t.review + (t.anomaly === null ? "" : " · anomaly ≥ " + t.anomaly)],
+               ["thresholds", "NG ≥ " + r3(t.ng) + " · REVIEW ≥ " + r3(t.review) +
+                 (t.anomaly === null ? "" : " · anomaly ≥ " + r3(t.anomaly))],
                ["gate", c.gate ? (c.fused ? "anomaly gate (fused)" : "anomaly gate") : "none"],
                ["created", c.created_at || "—"]]);
     const act = b.active ? null : el("button", {type: "button", class: "needs-admin primary activate",
