@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from inspector.api.config import ApiSection
 from inspector.capture.config import SourceConfig
 from inspector.errors import ConfigError
+from inspector.lineio.config import LineConfig
 from inspector.serials.config import (
     CodeReaderConfig,
     FilenameReaderConfig,
@@ -347,6 +348,10 @@ class StationConfig(_Model):
     outputs: list[OutputConfig] = Field(
         default_factory=lambda: [LogOutputConfig(type="log")],
         description="Reject outputs called with each part's verdict.",
+    )
+    lineio: list[LineConfig] = Field(
+        default_factory=list,
+        description="Line protocols (MQTT): PLC/MES triggers in, one result per part out.",
     )
     queues: QueuesSection = Field(default_factory=QueuesSection, description="Buffer sizes.")
     verdicts: VerdictsSection = Field(

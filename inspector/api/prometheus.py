@@ -92,6 +92,9 @@ def _labelled(states) -> Iterator[Metric]:
                                labels=["station", "alarm"])
     model = GaugeMetricFamily("inspector_model_info", "The active model version (value 1).",
                               labels=["station", "version"])
+    lines = GaugeMetricFamily("inspector_lineio_connected",
+                              "1 while a line protocol (MQTT) is connected, by its name.",
+                              labels=["station", "protocol"])
     for station, status, version in states:
         for key, family in (("verdicts", verdicts), ("statuses", statuses), ("queue_depths", queues)):
             for label, value in (status.get(key) or {}).items():
@@ -101,7 +104,9 @@ def _labelled(states) -> Iterator[Metric]:
             alarms.add_metric([station, str(alarm)], 1.0)
         if version:
             model.add_metric([station, version], 1.0)
-    yield from (verdicts, statuses, queues, alarms, model)
+        for line in (status.get("extra") or {}).get("lineio") or []:
+            lines.add_metric([station, str(line.get("name"))], float(bool(line.get("connected"))))
+    yield from (verdicts, statuses, queues, alarms, model, lines)
 
 
 def _histograms(states) -> Iterator[Metric]:

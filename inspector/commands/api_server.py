@@ -7,11 +7,14 @@ import dataclasses
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 from inspector.config import StationConfig
 from inspector.errors import ConfigError, InspectorError
+from inspector.pipeline.controller import StationController
 from inspector.pipeline.station import Station, data_paths
 
 logger = logging.getLogger(__name__)
@@ -22,6 +25,13 @@ STOP_TIMEOUT_S = 5.0
 
 @contextlib.contextmanager
 def station_api(cfg: StationConfig, station: Station) -> Iterator[str | None]:
+    """Serve the HTTP API and start the line protocols (`lineio:`); yields the API's address."""
+    with _http_api(cfg, station) as address, line_io(cfg, station):
+        yield address
+
+
+@contextlib.contextmanager
+def _http_api(cfg: StationConfig, station: Station) -> Iterator[str | None]:
     """Serve /api/v1 over the station's database and its StationControl; yields the address.
 
     The API has its own database engine (the store thread keeps its own), so a slow request
@@ -82,17 +92,69 @@ def build_app(cfg: StationConfig, station: Station, store):
     """The API app over the station's database, its images and the running station."""
     from inspector.api import create_app
     from inspector.api.settings import ApiSettings
-    from inspector.pipeline.controller import StationController
-    from inspector.storage.progress import SourceProgress
 
-    lookup = partial(SourceProgress(store.engine).part_for_ref, cfg.station.id)
-    control = StationController(station, cfg.model.bundle, lookup=_safe(lookup),
-                                manual=cfg.api.manual_trigger)
+    control = station_control(cfg, station, store)
     settings = dataclasses.replace(
         ApiSettings.of(cfg.api, cfg.trace.root_cause, cfg.station.id),
         images_dir=data_paths(cfg.station.data_dir)[1])
     return create_app(store, settings=settings, control=control,
                       models_dir=cfg.model.bundle.resolve().parent)
+
+
+_controls: weakref.WeakKeyDictionary[Station, StationController] = weakref.WeakKeyDictionary()
+
+
+class _Controller(StationController):
+    """StationController whose status also holds each line protocol's connection state."""
+
+    def status(self) -> dict[str, Any]:
+        from inspector.lineio.registry import line_states
+
+        status = super().status()
+        lines = line_states(self.station.parts.outputs)
+        if lines:
+            status.setdefault("extra", {})["lineio"] = lines
+        return status
+
+
+def station_control(cfg: StationConfig, station: Station, store=None) -> StationController:
+    """The station's one StationController (the API and the line protocols share its part refs)."""
+    control = _controls.get(station)
+    if control is None:
+        lookup = None
+        if store is not None:
+            from inspector.storage.progress import SourceProgress
+
+            lookup = _safe(partial(SourceProgress(store.engine).part_for_ref, cfg.station.id))
+        control = _controls[station] = _Controller(
+            station, cfg.model.bundle, lookup=lookup, manual=cfg.api.manual_trigger)
+    return control
+
+
+@contextlib.contextmanager
+def line_io(cfg: StationConfig, station: Station) -> Iterator[list]:
+    """Connect the line protocols; each takes triggers once the station runs. Stops them at exit."""
+    from inspector.lineio.base import LineProtocol
+
+    lines = [o for o in station.parts.outputs if isinstance(o, LineProtocol)]
+    store = None
+    if lines and station not in _controls:
+        from inspector.storage.store import InspectionStore
+
+        try:
+            store = InspectionStore.open(cfg.db_url())
+        except InspectorError as exc:  # part refs are then remembered in memory only
+            logger.error("line protocols: cannot open the database for part refs: %s", exc)
+    try:
+        control = station_control(cfg, station, store) if lines else None
+        for line in lines:
+            line.start(control)
+        yield lines
+    finally:
+        for line in lines:
+            line.stop()
+        if store is not None:
+            store.close()
 
 
 def _safe(lookup):

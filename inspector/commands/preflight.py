@@ -16,7 +16,29 @@ DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pysqlite": "sqlite3", 
 def problems(cfg: StationConfig) -> list[str]:
     """Errors as `path.to.key: message`: each would stop the station at start or lose rows."""
     found = [database_problem(cfg.db_url()), bundle_problem(cfg.model.bundle)]
-    return [p for p in found if p is not None]
+    return [p for p in found if p is not None] + lineio_problems(cfg)
+
+
+def lineio_problems(cfg: StationConfig) -> list[str]:
+    """Line protocols that could not work: a shared cursor name or client id, triggers the
+    station's trigger type refuses (topic templates are checked when the config loads)."""
+    found, names, clients = [], set(), set()
+    takes_triggers = cfg.trigger.type == "external" or cfg.api.manual_trigger
+    for i, line in enumerate(cfg.lineio):
+        if line.name in names:
+            found.append(f"lineio.{i}.name: {line.name!r} is used twice (each connection keeps "
+                         "its own delivery cursor): give each a name")
+        client = line.resolved_client_id(cfg.station.id)
+        if client in clients:
+            found.append(f"lineio.{i}.client_id: {client!r} is used twice: the broker would "
+                         "drop one connection for the other")
+        names.add(line.name)
+        clients.add(client)
+        if line.triggers and not takes_triggers:
+            found.append(f"lineio.{i}.triggers: the station refuses line triggers with "
+                         f"`trigger: {cfg.trigger.type}`: use `trigger: {{type: external}}` (or "
+                         "api.manual_trigger: true), or set triggers: false")
+    return found
 
 
 def warnings(cfg: StationConfig) -> list[str]:

@@ -7,6 +7,7 @@ from functools import partial
 
 from inspector.capture.folder import FolderSource
 from inspector.config import StationConfig
+from inspector.lineio.registry import build_line_protocols
 from inspector.model.base import Classifier
 from inspector.outputs import build_outputs
 from inspector.pipeline.serial_hook import build_serial_resolver
@@ -56,7 +57,7 @@ def build_parts(cfg: StationConfig, classifier: Classifier | None = None,
             max_bytes=int(images.max_gb * GB),
             max_age_days=images.max_age_days,
         ),
-        outputs=build_outputs(cfg.outputs),
+        outputs=build_outputs(cfg.outputs) + build_line_protocols(cfg),
     )
 
 

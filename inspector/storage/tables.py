@@ -171,3 +171,12 @@ inspection_rollups = Table(  # parts per station, hour and outcome, kept up to d
     Column("parts", Integer, nullable=False),
     Index("ix_inspection_rollups_hour", "hour"),
 )
+
+delivery_cursors = Table(  # per result output: inspections.id delivered up to (all before it too)
+    "delivery_cursors",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("output", String(64), primary_key=True),
+    Column("last_id", Id, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)

@@ -1,0 +1,124 @@
+"""Pydantic config models of the line protocols (`lineio:` in station.yaml), one per `type`."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+# Placeholders each topic template may use; anything else is a config error.
+TOPIC_PLACEHOLDERS = {
+    "trigger_topic": {"station_id"},
+    "result_topic": {"station_id", "verdict"},
+    "status_topic": {"station_id"},
+    "alarm_topic": {"station_id", "alarm"},
+    "error_topic": {"station_id"},
+    "ack_topic": {"station_id"},
+}
+PUBLISHED = ("result_topic", "status_topic", "alarm_topic", "error_topic", "ack_topic")
+
+
+class MqttLineConfig(BaseModel):
+    """Triggers in and results, status and alarms out over one MQTT broker connection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["mqtt"] = Field(description="MQTT (paho-mqtt): the plant's message bus.")
+    name: str = Field(
+        "mqtt", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="This connection's name: its delivery cursor in the database, its label in "
+        "/metrics. Unique per station.")
+    host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker TCP port.")
+    client_id: str | None = Field(
+        None, max_length=128,
+        description="MQTT client id; default `inspector-{station_id}-{name}`.")
+    username: str | None = Field(None, description="Broker user name, if it requires one.")
+    password_env: str = Field(
+        "INSPECTOR_MQTT_PASSWORD", description="Environment variable holding the password.")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval.")
+    reconnect_max_s: float = Field(
+        10.0, ge=1, le=300, description="Longest wait between reconnect attempts (backoff from 1 s).")
+    triggers: bool = Field(
+        True, description="Subscribe to trigger_topic: parts announced by the PLC/MES (needs "
+        "`trigger: {type: external}`, or `api.manual_trigger: true`).")
+    results: bool = Field(True, description="Publish one result message per part.")
+    trigger_topic: str = Field(
+        "inspector/{station_id}/trigger", min_length=1,
+        description="Trigger messages: JSON {\"serial\": ..., \"part_ref\": ...} (both optional); "
+        "a part_ref seen before is the same part (idempotent). Placeholder: {station_id}.")
+    result_topic: str = Field(
+        "inspector/{station_id}/result", min_length=1,
+        description="One JSON result per part (QoS `qos`). Placeholders: {station_id}, {verdict}.")
+    status_topic: str = Field(
+        "inspector/{station_id}/status", min_length=1,
+        description="Retained `online` / `offline` (the broker's last will says `offline` when the "
+        "station vanishes). Placeholder: {station_id}.")
+    alarm_topic: str = Field(
+        "inspector/{station_id}/alarm/{alarm}", min_length=1,
+        description="Retained JSON per alarm kind, raised or cleared (camera_offline, "
+        "store_unreachable, deadline_missed). Placeholders: {station_id}, {alarm}.")
+    error_topic: str = Field(
+        "inspector/{station_id}/trigger/error", min_length=1,
+        description="Answers to trigger messages that could not be taken (malformed, station not "
+        "taking triggers). Placeholder: {station_id}.")
+    ack_topic: str | None = Field(
+        "inspector/{station_id}/trigger/ack",
+        description="Answer to each accepted trigger: part_id, part_ref, duplicate; null: none. "
+        "Placeholder: {station_id}.")
+    qos: Literal[1] = Field(
+        1, description="QoS of results and alarms: 1 = at least once (a result in flight when the "
+        "connection breaks may arrive twice: consumers dedupe on part_id).")
+    queue_size: int = Field(
+        1024, ge=1, le=1_000_000,
+        description="Rows announced to the result worker and not yet taken; when full the row is "
+        "counted (`queue_full`) and still sent: the worker reads the store after its cursor.")
+    max_inflight: int = Field(
+        256, ge=1, le=20_000,
+        description="Results published and not yet acknowledged by the broker; at the limit "
+        "(broker away) the rest waits in the database, not in memory.")
+    save_interval_s: float = Field(
+        0.5, gt=0, le=60,
+        description="How often the delivery cursor is saved while results are acknowledged (a "
+        "crash re-sends at most this long's results; a clean stop re-sends none).")
+    poll_interval_s: float = Field(
+        1.0, gt=0, le=60,
+        description="How often the store is checked without news (rows replayed from the journal).")
+    stop_timeout_s: float = Field(
+        5.0, ge=0, le=120,
+        description="At stop, longest wait for the broker to acknowledge published results.")
+
+    @field_validator(*TOPIC_PLACEHOLDERS)
+    @classmethod
+    def _topic(cls, template: str | None, info: ValidationInfo) -> str | None:
+        if template is not None:
+            key = info.field_name or ""
+            problem = topic_problem(template, TOPIC_PLACEHOLDERS[key], publish=key in PUBLISHED)
+            if problem:
+                raise ValueError(problem)
+        return template
+
+    def resolved_client_id(self, station_id: str) -> str:
+        return self.client_id or f"inspector-{station_id}-{self.name}"
+
+
+def topic_problem(template: str, allowed: set[str], publish: bool) -> str | None:
+    """Why a topic template is unusable (unknown placeholder, wildcard in a publish topic)."""
+    try:
+        fields = [f for _, f, spec, conv in string.Formatter().parse(template) if f is not None]
+    except ValueError as exc:
+        return f"not a valid template ({exc}): write placeholders as {{name}}"
+    unknown = sorted(set(fields) - allowed)
+    if unknown:
+        names = ", ".join("{" + u + "}" for u in unknown)
+        known = ", ".join("{" + a + "}" for a in sorted(allowed))
+        return f"unknown placeholder {names}; known here: {known}"
+    if publish and re.search(r"[+#]", template):
+        return "a published topic cannot hold the wildcards + or #"
+    return None
+
+
+# One member today; OPC UA joins as a discriminated union on `type`.
+LineConfig = MqttLineConfig

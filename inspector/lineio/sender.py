@@ -1,0 +1,215 @@
+"""ResultSender: delivers a station's stored rows in order after a cursor kept in the database."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from inspector.domain import Inspection
+from inspector.errors import StoreError
+from inspector.storage.delivery import DeliveryStore
+
+logger = logging.getLogger(__name__)
+
+BATCH = 256  # rows read from the store at a time
+
+
+class Receipt(Protocol):
+    """What a transport returns for one sent row: acknowledged yet? (paho's MQTTMessageInfo)."""
+
+    def is_published(self) -> bool: ...
+
+
+# Sends one row; returns its receipt, or None when the transport cannot take it now.
+Send = Callable[[int, Inspection], Receipt | None]
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    station_id: str
+    output: str                 # the cursor's key
+    queue_size: int = 1024
+    max_inflight: int = 256
+    save_interval_s: float = 0.5
+    poll_interval_s: float = 1.0
+    stop_timeout_s: float = 5.0
+
+
+class ResultSender:
+    """A worker that sends every stored row once, in insertion order, and keeps a cursor.
+
+    `offer(row)` (the station's output thread) never waits: the row goes on a bounded queue, or
+    is counted in `queue_full` when it is full; either way the worker finds it in the store,
+    which is the truth. The worker sends up to `max_inflight` unacknowledged rows; the cursor
+    moves over each acknowledged prefix and is saved every `save_interval_s` and at stop. After
+    a restart, rows after the saved cursor are sent again (consumers dedupe on part_id).
+    """
+
+    def __init__(self, settings: SenderSettings, open_store: Callable[[], DeliveryStore],
+                 send: Send, connected: Callable[[], bool]) -> None:
+        self.settings = settings
+        self._open_store, self._send, self._connected = open_store, send, connected
+        self._queue: queue.Queue[Inspection] = queue.Queue(settings.queue_size)
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._store: DeliveryStore | None = None
+        self._inflight: OrderedDict[int, Receipt] = OrderedDict()  # row id -> receipt, in order
+        self.cursor = 0        # acknowledged up to (saved every save_interval_s)
+        self._read_pos = 0     # sent up to
+        self._saved = 0
+        self._next_save = 0.0
+        self.sent = self.delivered = self.queue_full = self.backlog = 0
+        self.ready = threading.Event()  # the cursor is loaded
+        self._created = datetime.now(UTC)
+
+    # ---- any thread --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name=f"lineio-{self.settings.output}",
+                                            daemon=True)
+            self._thread.start()
+
+    def offer(self, row: Inspection) -> None:
+        """A row is durable: wake the worker (never waits)."""
+        try:
+            self._queue.put_nowait(row)
+        except queue.Full:
+            self.queue_full += 1
+        self._wake.set()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def close(self) -> None:
+        """Wait (up to stop_timeout_s) for the broker's acknowledgements, then save the cursor."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(self.settings.stop_timeout_s + 10.0)
+
+    # ---- the worker --------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # the worker's top: log with the traceback and go on
+                logger.exception("result sender %s failed; retrying", self.settings.output)
+                self._stop.wait(self.settings.poll_interval_s)
+        self._finish()
+
+    def _step(self) -> None:
+        self._wake.wait(self.settings.poll_interval_s)
+        self._wake.clear()
+        self._drain()
+        if self._store is None and not self._open():
+            return
+        self._settle()
+        if self._connected():
+            self._fill()
+        self._measure()
+
+    def _open(self) -> bool:
+        s = self.settings
+        try:
+            store = self._open_store()
+            cursor = store.cursor(s.station_id, s.output)
+            if cursor is None:  # a new output sends the parts inspected since it was made
+                cursor = store.last_id(s.station_id, before=self._created)
+                store.save_cursor(s.station_id, s.output, cursor)
+        except StoreError as exc:
+            logger.warning("result output %s: database not available yet: %s", s.output, exc)
+            return False
+        self._store, self.cursor, self._read_pos, self._saved = store, cursor, cursor, cursor
+        self.ready.set()
+        logger.info("result output %s: delivering after row %d", s.output, cursor)
+        return True
+
+    def _drain(self) -> None:
+        """Announced rows only wake the worker: the store says what to send, in order."""
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _fill(self) -> None:
+        """Send rows after the last one sent, up to max_inflight unacknowledged."""
+        assert self._store is not None
+        room = self.settings.max_inflight - len(self._inflight)
+        while room > 0:
+            rows = self._store.rows_after(self.settings.station_id, self._read_pos,
+                                          min(room, BATCH))
+            for row_id, row in rows:
+                receipt = self._send(row_id, row)
+                if receipt is None:  # the transport cannot take more now: again later
+                    return
+                self._inflight[row_id] = receipt
+                self._read_pos = row_id
+                self.sent += 1
+                room -= 1
+            if len(rows) < BATCH:
+                return
+
+    def _settle(self) -> None:
+        """Move the cursor over the acknowledged prefix; save it when due."""
+        while self._inflight:
+            row_id, receipt = next(iter(self._inflight.items()))
+            if not receipt.is_published():
+                break
+            self._inflight.popitem(last=False)
+            self.cursor = row_id
+            self.delivered += 1
+        if self.cursor != self._saved and time.monotonic() >= self._next_save:
+            self._save()
+
+    def _save(self) -> None:
+        assert self._store is not None
+        s = self.settings
+        try:
+            self._store.save_cursor(s.station_id, s.output, self.cursor)
+        except StoreError as exc:
+            logger.warning("result output %s: cannot save the cursor (%d): %s", s.output,
+                           self.cursor, exc)
+            return
+        self._saved = self.cursor
+        self._next_save = time.monotonic() + s.save_interval_s
+
+    def _measure(self) -> None:
+        assert self._store is not None
+        try:
+            self.backlog = self._store.count_after(self.settings.station_id, self.cursor)
+        except StoreError as exc:
+            logger.debug("result output %s: cannot count the backlog: %s", self.settings.output, exc)
+
+    def _finish(self) -> None:
+        """At stop: rows already stored are sent (when connected); wait for their acks; save."""
+        if self._store is None:
+            return
+        deadline = time.monotonic() + self.settings.stop_timeout_s
+        try:
+            while time.monotonic() < deadline and self._connected():
+                self._settle()
+                self._fill()
+                if not self._inflight:
+                    break
+                time.sleep(0.02)
+            self._settle()
+            self._save()
+            self._measure()
+        except StoreError as exc:
+            logger.warning("result output %s: at stop: %s", self.settings.output, exc)
+        finally:
+            self._store.close()
+        if self._inflight:
+            logger.warning("result output %s: %d results not acknowledged at stop; they are "
+                           "sent again at the next start", self.settings.output, len(self._inflight))
