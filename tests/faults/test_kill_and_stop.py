@@ -83,10 +83,12 @@ def test_sigterm_with_400_queued_parts_stores_400_rows(image_folder, tmp_path):
 def test_a_second_signal_records_the_backlog_as_aborted_at_once(image_folder, tmp_path):
     folder = image_folder(400)
     data, announced = tmp_path / "data", tmp_path / "announced.txt"
-    proc = _start(folder, data, announced, "--delay", "0.05", "--jobs", "400")
-    time.sleep(0.3)
+    # A model slow enough (0.1 s a part) that the backlog is still long at the second signal,
+    # however busy the machine is.
+    proc = _start(folder, data, announced, "--delay", "0.1", "--jobs", "400")
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
-    time.sleep(0.3)
+    time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
     rows = stored_rows(data)

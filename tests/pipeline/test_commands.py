@@ -250,6 +250,7 @@ def test_run_ingests_mqtt_events_beside_the_station(make_station, tmp_path):
         "station": {"data_dir": str(tmp_path)}, "source": {"type": "folder", "path": "unused"},
         "trace": {"mqtt": {"enabled": True, "host": host, "port": port, "topic": f"{topic}/#",
                            "flush_interval_s": 0.1}},
+        "api": {"port": 0},  # a free port: 8000 may be taken by a demo on this PC
     })
     station = make_station(FakeSource([gray(40)], live=True, end=False))
     runner = threading.Thread(target=run_built, args=(station, cfg), daemon=True)
