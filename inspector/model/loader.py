@@ -12,8 +12,12 @@ BACKENDS = ("onnx", "torch")
 
 
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
-                    max_batch: int = 16) -> Classifier:
-    """ONNX Runtime by default (no torch import); `torch` needs the [train] extra."""
+                    max_batch: int = 16, session=None) -> Classifier:
+    """ONNX Runtime by default (no torch import); `torch` needs the [train] extra.
+
+    `session` (onnx_backend.SessionSettings) overrides the ONNX Runtime sessions' settings,
+    for the classifier and its gate alike; by default they follow `threads`.
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model bundle {folder} does not exist or is not a folder")
@@ -21,7 +25,7 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     if backend == "onnx":
         from inspector.model.onnx_backend import OnnxClassifier
 
-        clf = OnnxClassifier(folder, card, threads=threads, max_batch=max_batch)
+        clf = OnnxClassifier(folder, card, threads=threads, max_batch=max_batch, session=session)
     elif backend == "torch":
         try:
             from inspector.model.torch_backend import TorchClassifier
@@ -36,5 +40,5 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
         from inspector.model.onnx_backend import GATE_ONNX_FILE, OnnxClassifier
 
         clf.gate = OnnxClassifier(folder, gate_card, threads=threads, max_batch=max_batch,
-                                  onnx_file=GATE_ONNX_FILE)
+                                  onnx_file=GATE_ONNX_FILE, session=session)
     return clf

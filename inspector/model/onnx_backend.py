@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,21 +28,58 @@ def bank_file_for(onnx_file: str) -> str:
     return "bank.npy" if stem == "model" else f"{stem}_bank.npy"
 
 
+GRAPH_LEVELS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """How an ONNX Runtime session runs: threads, spinning, graph optimisation.
+
+    Chosen on 2 shared cores (docs/benchmarks.md, issue 32), the default bundle's predict([img]):
+    no spinning 12-20 ms against 76-120 ms spinning (the classifier's and the gate's idle workers
+    spin for the cores the working ones need); 2 threads beat 1 (12.3 vs 20.0 ms); graph level
+    "all" beats "extended" and "basic" (19.6 vs 61 / 59 ms: its NCHWc convolution layouts).
+    """
+
+    threads: int = 2        # intra-op threads
+    inter_threads: int = 1  # sequential execution: the graph is a chain, nothing runs beside it
+    spinning: bool = False  # idle intra-op workers sleep instead of spinning for the next run
+    graph_level: str = "all"
+
+    def options(self):
+        """The onnxruntime.SessionOptions these settings make."""
+        import onnxruntime as ort
+
+        if self.graph_level not in GRAPH_LEVELS:
+            raise ModelError(f"graph_level {self.graph_level!r}: choose one of {', '.join(GRAPH_LEVELS)}")
+        level = {"disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+                 "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+                 "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+                 "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL}[self.graph_level]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = self.inter_threads
+        opts.graph_optimization_level = level
+        opts.log_severity_level = 3
+        spin = "1" if self.spinning else "0"
+        opts.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        opts.add_session_config_entry("session.inter_op.allow_spinning", spin)
+        return opts
+
+
 class OnnxClassifier(BundleRuntime):
     """Runs model.onnx with ONNX Runtime on the CPU."""
 
     def __init__(self, folder: Path, card: ModelCard, threads: int = 2, max_batch: int = 16,
-                 onnx_file: str = ONNX_FILE) -> None:
+                 onnx_file: str = ONNX_FILE, session: SessionSettings | None = None) -> None:
         import onnxruntime as ort  # imported here: building a session is the only use
 
         self.card, self.max_batch, self.onnx_file = card, max_batch, onnx_file
         path = Path(folder) / onnx_file
         if not path.is_file():
             raise ModelError(f"model bundle {folder}: {onnx_file} is missing")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
+        self.settings = session or SessionSettings(threads=threads)
+        opts = self.settings.options()
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

@@ -1,0 +1,74 @@
+"""ONNX Runtime session settings: tuned for small CPUs, the shipped bundles' scores unchanged."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inspector.errors import ModelError
+from inspector.model.loader import load_classifier
+from inspector.model.onnx_backend import SessionSettings
+from inspector.model.preprocess import read_image
+from tests.conftest import SAMPLE
+
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
+SHIPPED = sorted(p.name for p in WEIGHTS.iterdir() if (p / "card.json").is_file())
+
+
+def _old_session(path: str):
+    """The session every bundle ran on before issue 32: 2 threads, default spinning and graph level."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 2
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    return ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def _on_old_sessions(bundle: Path):
+    clf = load_classifier(bundle)
+    for runtime in (clf, clf.gate):
+        if runtime is not None:
+            runtime.session = _old_session(str(bundle / runtime.onnx_file))
+    return clf
+
+
+@pytest.fixture(scope="module")
+def sample_images():
+    paths = sorted(p for p in (SAMPLE / "images").rglob("*.jpg"))
+    assert len(paths) == 28
+    return [read_image(p) for p in paths]
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_bundles_score_the_sample_as_on_the_old_sessions(name, sample_images):
+    new, old = load_classifier(WEIGHTS / name), _on_old_sessions(WEIGHTS / name)
+    assert new.settings == SessionSettings() and not new.settings.spinning
+    got, want = new.predict(sample_images), old.predict(sample_images)
+    assert [p.verdict for p in got] == [p.verdict for p in want]
+    assert [p.label for p in got] == [p.label for p in want]
+    np.testing.assert_allclose([p.defect_score for p in got], [p.defect_score for p in want], atol=1e-5)
+    if new.gate is not None:
+        np.testing.assert_allclose([p.anomaly_score for p in got], [p.anomaly_score for p in want],
+                                   atol=1e-5)
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(list(a.scores.values()), list(b.scores.values()), atol=1e-5)
+
+
+def test_the_gate_session_gets_the_same_settings():
+    settings = SessionSettings(threads=1, graph_level="extended")
+    clf = load_classifier(WEIGHTS / "magnetic-tile", session=settings)
+    assert clf.settings == settings and clf.gate.settings == settings
+
+
+def test_session_options_follow_the_settings():
+    opts = SessionSettings(threads=3, spinning=False, graph_level="basic").options()
+    assert opts.intra_op_num_threads == 3 and opts.inter_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    assert str(opts.graph_optimization_level).endswith("ORT_ENABLE_BASIC")
+
+
+def test_an_unknown_graph_level_is_refused():
+    with pytest.raises(ModelError, match="graph_level"):
+        SessionSettings(graph_level="fastest").options()
