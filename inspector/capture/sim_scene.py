@@ -61,13 +61,17 @@ def box_x_at(u: float, cycle: float, dwell: float, layout: Layout) -> float:
     return layout.centre_x + (layout.end_x - layout.centre_x) * out
 
 
-BELT_LEVEL = 24.0  # mean gray of the belt
+# Mean grey of the belt: black, below the darkest rim of the sample tiles (their edge columns
+# go down to ~12), so a dark-belt trim keeps each tile whole. At 24 the belt was brighter than
+# many tile rims and the trim cut them off, defects at the edge included.
+BELT_LEVEL = 4.0
+BELT_TEXTURE = 1.0  # grey levels of blotches, weave and grain each: a black belt shows little
 
 
 def belt_texture(height: int, width: int, rng: np.random.Generator) -> np.ndarray:
-    """A dark belt with a faint weave and blotches, tiled twice so a window can scroll over it.
+    """A black belt with a faint weave and blotches, tiled twice so a window can scroll over it.
 
-    Dark, as line-side stations choose a belt that contrasts with the parts they inspect.
+    Black, as line-side stations choose a belt darker than any part they inspect.
     """
     # Low-pass filtering in the Fourier domain keeps the texture periodic: no seam when tiled.
     fy = np.fft.fftfreq(height)[:, None]
@@ -77,8 +81,9 @@ def belt_texture(height: int, width: int, rng: np.random.Generator) -> np.ndarra
     blotches = np.real(np.fft.ifft2(spectrum))
     blotches /= blotches.std() + 1e-9
     weave = np.sin(np.arange(height) * (2 * np.pi / 6.0))[:, None]
-    grain = rng.normal(0.0, 2.0, size=(height, width))
-    tile = np.clip(BELT_LEVEL + 6.0 * blotches + 3.0 * weave + grain, 0, 255).astype(np.uint8)
+    grain = rng.normal(0.0, 1.0, size=(height, width))
+    texture = BELT_TEXTURE * (blotches + weave + grain)
+    tile = np.clip(BELT_LEVEL + texture, 0, 255).astype(np.uint8)
     return np.hstack([tile, tile])
 
 

@@ -15,6 +15,10 @@ from inspector.domain import Frame
 logger = logging.getLogger(__name__)
 
 MIN_PRESENT_FRAMES = 2  # a one-frame blip (flash, glare) is not a part
+# A reference darker than this (median, 0..1) measures no gain: its grey levels are coarse
+# steps (4 -> 5 is 25%), and a gain from them ratchets the learned background down until no
+# part stands out of it (a black belt lost every trigger after ~120 parts).
+DARK_REFERENCE = 0.05
 
 
 class State(enum.StrEnum):
@@ -149,7 +153,7 @@ class PresenceDetector:
     def _gain(self, small: np.ndarray, reference: np.ndarray) -> float:
         num = float(np.median(small[self._ref_mask]))
         den = float(np.median(reference[self._ref_mask]))
-        if num <= 1e-3 or den <= 1e-3:
+        if num < DARK_REFERENCE or den < DARK_REFERENCE:
             return 1.0
         return den / num
 

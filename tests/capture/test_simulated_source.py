@@ -67,16 +67,14 @@ def test_each_part_rests_centred_for_the_dwell(parts_dir):
     for part in sim.parts:
         bx, by, bw, bh = part.box
         assert x <= bx and bx + bw <= x + w and y <= by and by + bh <= y + h
-        cycle = frames[part.frame_enter - 1 : part.frame_enter - 1 + 20]
-        still = [
-            np.abs(a.image[by:by + bh, bx:bx + bw].astype(int)
-                   - b.image[by:by + bh, bx:bx + bw].astype(int)).mean() < 6
-            for a, b in itertools.pairwise(cycle)
-        ]
+        cycle = [f.image[by:by + bh, bx:bx + bw].astype(int)
+                 for f in frames[part.frame_enter - 1 : part.frame_enter - 1 + 20]]
+        still = [np.abs(a - b).mean() < 6 for a, b in itertools.pairwise(cycle)]
         # 0.3 s at 20 fps: the part stands still for at least 5 consecutive frame pairs ...
         assert max(_runs(still)) >= 5
-        # ... and moves before and after.
-        assert not still[0] and not still[-1]
+        # ... and is elsewhere before and after (the black belt alone hardly changes).
+        resting = cycle[10]
+        assert np.abs(cycle[0] - resting).mean() >= 6 and np.abs(cycle[-1] - resting).mean() >= 6
 
 
 def _runs(flags):
