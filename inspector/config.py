@@ -167,8 +167,9 @@ class ModelSection(_Model):
     )
     trim_background: bool = Field(
         default=False,
-        description="Trim the region to the part by its contrast to a dark belt (Otsu threshold) "
-        "before inspection; the region is kept whole when no part stands out.",
+        description="Trim the region to the part: pixels clearly brighter than the dark belt seen "
+        "just outside the region (a bright/dark split when no belt is in view); the region is "
+        "kept whole when no part stands out.",
     )
 
 
