@@ -20,24 +20,44 @@ def problems(cfg: StationConfig) -> list[str]:
 
 
 def lineio_problems(cfg: StationConfig) -> list[str]:
-    """Line protocols that could not work: a shared cursor name or client id, triggers the
-    station's trigger type refuses (topic templates are checked when the config loads)."""
-    found, names, clients = [], set(), set()
+    """Line protocols that could not work: a shared cursor name, MQTT client id or OPC UA port,
+    triggers the station's trigger type refuses (topic templates and endpoint URLs are checked
+    when the config loads)."""
+    found, names, clients, ports = [], set(), set(), set()
     takes_triggers = cfg.trigger.type == "external" or cfg.api.manual_trigger
     for i, line in enumerate(cfg.lineio):
         if line.name in names:
             found.append(f"lineio.{i}.name: {line.name!r} is used twice (each connection keeps "
                          "its own delivery cursor): give each a name")
-        client = line.resolved_client_id(cfg.station.id)
-        if client in clients:
-            found.append(f"lineio.{i}.client_id: {client!r} is used twice: the broker would "
-                         "drop one connection for the other")
         names.add(line.name)
-        clients.add(client)
+        if line.type == "mqtt":
+            client = line.resolved_client_id(cfg.station.id)
+            if client in clients:
+                found.append(f"lineio.{i}.client_id: {client!r} is used twice: the broker would "
+                             "drop one connection for the other")
+            clients.add(client)
+        else:
+            found += _opcua_port_problems(cfg, i, ports)
         if line.triggers and not takes_triggers:
             found.append(f"lineio.{i}.triggers: the station refuses line triggers with "
                          f"`trigger: {cfg.trigger.type}`: use `trigger: {{type: external}}` (or "
                          "api.manual_trigger: true), or set triggers: false")
+    return found
+
+
+def _opcua_port_problems(cfg: StationConfig, i: int, ports: set[int]) -> list[str]:
+    """An OPC UA endpoint port that another line or the HTTP API of this station takes."""
+    from urllib.parse import urlsplit
+
+    port = urlsplit(cfg.lineio[i].endpoint).port
+    if not port:  # 0: the system chooses a free one
+        return []
+    found = []
+    if port in ports:
+        found.append(f"lineio.{i}.endpoint: port {port} is used by another OPC UA line")
+    if cfg.api.enabled and cfg.api.port == port:
+        found.append(f"lineio.{i}.endpoint: port {port} is the HTTP API's (api.port)")
+    ports.add(port)
     return found
 
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import string
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
@@ -120,5 +122,79 @@ def topic_problem(template: str, allowed: set[str], publish: bool) -> str | None
     return None
 
 
-# One member today; OPC UA joins as a discriminated union on `type`.
-LineConfig = MqttLineConfig
+class OpcUaLineConfig(BaseModel):
+    """An OPC UA server (asyncua) on the station: its state, its last result, Trigger(PartId)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["opcua"] = Field(
+        description="OPC UA server, after the OPC 40100 Machine Vision companion specification.")
+    name: str = Field(
+        "opcua", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
+        description="This connection's name: its label in /metrics and the station status. Unique "
+        "per station.")
+    allow_remote: bool = Field(
+        False, description="Listen beyond loopback. The server has no user authentication and no "
+        "encryption (anonymous, security policy None): whoever reaches the port can trigger parts "
+        "and read results. Only on a separated line network.")
+    endpoint: str = Field(
+        "opc.tcp://127.0.0.1:4840",
+        description="Where the server listens: opc.tcp://host:port[/path] (port 0: any free port). "
+        "A host other than loopback needs allow_remote: true.")
+    namespace_uri: str = Field(
+        "urn:inspector:station", min_length=1, max_length=256,
+        description="The namespace of the station's nodes (node ids ns=<its index>;s=Inspector...).")
+    triggers: bool = Field(
+        True, description="Offer the Trigger(PartId) method (needs `trigger: {type: external}`, or "
+        "`api.manual_trigger: true`).")
+    results: bool = Field(True, description="Write each stored part's result to LastResult.")
+    state_interval_s: float = Field(
+        1.0, gt=0, le=60, description="How often the station's state variables are refreshed.")
+    max_clients: int = Field(
+        16, ge=1, le=1000, description="Client connections served at once; more are refused.")
+    retry_s: float = Field(
+        5.0, gt=0, le=300, description="Wait before trying again when the endpoint cannot be served "
+        "(port in use).")
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, url: str, info: ValidationInfo) -> str:
+        problem = endpoint_problem(url)
+        if problem:
+            raise ValueError(problem)
+        host = urlsplit(url).hostname or ""
+        if not info.data.get("allow_remote") and not is_loopback(host):
+            raise ValueError(f"{host} is not loopback and the server has no authentication: "
+                             "listen on 127.0.0.1, or set allow_remote: true on a separated line "
+                             "network")
+        return url
+
+
+def endpoint_problem(url: str) -> str | None:
+    """Why an OPC UA endpoint URL cannot be served (scheme, host, port, extra parts)."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        return f"not an endpoint URL ({exc}): write opc.tcp://host:4840"
+    if parts.scheme != "opc.tcp":
+        return f"scheme {parts.scheme or '(none)'!r}: write opc.tcp://host:4840"
+    if not parts.hostname:
+        return "no host: write opc.tcp://host:4840 (0.0.0.0 for every interface)"
+    if port is None:
+        return "no port: write opc.tcp://host:4840 (the OPC UA default), or :0 for any free port"
+    if parts.username or parts.password or parts.query or parts.fragment:
+        return "user, query or fragment in the endpoint: write opc.tcp://host:port[/path]"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+LineConfig = Annotated[MqttLineConfig | OpcUaLineConfig, Field(discriminator="type")]

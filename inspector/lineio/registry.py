@@ -8,8 +8,17 @@ from typing import Any
 from inspector.lineio.base import LineContext, LineProtocol
 from inspector.lineio.mqtt import MqttLine
 
+
+def _opcua(cfg: Any, ctx: LineContext) -> LineProtocol:
+    """asyncua is imported only by a station that serves OPC UA."""
+    from inspector.lineio.opcua import OpcUaLine
+
+    return OpcUaLine.from_config(cfg, ctx)
+
+
 PROTOCOLS: dict[str, Callable[[Any, LineContext], LineProtocol]] = {
     "mqtt": MqttLine.from_config,
+    "opcua": _opcua,
 }
 
 
