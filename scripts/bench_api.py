@@ -25,7 +25,10 @@ from pathlib import Path
 
 from inspector.machine import cpu_model
 
-ROUTES = ("inspections", "stats", "image")
+ROUTES = ("inspections", "stats", "image", "frame", "station")
+POLLED = ("inspections", "stats", "image")  # what a 1 Hz dashboard poller asks, in turn
+# What the dashboard's live page asks, and how often (seconds): inspector/api/dashboard/static/live.js
+LIVE_PAGE = {"frame": 0.5, "station": 1.0, "inspections": 1.0, "image": 1.0, "stats": 10.0}
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -38,6 +41,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--think-s", type=float, default=1.0,
                    help="pause of each client between its requests (a dashboard polling at 1 Hz); "
                         "0: every client sends as fast as answers come")
+    p.add_argument("--viewer", action="store_true",
+                   help="each client is the dashboard's live page (frame 2 Hz, status, last parts, "
+                        "stats) instead of a 1 Hz poller of inspections, stats and images")
     p.add_argument("--client", default=None, help=argparse.SUPPRESS)  # internal: client process
     p.add_argument("--key", default=None, help=argparse.SUPPRESS)
     return p
@@ -50,7 +56,7 @@ async def _client_loop(client, deadline: float, part_ids: list[str], times: dict
                        think_s: float):
     i = 0
     while time.monotonic() < deadline:
-        route = ROUTES[i % len(ROUTES)]
+        route = POLLED[i % len(POLLED)]
         path = {"inspections": "/inspections?limit=50", "stats": "/stats",
                 "image": f"/inspections/{part_ids[i % len(part_ids)]}/image"}[route]
         t0 = time.perf_counter()
@@ -65,7 +71,35 @@ async def _client_loop(client, deadline: float, part_ids: list[str], times: dict
         await asyncio.sleep(think_s)
 
 
-async def _clients(base: str, key: str, n: int, seconds: float, think_s: float) -> dict:
+async def _live_page(client, deadline: float, times: dict, errors: list) -> None:
+    """The live page's polling: each route at its own period, as live.js does it."""
+    due = dict.fromkeys(LIVE_PAGE, 0.0)
+    newest = None
+    while time.monotonic() < deadline:
+        now = time.monotonic()
+        for route, period in LIVE_PAGE.items():
+            if now < due[route] or (route == "image" and newest is None):
+                continue
+            due[route] = now + period
+            path = {"frame": "/station/frame", "station": "/station", "stats": "/stats",
+                    "inspections": "/inspections?limit=9",
+                    "image": f"/inspections/{newest}/image"}[route]
+            t0 = time.perf_counter()
+            try:
+                response = await client.get(path)
+                if response.status_code >= 500 or response.status_code in (401, 403):
+                    errors.append(f"{route} {response.status_code}")
+                elif route == "inspections":
+                    items = response.json()["items"]
+                    newest = next((r["part_id"] for r in items if r.get("image_path")), newest)
+            except Exception as exc:  # a benchmark counts every failure, whatever it is
+                errors.append(f"{route} {type(exc).__name__}")
+            times[route].append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.05)
+
+
+async def _clients(base: str, key: str, n: int, seconds: float, think_s: float,
+                   viewer: bool = False) -> dict:
     import httpx
 
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
@@ -76,8 +110,11 @@ async def _clients(base: str, key: str, n: int, seconds: float, think_s: float) 
         times: dict[str, list[float]] = {r: [] for r in ROUTES}
         errors: list[str] = []
         deadline = time.monotonic() + seconds
-        await asyncio.gather(*(_client_loop(client, deadline, part_ids[k:] + part_ids[:k], times,
-                                            errors, think_s) for k in range(n)))
+        if viewer:
+            await asyncio.gather(*(_live_page(client, deadline, times, errors) for _ in range(n)))
+        else:
+            await asyncio.gather(*(_client_loop(client, deadline, part_ids[k:] + part_ids[:k],
+                                                times, errors, think_s) for k in range(n)))
     return {"times": times, "errors": errors}
 
 
@@ -134,24 +171,35 @@ def run(args) -> dict:
         cfg, station, serving, key = _station(args, Path(tmp))
         with serving as address:
             station.start()
-            time.sleep(min(10.0, args.seconds / 4))  # warm-up: rows and images to read
-            idle, loaded, clients = [], [], []
-            for _ in range(args.rounds):
-                idle.append(_window(station, args.seconds))
-                # The clients stand in for other machines on the line network: niced, so the
-                # load generator's own CPU takes what the station leaves.
-                load = subprocess.Popen(
-                    ["nice", "-n", "10", sys.executable, __file__, "--client", f"{address}/api/v1",
-                     "--key", key, "--clients", str(args.clients), "--seconds", str(args.seconds),
-                     "--think-s", str(args.think_s)],
-                    stdout=subprocess.PIPE, text=True)
-                loaded.append(_window(station, args.seconds, load))
-                clients.append(json.loads(load.stdout.read()))
-            station.request_stop()
-            station.wait()
+            try:
+                idle, loaded, clients = _windows(args, station, address, key)
+            finally:  # a failed client must not leave the station running
+                station.request_stop()
+                station.wait()
         m = station.metrics()
         rows = _count_rows(cfg.db_url())
     return _summary(args, idle, loaded, clients, m, rows)
+
+
+def _windows(args, station, address: str, key: str) -> tuple[list, list, list]:
+    """Alternate windows without and with the clients; their rates and the clients' results."""
+    time.sleep(min(10.0, args.seconds / 4))  # warm-up: rows and images to read
+    idle, loaded, clients = [], [], []
+    for _ in range(args.rounds):
+        idle.append(_window(station, args.seconds))
+        # The clients stand in for other machines on the line network: niced, so the load
+        # generator's own CPU takes what the station leaves.
+        load = subprocess.Popen(
+            ["nice", "-n", "10", sys.executable, __file__, "--client", f"{address}/api/v1",
+             "--key", key, "--clients", str(args.clients), "--seconds", str(args.seconds),
+             "--think-s", str(args.think_s), *(["--viewer"] if args.viewer else [])],
+            stdout=subprocess.PIPE, text=True)
+        loaded.append(_window(station, args.seconds, load))
+        output = load.stdout.read()
+        if load.wait() != 0 or not output:
+            raise RuntimeError(f"the client process failed (exit {load.returncode})")
+        clients.append(json.loads(output))
+    return idle, loaded, clients
 
 
 def _count_rows(url: str) -> int:
@@ -169,14 +217,16 @@ def _summary(args, idle, loaded, clients, m, rows) -> dict:
     errors = [e for c in clients for e in c["errors"]]
     idle_rate, loaded_rate = statistics.median(idle), statistics.median(loaded)
     return {
-        "bench": "api", "cpu": cpu_model(), "clients": args.clients, "think_s": args.think_s,
+        "bench": "live_view" if args.viewer else "api", "cpu": cpu_model(),
+        "clients": args.clients, "think_s": None if args.viewer else args.think_s,
         "window_s": args.seconds,
         "rounds": args.rounds,
         "station_parts_per_s": {"no_load": round(idle_rate, 2), "load": round(loaded_rate, 2),
                                 "ratio": round(loaded_rate / idle_rate, 3) if idle_rate else None,
                                 "windows_no_load": [round(v, 2) for v in idle],
                                 "windows_load": [round(v, 2) for v in loaded]},
-        "api_ms": {r: {"n": len(v), "p50": _pct(v, 50), "p99": _pct(v, 99)} for r, v in times.items()},
+        "api_ms": {r: {"n": len(v), "p50": _pct(v, 50), "p99": _pct(v, 99)}
+                   for r, v in times.items() if v},
         "requests": sum(len(v) for v in times.values()), "errors": len(errors),
         "error_kinds": sorted(set(errors))[:10],
         "triggered": m.triggered, "rows": rows, "parts_lost": m.triggered - rows,
@@ -187,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     args = get_args_parser().parse_args(argv)
     if args.client:
         result = asyncio.run(_clients(args.client, args.key, args.clients, args.seconds,
-                                      args.think_s))
+                                      args.think_s, args.viewer))
     else:
         result = run(args)
     print(json.dumps(result))

@@ -39,3 +39,12 @@ def test_bench_api_loads_the_running_station_and_loses_no_part(tiny_bundle, samp
     assert result["parts_lost"] == 0 and result["rows"] == result["triggered"] > 0
     assert result["errors"] == 0 and all(v["n"] > 0 for v in result["api_ms"].values())
     assert result["station_parts_per_s"]["no_load"] > 0
+
+
+def test_bench_live_view_polls_like_the_live_page(tiny_bundle, sample_dataset, capsys):
+    bench = load_script("bench_live_view")
+    assert bench.main(["--model", str(tiny_bundle), "--images", str(sample_dataset / "images"),
+                       "--seconds", "2", "--rounds", "1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bench"] == "live_view" and result["clients"] == 1 and result["errors"] == 0
+    assert result["api_ms"]["frame"]["n"] >= 2 and result["parts_lost"] == 0
