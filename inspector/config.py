@@ -352,7 +352,7 @@ class StationConfig(_Model):
     )
     lineio: list[LineConfig] = Field(
         default_factory=list,
-        description="Line protocols (MQTT): PLC/MES triggers in, one result per part out.",
+        description="Line protocols (MQTT, OPC UA): PLC/MES triggers in, results out.",
     )
     queues: QueuesSection = Field(default_factory=QueuesSection, description="Buffer sizes.")
     verdicts: VerdictsSection = Field(

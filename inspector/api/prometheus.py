@@ -93,7 +93,7 @@ def _labelled(states) -> Iterator[Metric]:
     model = GaugeMetricFamily("inspector_model_info", "The active model version (value 1).",
                               labels=["station", "version"])
     lines = GaugeMetricFamily("inspector_lineio_connected",
-                              "1 while a line protocol (MQTT) is connected, by its name.",
+                              "1 while a line protocol (MQTT, OPC UA) is connected or serving.",
                               labels=["station", "protocol"])
     for station, status, version in states:
         for key, family in (("verdicts", verdicts), ("statuses", statuses), ("queue_depths", queues)):
