@@ -7,7 +7,7 @@ from http import HTTPStatus
 from typing import Annotated
 
 import cv2
-from fastapi import APIRouter, Header, HTTPException, Response
+from fastapi import APIRouter, Header, HTTPException, Request, Response
 
 from inspector.api.auth import OperatorActor, ViewerActor
 from inspector.api.deps import ControlDep
@@ -68,13 +68,24 @@ def station_status(control: ControlDep, actor: ViewerActor) -> StationStatusPubl
 @router.get("/station/frame", responses={
     **NO_STATION, 200: {"content": {"image/jpeg": {}}, "description": "The newest frame."},
     404: {"description": "No frame captured yet."}}, response_class=Response)
-def latest_frame(control: ControlDep, actor: ViewerActor) -> Response:
+def latest_frame(request: Request, control: ControlDep, actor: ViewerActor) -> Response:
     """The newest camera frame as JPEG (poll it for a live view; it never slows the station)."""
     frame = _station(control).latest_frame()
     if frame is None or frame.image.size == 0:
         raise HTTPException(HTTPStatus.NOT_FOUND, "no frame captured yet")
+    return Response(_jpeg(request, frame), media_type="image/jpeg",
+                    headers={"Cache-Control": "no-store", "X-Frame-Id": str(frame.frame_id)})
+
+
+def _jpeg(request: Request, frame) -> bytes:
+    """The frame as JPEG, encoded once however many viewers ask for it."""
+    key = (frame.source_id, frame.frame_id)
+    cached = getattr(request.app.state, "frame_jpeg", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     ok, data = cv2.imencode(".jpg", frame.image, [cv2.IMWRITE_JPEG_QUALITY, FRAME_QUALITY])
     if not ok:
         raise HTTPException(HTTPStatus.INTERNAL_SERVER_ERROR, "cannot encode the frame")
-    return Response(data.tobytes(), media_type="image/jpeg",
-                    headers={"Cache-Control": "no-store", "X-Frame-Id": str(frame.frame_id)})
+    jpeg = data.tobytes()
+    request.app.state.frame_jpeg = (key, jpeg)  # one tuple, swapped whole: safe across threads
+    return jpeg
