@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from inspector.commands import bench as bench_cmds
 from inspector.commands import demo as demo_cmds
 from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
@@ -38,6 +39,7 @@ app.command("fit-quality")(quality_cmds.fit_quality)
 app.command("run")(station_cmds.run)
 app.command("check-config")(station_cmds.check_config)
 app.command("demo")(demo_cmds.demo)
+app.command("bench")(bench_cmds.bench)
 app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)

@@ -1,13 +1,18 @@
 """Benchmark the classifier: torch eager vs ONNX Runtime latency/throughput, and classify peak memory.
 
+The backends alternate over --rounds (order reversed every other round); each figure is the median
+of the rounds' medians, each ratio the median of the rounds' ratios. --compare-sessions compares
+ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning) instead of torch.
 Prints one JSON line. Example:
-    .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2
+    .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2 --rounds 6
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import time
@@ -18,7 +23,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inspector.machine import cpu_model  # noqa: E402
 from inspector.model.loader import load_classifier  # noqa: E402
+from inspector.model.onnx_backend import SessionSettings  # noqa: E402
 from inspector.model.preprocess import prepare_batch, read_image  # noqa: E402
 
 
@@ -40,22 +47,33 @@ def _time(fn, repeats: int) -> list[float]:
     return out
 
 
-def _bench_backend(name: str, args, images: list[np.ndarray]) -> dict:
-    clf = load_classifier(args.model, name, threads=args.threads, max_batch=16)
+def _load(name: str, args):
+    if name == "onnx_spinning":  # the sessions before issue 32
+        return load_classifier(args.model, "onnx", max_batch=16,
+                               session=SessionSettings(threads=args.threads, spinning=True))
+    return load_classifier(args.model, name, threads=args.threads, max_batch=16)
+
+
+def _bench_round(clf, args, images: list[np.ndarray]) -> dict:
     one = images[:1]
     batch16 = images[:16]
     x1, _ = prepare_batch(one, clf.card.input_size)
     predict1 = _time(lambda: clf.predict(one, heatmaps=False), args.repeats)
     predict16 = _time(lambda: clf.predict(batch16, heatmaps=False), max(3, args.repeats // 8))
     forward1 = _time(lambda: clf._forward(x1), args.repeats)
-    return {
-        "predict_b1_ms": float(np.median(predict1)),
-        "predict_b1_per_s": 1000.0 / float(np.median(predict1)),
-        "predict_b16_ms": float(np.median(predict16)),
-        "predict_b16_per_s": 16 * 1000.0 / float(np.median(predict16)),
-        "forward_single_view_b1_ms": float(np.median(forward1)),
-        "views": len(clf.card.tta_views),
-    }
+    return {"predict_b1_ms": float(np.median(predict1)), "predict_b16_ms": float(np.median(predict16)),
+            "forward_single_view_b1_ms": float(np.median(forward1))}
+
+
+def _summary(rounds: list[dict], views: int) -> dict:
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    return {**med, "predict_b1_per_s": 1000.0 / med["predict_b1_ms"],
+            "predict_b16_per_s": 16 * 1000.0 / med["predict_b16_ms"], "views": views}
+
+
+def _ratio(rounds: dict, a: str, b: str, key: str) -> float:
+    """Median over rounds of b's time over a's (how many times faster a is)."""
+    return statistics.median(y[key] / x[key] for x, y in zip(rounds[a], rounds[b], strict=True))
 
 
 # A small launcher measures the child: forked from this (torch-sized) process, the child's peak
@@ -78,19 +96,29 @@ def main() -> None:
     p.add_argument("--images", type=Path, default=ROOT / "datasets" / "magnetic-tile-sample")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--repeats", type=int, default=40)
+    p.add_argument("--rounds", type=int, default=1)
+    p.add_argument("--compare-sessions", action="store_true",
+                   help="ONNX Runtime tuned vs the sessions before issue 32, instead of vs torch")
     args = p.parse_args()
     paths = _images(args.images, 100)
     images = [read_image(path) for path in paths[:16]]
-    onnx = _bench_backend("onnx", args, images)
-    torch_ = _bench_backend("torch", args, images)
-    print(json.dumps({
-        "bench": "model", "model": str(args.model), "threads": args.threads,
-        "onnx": onnx, "torch": torch_,
-        "onnx_over_torch_throughput_b1": onnx["predict_b1_per_s"] / torch_["predict_b1_per_s"],
-        "onnx_over_torch_throughput_b16": onnx["predict_b16_per_s"] / torch_["predict_b16_per_s"],
-        "onnx_over_torch_forward_b1": torch_["forward_single_view_b1_ms"] / onnx["forward_single_view_b1_ms"],
-        "classify_100_images_peak_rss_mib": _classify_peak_memory(args.model, paths),
-    }))
+    other = "onnx_spinning" if args.compare_sessions else "torch"
+    models = {"onnx": _load("onnx", args), other: _load(other, args)}
+    for clf in models.values():
+        clf.predict(images[:1])  # warm-up: first call allocates
+    rounds: dict[str, list[dict]] = {name: [] for name in models}
+    for r in range(max(1, args.rounds)):
+        for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
+            rounds[name].append(_bench_round(models[name], args, images))
+    views = len(models["onnx"].card.tta_views)
+    out = {"bench": "model", "model": str(args.model), "threads": args.threads, "rounds": args.rounds,
+           "cpu": cpu_model(), "load_average": [round(x, 2) for x in os.getloadavg()],
+           **{name: _summary(rs, views) for name, rs in rounds.items()}}
+    for key in ("predict_b1_ms", "predict_b16_ms", "forward_single_view_b1_ms"):
+        out[f"onnx_over_{other}_{key.removesuffix('_ms')}"] = _ratio(rounds, "onnx", other, key)
+    if not args.compare_sessions:
+        out["classify_100_images_peak_rss_mib"] = _classify_peak_memory(args.model, paths)
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,106 @@
+"""`inspector bench`: the bundle on this PC, bare and through the full station, against the camera."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from inspector.bench.frames import make_video, prepare_frames
+from inspector.bench.runs import bare_latencies, bench_bare, percentile, run_flat_out, run_paced
+from inspector.bench.stages import stage_times
+from inspector.machine import cpu_model
+from inspector.model.loader import load_classifier
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """What `inspector bench` runs."""
+
+    model: Path
+    images: Path
+    fps: float = 30.0              # the camera's frame rate: headroom = station parts/s / fps
+    frames: int = 300              # frames through the bare classifier and the flat-out station
+    paced_seconds: float = 10.0    # the paced run at --fps (0: none); its latency is the line's
+    batch_max: int = 8
+    latency_parts: int = 50        # parts timed one at a time (bare latency, per-stage timing)
+    ok_sample_rate: float = 0.05
+    threads: int = 2
+    work_dir: Path | None = None
+
+
+def run_bench(s: BenchSettings) -> dict:
+    """Run every measurement and return the figures (one flat dict, JSON-ready)."""
+    work = s.work_dir or Path(tempfile.mkdtemp(prefix="inspector-bench-"))
+    files = prepare_frames(s.images, s.frames, work / "frames")
+    classifier = load_classifier(s.model, threads=s.threads, max_batch=s.batch_max)
+    latencies = bare_latencies(classifier, files[: s.latency_parts])
+    bare_fps = bench_bare(classifier, files, s.batch_max)
+    flat = run_flat_out(classifier, s.model, work / "frames", work / "station", s.batch_max,
+                        s.ok_sample_rate)
+    result = {
+        "cpu": cpu_model(), "cpus": os.cpu_count(), "load_average": _load(),
+        "model": str(s.model), "version": classifier.card.version, "images": str(s.images),
+        "frames": s.frames, "fps": s.fps,
+        "bare_parts_per_s": round(bare_fps, 2),
+        "bare_latency_ms_p50": _round(percentile(latencies, 50)),
+        "bare_latency_ms_p99": _round(percentile(latencies, 99)),
+        "station_parts_per_s": round(flat.parts_per_s, 2),
+        "station_over_bare": round(flat.parts_per_s / bare_fps, 3),
+        "headroom": round(flat.parts_per_s / s.fps, 2),
+        "rows": flat.metrics["rows_committed"], "statuses": flat.metrics["statuses"],
+        "stage_ms": stage_times(classifier, files[: s.latency_parts], s.ok_sample_rate),
+        "cpu_ms_per_part_by_thread": {k: round(1000.0 * v / max(1, s.frames), 2)
+                                      for k, v in sorted(flat.cpu_s_by_thread.items())},
+    }
+    result.update(_paced(classifier, s, work))
+    return result
+
+
+def _paced(classifier, s: BenchSettings, work: Path) -> dict:
+    if s.paced_seconds <= 0:
+        return {"paced_latency_ms_p50": None, "paced_latency_ms_p99": None}
+    frames = max(1, int(s.paced_seconds * s.fps))
+    video = make_video(s.images, work / "line.avi", frames, s.fps)
+    run = run_paced(classifier, s.model, video, work / "paced", s.fps, s.paced_seconds + 5.0,
+                    s.batch_max, s.ok_sample_rate)
+    m = run.metrics
+    return {"paced_parts": m["triggered"], "paced_rows": m["rows_committed"],
+            "paced_dropped_frames": m["dropped_frames"],
+            "paced_latency_ms_p50": _round(m["e2e_ms_p50"]),
+            "paced_latency_ms_p99": _round(m["e2e_ms_p99"])}
+
+
+def _round(x: float | None, digits: int = 1) -> float | None:
+    return None if x is None else round(x, digits)
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def format_report(r: dict) -> str:
+    """The figures as a user reads them on the console."""
+    verdict = "keeps up" if r["headroom"] >= 1.0 else "CANNOT keep up"
+    lines = [
+        f"CPU            {r['cpu']} ({r['cpus']} logical CPUs, load average {r['load_average']})",
+        f"model          {r['model']} ({r['version']})",
+        f"parts/s        {r['station_parts_per_s']} through the full station "
+        f"({r['bare_parts_per_s']} bare classifier; station/bare {r['station_over_bare']})",
+        f"latency        bare classifier, one part: p50 {r['bare_latency_ms_p50']} ms, "
+        f"p99 {r['bare_latency_ms_p99']} ms",
+    ]
+    if r.get("paced_latency_ms_p50") is not None:
+        lines.append(f"               station at {r['fps']:g} fps, capture to verdict: p50 "
+                     f"{r['paced_latency_ms_p50']} ms, p99 {r['paced_latency_ms_p99']} ms "
+                     f"({r['paced_rows']}/{r['paced_parts']} rows, "
+                     f"{r['paced_dropped_frames']} frames dropped)")
+    lines.append(f"headroom       {r['headroom']}x over {r['fps']:g} fps: {verdict}")
+    lines.append("per part (ms)  " + ", ".join(f"{k} {v}" for k, v in r["stage_ms"].items()))
+    lines.append("CPU per part by thread (ms)  " + ", ".join(
+        f"{k} {v}" for k, v in r["cpu_ms_per_part_by_thread"].items()))
+    return "\n".join(lines)
