@@ -112,7 +112,8 @@ class BinPublic(BaseModel):
 
 
 class FindingPublic(BaseModel):
-    kind: str = Field(description="machine | machine_step | parameter")
+    kind: str = Field(description="machine | machine_step | parameter | combination (two "
+                      "conditions together)")
     name: str
     parts: int = Field(description="Parts this finding rests on.")
     defects: int
@@ -127,6 +128,20 @@ class FindingPublic(BaseModel):
     bins: list[BinPublic] = Field(default_factory=list)
     rank_biserial: float | None = None
     note: str = ""
+    conditions: list[str] = Field(default_factory=list, description="The suspect group, e.g. "
+                                  "['pressing.lot = L7', 'pressing.dwell_s < 1.8'].")
+    group_parts: int | None = Field(None, description="Parts in the suspect group.")
+    group_defects: int | None = None
+    rest_rate: float | None = Field(None, description="Defect rate of the parts compared with.")
+    risk_ratio: float | None = Field(None, description="Group rate / rest rate (0.5 added per "
+                                     "defect cell); non-significant findings are ordered by it.")
+    advice: str = Field("", description="The finding in one sentence, with its evidence.")
+
+
+class DataIssuePublic(BaseModel):
+    parameter: str
+    issue: str = Field(description="mixed_types")
+    message: str
 
 
 class RootCausePublic(BaseModel):
@@ -146,6 +161,8 @@ class RootCausePublic(BaseModel):
     seconds: float
     ranked: list[FindingPublic]
     not_tested: list[FindingPublic]
+    data_issues: list[DataIssuePublic] = Field(default_factory=list)
+    combinations_tested: int = Field(0, description="Two-condition groups searched (in `tests`).")
 
     @classmethod
     def of(cls, report_dict: dict[str, Any]) -> RootCausePublic:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from inspector.errors import InspectorError
 from inspector.storage.engine import sqlite_url
@@ -20,7 +21,7 @@ from inspector.storage.store import InspectionStore
 from inspector.trace.config import RootCauseConfig
 from inspector.trace.csv_import import CSV_FORMAT, import_csv
 from inspector.trace.genealogy import genealogy as load_genealogy
-from inspector.trace.ingest import IngestResult, ingest_payload
+from inspector.trace.ingest import IngestResult, format_errors, ingest_payload
 from inspector.trace.rootcause import Finding, RootCauseReport
 from inspector.trace.rootcause import root_cause as run_root_cause
 
@@ -92,11 +93,12 @@ def _print_import(result: IngestResult, as_json: bool) -> None:
     if as_json:
         errors = [{"index": e.index, "message": e.message} for e in result.errors]
         typer.echo(json.dumps({"received": result.received, "stored": result.stored,
-                               "duplicates": result.duplicates, "rejected": result.rejected,
-                               "errors": errors}))
+                               "revised": result.revised, "duplicates": result.duplicates,
+                               "rejected": result.rejected, "errors": errors}))
         return
-    typer.echo(f"{result.received} events: {result.stored} stored, {result.duplicates} already "
-               f"known, {result.rejected} rejected")
+    revised = f"{result.revised} revised (earlier versions kept), " if result.revised else ""
+    typer.echo(f"{result.received} events: {result.stored} stored, {revised}{result.duplicates} "
+               f"already known, {result.rejected} rejected")
     for error in result.errors:
         typer.echo(f"  rejected: {error.message}", err=True)
     if result.rejected > len(result.errors):
@@ -129,7 +131,8 @@ def root_cause(
         help="window end (exclusive), ISO 8601; default: now")] = None,
     defect_class: Annotated[str | None, typer.Option(
         help="analyse one defect class (label) instead of all NG parts")] = None,
-    alpha: Annotated[float, typer.Option(help="false-discovery rate")] = 0.05,
+    alpha: Annotated[float, typer.Option(
+        help="family-wise error rate (Holm), above 0 and below 0.5")] = 0.05,
     db: DbOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
@@ -139,6 +142,8 @@ def root_cause(
         end = _parse_time("--until", until) if until else datetime.now(UTC)
         start = _parse_time("--since", since) if since else end - timedelta(days=1)
         config = RootCauseConfig(alpha=alpha)
+    except ValidationError as exc:
+        raise fail(f"--{format_errors(exc)}") from exc
     except (InspectorError, ValueError) as exc:
         raise fail(str(exc)) from exc
     with _stores(db, data_dir) as (_, events):
@@ -161,20 +166,23 @@ def _print_report(report: RootCauseReport) -> None:
     what = report.defect_class or "all defects (NG)"
     typer.echo(f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC, {what}: "
                f"{report.message}")
+    for issue in report.data_issues:
+        typer.echo(f"  data: {issue.message}")
     if report.status != "ok":
         return
-    typer.echo(f"{'#':>3} {'kind':<12} {'name':<26} {'parts':>6} {'defects':>7} "
-               f"{'worst group':<22} {'rate':>6} {'lift':>5} {'effect':>6} {'q':>9}")
+    typer.echo(f"{'#':>3}   {'kind':<12} {'parts':>6} {'defects':>7} {'group':>12} {'ratio':>5} "
+               f"{'q':>8}  name")
     for rank, f in enumerate(report.ranked, start=1):
         typer.echo(_row(rank, f))
+        if f.significant:
+            typer.echo(f"      {f.advice}")
     for f in report.not_tested:
         if f.status != "same_as_machine":
-            typer.echo(f"    {f.kind:<12} {f.name:<26} not tested: {f.status} ({f.note})")
+            typer.echo(f"      {f.kind:<12} {f.name}: not tested, {f.status} ({f.note})")
 
 
 def _row(rank: int, f: Finding) -> str:
-    worst = next((b for b in f.bins if b.label == f.worst), f.bins[0])
-    mark = " *" if f.significant else ""
-    return (f"{rank:>3} {f.kind:<12} {f.name:<26} {f.parts:>6} {f.defects:>7} "
-            f"{(f.worst or '')[:22]:<22} {worst.rate:>6.1%} {f.lift or 0:>5.2f} "
-            f"{f.effect or 0:>6.3f} {f.q_value or 0:>9.2e}{mark}")
+    mark = "*" if f.significant else " "
+    group = f"{f.group_defects}/{f.group_parts}" if f.group_parts is not None else ""
+    return (f"{rank:>3} {mark} {f.kind:<12} {f.parts:>6} {f.defects:>7} {group:>12} "
+            f"{f.risk_ratio or 0:>5.2f} {f.q_value or 0:>8.2g}  {f.name}")

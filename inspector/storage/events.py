@@ -9,12 +9,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, bindparam, cast, func, select, update
 
 from inspector.domain import Status
 from inspector.errors import StoreError
 from inspector.storage.access import DatabaseAccess
-from inspector.storage.tables import inspections, process_events
+from inspector.storage.tables import inspections, process_event_revisions, process_events
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,33 @@ class PartOutcome:
     review_label: str | None
 
 
+@dataclass(frozen=True)
+class EventWrite:
+    """What insert did: events new to the store, and stored events replaced by a correction."""
+
+    stored: int = 0
+    revised: int = 0
+
+
+@dataclass(frozen=True)
+class EventRevision:
+    """An earlier version of an event, replaced by a corrected re-import at `replaced_at`."""
+
+    event_id: int
+    parameters: Mapping[str, Any]
+    received_at: datetime
+    replaced_at: datetime
+
+
+@dataclass(frozen=True)
+class History:
+    """Inspected parts (status ok) in the whole store: how many, first and last time."""
+
+    parts: int
+    first: datetime | None
+    last: datetime | None
+
+
 class EventFacts(NamedTuple):
     """Machine, step and parameters of one event, for analytics (a tuple: cheap by the 100k)."""
 
@@ -58,24 +85,51 @@ class EventStore(DatabaseAccess):
     """Process events in the station database (the tables InspectionStore migrates)."""
 
     def insert(self, events: Sequence[ProcessEvent], received_at: datetime | None = None) -> int:
-        """Store events in one transaction; those already stored (same key) are skipped.
+        """Store events in one transaction; returns how many rows were new (see write)."""
+        return self.write(events, received_at).stored
 
-        Returns how many rows were new. All or nothing: a database error stores none.
+    def write(self, events: Sequence[ProcessEvent], received_at: datetime | None = None) -> EventWrite:
+        """Store events in one transaction. An event already stored (same serial, machine, step,
+        timestamp) is skipped when its parameters are the same, and replaces the stored one when
+        they differ (a correction); the replaced version is kept in process_event_revisions.
+
+        All or nothing: a database error stores none.
         """
         if not events:
-            return 0
+            return EventWrite()
         now = received_at or datetime.now(UTC)
         rows = [_row(e, now) for e in events]
+        cols = process_events.c
         stmt = (
             self._insert(process_events)
             .on_conflict_do_nothing(index_elements=list(EVENT_KEY))
-            .returning(process_events.c.id)
+            .returning(*(cols[k] for k in EVENT_KEY))
         )
-        inserted = 0
+        stored = revised = 0
         with self._transaction(f"store {len(rows)} process events in") as conn:
             for start in range(0, len(rows), INSERT_CHUNK):
-                inserted += len(conn.execute(stmt, rows[start:start + INSERT_CHUNK]).all())
-        return inserted
+                chunk = rows[start:start + INSERT_CHUNK]
+                new = {tuple(r) for r in conn.execute(stmt, chunk).all()}
+                stored += len(new)
+                revised += _revise(conn, _known(chunk, new), now)
+        return EventWrite(stored, revised)
+
+    def revisions(self, serial: str) -> list[EventRevision]:
+        """Replaced versions of a serial's events, oldest replacement first."""
+        cols = process_event_revisions.c
+        stmt = (select(cols.event_id, cols.parameters, cols.received_at, cols.replaced_at)
+                .where(cols.serial == serial).order_by(cols.replaced_at, cols.id))
+        with self._connection("read event revisions from") as conn:
+            return [EventRevision(**r) for r in conn.execute(stmt).mappings()]
+
+    def history(self) -> History:
+        """How many parts were inspected (status ok) in the whole store, and when."""
+        cols = inspections.c
+        stmt = (select(func.count(), func.min(cols.inspected_at), func.max(cols.inspected_at))
+                .where(cols.status == Status.OK.value))
+        with self._connection("read inspections from") as conn:
+            parts, first, last = conn.execute(stmt).one()  # min/max keep the column's UTC type
+        return History(int(parts), first, last)
 
     def for_serial(self, serial: str) -> list[ProcessEvent]:
         """All events of one serial, oldest first."""
@@ -117,6 +171,49 @@ class EventStore(DatabaseAccess):
         params = json.loads("[" + ",".join(r[3] for r in rows) + "]") if rows else []
         return [EventFacts(r[0], r[1], r[2], p) for r, p in zip(rows, params, strict=True)]
 
+
+
+def _key(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    return tuple(row[k] for k in EVENT_KEY)
+
+
+def _known(chunk: list[dict[str, Any]], new: set[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """Rows of a chunk that were not inserted (the first of each new key was)."""
+    first_seen: set[tuple[Any, ...]] = set()
+    known = []
+    for row in chunk:
+        key = _key(row)
+        if key in new and key not in first_seen:
+            first_seen.add(key)
+        else:
+            known.append(row)
+    return known
+
+
+def _revise(conn: Any, known: list[dict[str, Any]], now: datetime) -> int:
+    """Replace stored events whose parameters differ from `known`; keep the old as revisions."""
+    if not known:
+        return 0
+    cols = process_events.c
+    stmt = (select(cols.id, *(cols[k] for k in EVENT_KEY), cols.parameters, cols.received_at)
+            .where(cols.serial.in_({r["serial"] for r in known})))
+    current = {_key(r): dict(r) for r in conn.execute(stmt).mappings()}
+    old_versions, updates = [], []
+    for row in known:
+        stored = current.get(_key(row))
+        if stored is None or stored["parameters"] == row["parameters"]:
+            continue  # the same event again
+        old_versions.append({**{k: stored[k] for k in (*EVENT_KEY, "parameters", "received_at")},
+                             "event_id": stored["id"], "replaced_at": now})
+        updates.append({"b_id": stored["id"], "b_parameters": row["parameters"], "b_at": now})
+        stored.update(parameters=row["parameters"], received_at=now)
+    if updates:
+        conn.execute(process_event_revisions.insert(), old_versions)
+        conn.execute(update(process_events).where(cols.id == bindparam("b_id")).values(
+            parameters=bindparam("b_parameters"), received_at=bindparam("b_at")), updates)
+        logger.info("replaced %d corrected events (earlier versions kept as revisions)",
+                    len(updates))
+    return len(updates)
 
 
 def _window(since: datetime, until: datetime) -> list[Any]:

@@ -180,3 +180,19 @@ delivery_cursors = Table(  # per result output: inspections.id delivered up to (
     Column("last_id", Id, nullable=False),
     Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+process_event_revisions = Table(  # earlier versions of events that a corrected re-import replaced
+    "process_event_revisions",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_id", Id, nullable=False),         # process_events.id holding the newer version
+    Column("serial", String(128), nullable=False),
+    Column("machine", String(64), nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False),
+    Column("parameters", Json, nullable=False),      # as this version had them
+    Column("received_at", UTCDateTime(), nullable=False),
+    Column("replaced_at", UTCDateTime(), nullable=False),
+    Index("ix_process_event_revisions_event_id", "event_id"),
+    Index("ix_process_event_revisions_serial", "serial"),
+)

@@ -46,8 +46,8 @@ class RootCauseConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     alpha: float = Field(
-        0.05, gt=0.0, lt=0.5, description="False-discovery rate (Benjamini-Hochberg) at which a "
-        "finding is reported significant.",
+        0.05, gt=0.0, lt=0.5, description="Family-wise error rate (Holm, over every machine, "
+        "parameter and pair of conditions tested) at which a finding is reported significant.",
     )
     min_parts: int = Field(30, ge=2, description="Fewer parts than this: insufficient data.")
     min_defects: int = Field(5, ge=1, description="Fewer defects than this: insufficient data.")
@@ -56,8 +56,17 @@ class RootCauseConfig(BaseModel):
     )
     bins: int = Field(5, ge=2, le=20, description="Quantile bins per numeric parameter.")
     max_categories: int = Field(
-        12, ge=2, le=100, description="Categorical parameters: most frequent values kept, the "
-        "rest pooled as 'other'.",
+        12, ge=2, le=100, description="Categorical parameters: values listed per finding (the "
+        "highest defect rates first, the rest pooled as 'other'). Every value seen on "
+        "min_group_parts parts is tested, however many there are.",
+    )
+    combinations: bool = Field(
+        True, description="Also test every pair of two conditions (machine, parameter range, "
+        "category value) against the rest and against each condition alone.",
+    )
+    max_combinations: int = Field(
+        10, ge=0, le=1000, description="Non-significant combinations listed (by effect); the "
+        "significant ones are always listed.",
     )
     count_review_as_defect: bool = Field(
         False, description="Count REVIEW verdicts as defects (default: only NG)."

@@ -14,6 +14,7 @@ from typing import Any
 from inspector.errors import TraceError
 from inspector.storage.events import EventStore
 from inspector.trace.ingest import EventError, IngestResult, store_valid, validate_event
+from inspector.trace.missing import is_missing
 
 logger = logging.getLogger(__name__)
 
@@ -28,10 +29,12 @@ A header row is required (UTF-8; a BOM is fine). Two forms, which may be combine
 
 timestamp is ISO 8601 with a zone (Z or +hh:mm); it is stored in UTC. Every column besides
 the four fixed ones (and `parameters`, a JSON object) is a parameter: a cell that parses as
-a finite number is stored as a number, other text as a string, an empty cell is left out.
+a finite number is stored as a number, other text as a string; an empty cell and the usual
+markers of a missing value (NaN, n/a, NA, null, #N/A, ...) are missing values, left out.
 A name given twice in one row is an error for that row. Each bad row is reported with its
 line number and nothing of it is stored; the good rows are. Importing the same file again
-stores nothing new (events are unique on serial, machine, step, timestamp).
+stores nothing new (events are unique on serial, machine, step, timestamp); a row whose
+parameters changed replaces the stored event, which is kept as a revision.
 """
 
 FIXED = ("serial", "machine", "step", "timestamp")
@@ -41,9 +44,9 @@ _INT = re.compile(r"[+-]?\d+")
 
 
 def parse_cell(text: str) -> int | float | str | None:
-    """A CSV cell as a parameter value: int, finite float, text, or None when empty."""
+    """A CSV cell as a parameter value: int, finite float, text, or None when missing."""
     text = text.strip()
-    if not text:
+    if is_missing(text):
         return None
     if _INT.fullmatch(text):
         return int(text)
@@ -83,8 +86,8 @@ def import_csv(store: EventStore, path: Path, chunk_rows: int = CHUNK_ROWS) -> I
     for good, bad, received in _chunks(path, chunk_rows):
         total = total + store_valid(store, good, bad, received)
     logger.info(
-        "imported %s: %d rows, %d new, %d duplicates, %d rejected",
-        path, total.received, total.stored, total.duplicates, total.rejected,
+        "imported %s: %d rows, %d new, %d revised, %d duplicates, %d rejected",
+        path, total.received, total.stored, total.revised, total.duplicates, total.rejected,
     )
     return total
 

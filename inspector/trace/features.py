@@ -10,6 +10,7 @@ import numpy as np
 
 from inspector.domain import Verdict
 from inspector.storage.events import EventFacts, PartOutcome
+from inspector.trace.missing import is_missing
 
 
 @dataclass
@@ -52,7 +53,8 @@ def build_features(
 ) -> PartFeatures:
     """Join outcomes to events (in time order) on serial; a parameter is keyed 'step.name'.
 
-    A part that passed a step twice (rework) is judged by its last pass.
+    A part that passed a step twice (rework) is judged by its last pass. Missing values
+    (None, NaN, 'n/a', ... stored before ingestion dropped them) are left out.
     """
     latest: dict[str, PartOutcome] = {}
     for outcome in outcomes:  # oldest first: a re-inspection replaces the earlier result
@@ -75,6 +77,8 @@ def build_features(
         steps[step].add(i)
         machine_steps[(machine, step)].add(i)
         for name, value in (parameters or {}).items():
+            if is_missing(value):
+                continue
             key = keys.get((step, name))
             if key is None:
                 key = keys[(step, name)] = f"{step}.{name}"
@@ -83,3 +87,36 @@ def build_features(
     features.machine_steps = dict(machine_steps)
     features.params = dict(params)
     return features
+
+
+@dataclass(frozen=True)
+class ParamValues:
+    """One parameter's known values by type: numbers, or text; both when the type is mixed."""
+
+    numeric_index: np.ndarray        # part indexes with a number
+    numbers: np.ndarray
+    text_index: np.ndarray           # part indexes with text
+    texts: list[str]
+
+    @property
+    def mixed(self) -> bool:
+        return bool(self.numbers.size and self.texts)
+
+    @property
+    def numeric(self) -> bool:
+        """Tested as a number: numbers are at least half of the known values."""
+        return self.numbers.size >= len(self.texts)
+
+
+def split_types(values: dict[int, float | int | str]) -> ParamValues:
+    """Separate numbers from text (never converting one into the other)."""
+    num_i, nums, txt_i, txts = [], [], [], []
+    for i, v in values.items():
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            num_i.append(i)
+            nums.append(v)
+        else:
+            txt_i.append(i)
+            txts.append(str(v))
+    return ParamValues(np.asarray(num_i, dtype=np.int64), np.asarray(nums, dtype=float),
+                       np.asarray(txt_i, dtype=np.int64), txts)

@@ -20,6 +20,7 @@ from pydantic import (
 
 from inspector.errors import TraceError
 from inspector.storage.events import EventStore, ProcessEvent
+from inspector.trace.missing import without_missing
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,8 @@ class EventIn(BaseModel):
                       description="Process step, e.g. firing.")
     timestamp: datetime = Field(description="ISO 8601 with a zone (Z or +hh:mm).")
     parameters: dict[Name, Any] = Field(
-        default_factory=dict, description="Parameter name -> number or string."
+        default_factory=dict, description="Parameter name -> number or string; null, NaN, '' "
+        "and markers such as 'n/a' are missing values and left out."
     )
 
     @field_validator("timestamp", mode="before")
@@ -71,6 +73,7 @@ class EventIn(BaseModel):
     def _values(cls, value: dict[str, Any]) -> dict[str, Any]:
         if len(value) > MAX_PARAMETERS:
             raise ValueError(f"has {len(value)} entries, at most {MAX_PARAMETERS}")
+        value = without_missing(value)
         for name, item in value.items():
             _check_value(name, item)
         return value
@@ -93,19 +96,23 @@ class EventError:
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What happened to a batch: stored new, already known, rejected (first errors kept)."""
+    """What happened to a batch: stored new, already known, rejected (first errors kept),
+    and revised: stored events replaced by a corrected version (the earlier kept as a revision).
+    """
 
     received: int = 0
     stored: int = 0
     duplicates: int = 0
     rejected: int = 0
     errors: tuple[EventError, ...] = ()
+    revised: int = 0
 
     def __add__(self, other: IngestResult) -> IngestResult:
         errors = (self.errors + other.errors)[:MAX_ERRORS]
         return IngestResult(
             self.received + other.received, self.stored + other.stored,
             self.duplicates + other.duplicates, self.rejected + other.rejected, errors,
+            self.revised + other.revised,
         )
 
 
@@ -159,16 +166,19 @@ def store_valid(
     store: EventStore, good: Sequence[ProcessEvent], bad: Sequence[EventError], received: int
 ) -> IngestResult:
     """Store the valid part of a batch; the result reports the rejected ones beside it."""
-    stored = store.insert(good) if good else 0
+    written = store.write(good)
     if bad:
         logger.warning("rejected %d of %d events; first: %s", len(bad), received, bad[0].message)
-    return IngestResult(received, stored, len(good) - stored, len(bad), tuple(bad[:MAX_ERRORS]))
+    duplicates = len(good) - written.stored - written.revised
+    return IngestResult(received, written.stored, duplicates, len(bad), tuple(bad[:MAX_ERRORS]),
+                        written.revised)
 
 
 def ingest_events(store: EventStore, items: Sequence[Any]) -> IngestResult:
     """Validate and store a batch; good events are stored even when others are rejected.
 
-    Idempotent on (serial, machine, step, timestamp): sending a batch again stores nothing new.
+    Idempotent on (serial, machine, step, timestamp): sending a batch again stores nothing new;
+    an event sent again with other parameters replaces the stored one (kept as a revision).
     Raises StoreError only when the database itself fails (then nothing of the batch is stored).
     """
     good, bad = validate_events(items)

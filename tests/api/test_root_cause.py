@@ -53,3 +53,28 @@ def test_a_window_that_ends_before_it_starts_is_422(client):
     assert "must be after" in response.json()["detail"]
     response = client.get("/root-cause", params={"since": "yesterday"})
     assert response.status_code == 422 and "query.since" in response.json()["detail"]
+
+
+def test_an_empty_window_and_an_unknown_class_are_422_with_the_reason(client, store, events, uid):
+    start, window = _window(uid)
+    spec = LineSpec(parts=300, seed=6, start=start, serial_prefix=f"E{uid}", station_id=uid)
+    _load(store, events, spec)
+    before = {"since": (start - timedelta(days=3)).isoformat(),
+              "until": (start - timedelta(days=2)).isoformat()}
+    response = client.get("/root-cause", params=before)
+    assert response.status_code == 422
+    assert "found 0 parts; the history spans" in response.json()["detail"]
+    response = client.get("/root-cause", params={**window, "defect_class": "crak"})
+    assert response.status_code == 422
+    assert "unknown defect class 'crak' (did you mean 'crack'?)" in response.json()["detail"]
+
+
+def test_findings_carry_their_group_and_a_sentence(client, store, events, uid):
+    start, window = _window(uid)
+    spec = LineSpec(parts=2_000, seed=4, start=start, serial_prefix=f"W{uid}", station_id=uid)
+    _load(store, events, spec)
+    body = client.get("/root-cause", params={**window, "defect_class": "crack"}).json()
+    top = body["ranked"][0]
+    assert top["group_parts"] > 0 and top["conditions"] and top["risk_ratio"] > 1
+    assert top["advice"].startswith("Parts ") and ": check " in top["advice"]
+    assert body["combinations_tested"] > 0 and body["correction"] == "holm"

@@ -65,6 +65,6 @@ def test_bad_header_or_file_is_a_clear_error(tmp_path: Path, events: EventStore)
 def test_parse_cell() -> None:
     assert parse_cell(" 12 ") == 12
     assert parse_cell("1e3") == 1000.0
-    assert parse_cell("nan") == "nan"
+    assert parse_cell("nan") is None and parse_cell(" N/A ") is None and parse_cell("#N/A") is None
     assert parse_cell("A7") == "A7"
     assert parse_cell("") is None

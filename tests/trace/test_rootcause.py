@@ -68,7 +68,7 @@ def test_a_rare_parameter_is_not_ranked() -> None:
     probe = next(f for f in report.not_tested if f.name == "grinding.probe")
     assert probe.status == "insufficient_data" and probe.parts == 10
     assert "need 30 parts" in probe.note
-    assert {f.kind for f in report.ranked} == {"machine", "parameter"}
+    assert {f.kind for f in report.ranked} == {"machine", "parameter", "combination"}
     assert report.findings("machine_step")  # rows exist, shown as the machine's own result
 
 

@@ -1,4 +1,4 @@
-"""GET /root-cause: which machine, step or parameter goes with the defective parts."""
+"""GET /root-cause: which machine, parameter or pair of conditions goes with the defective parts."""
 
 from __future__ import annotations
 
@@ -30,9 +30,11 @@ def get_root_cause(
         max_length=64, pattern=PRINTABLE,
         description="Analyse one defect class instead of all NG parts.")] = None,
 ) -> RootCausePublic:
-    """Ranked findings over inspected parts; says how many parts they rest on.
+    """Ranked findings over inspected parts, each with the parts it rests on and a sentence.
 
     With too few parts or defects the answer has `status: insufficient_data` and no ranking.
+    A window with no parts (the message says what the history spans) and a defect class no
+    part of the window carries are 422.
     """
     since, until = time_range(since, until)  # in UTC; 422 when out of range or inverted
     end = until or datetime.now(UTC)
