@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Protocol
 
 from inspector.errors import ConfigError
+from inspector.hosts import is_loopback
+
+__all__ = ["ActiveKeys", "check_listen_allowed", "is_loopback"]
 
 
 class ActiveKeys(Protocol):
     """What the check needs of a key store (inspector.storage.keys.KeyStore has it)."""
 
     def active_count(self) -> int: ...
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost, 127.0.0.0/8 and ::1; False for 0.0.0.0, :: and every other address."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def check_listen_allowed(host: str, keys: ActiveKeys) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import string
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from inspector.hosts import is_loopback
 
 # Placeholders each topic template may use; anything else is a config error.
 TOPIC_PLACEHOLDERS = {
@@ -186,15 +187,6 @@ def endpoint_problem(url: str) -> str | None:
     if parts.username or parts.password or parts.query or parts.fragment:
         return "user, query or fragment in the endpoint: write opc.tcp://host:port[/path]"
     return None
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 LineConfig = Annotated[MqttLineConfig | OpcUaLineConfig, Field(discriminator="type")]
