@@ -52,6 +52,20 @@ def get_args_parser() -> argparse.ArgumentParser:
 # ---- the client process ----------------------------------------------------------------------
 
 
+async def _timed_get(client, route: str, path: str, times: dict, errors: list):
+    """GET path, its milliseconds under `route`; failures counted, whatever they are."""
+    t0 = time.perf_counter()
+    response = None
+    try:
+        response = await client.get(path)
+        if response.status_code >= 500 or response.status_code in (401, 403):
+            errors.append(f"{route} {response.status_code}")
+    except Exception as exc:  # a benchmark counts every failure
+        errors.append(f"{route} {type(exc).__name__}")
+    times[route].append((time.perf_counter() - t0) * 1000)
+    return response
+
+
 async def _client_loop(client, deadline: float, part_ids: list[str], times: dict, errors: list,
                        think_s: float):
     i = 0
@@ -59,14 +73,7 @@ async def _client_loop(client, deadline: float, part_ids: list[str], times: dict
         route = POLLED[i % len(POLLED)]
         path = {"inspections": "/inspections?limit=50", "stats": "/stats",
                 "image": f"/inspections/{part_ids[i % len(part_ids)]}/image"}[route]
-        t0 = time.perf_counter()
-        try:
-            response = await client.get(path)
-            if response.status_code >= 500 or response.status_code in (401, 403):
-                errors.append(f"{route} {response.status_code}")
-        except Exception as exc:  # a benchmark counts every failure, whatever it is
-            errors.append(f"{route} {type(exc).__name__}")
-        times[route].append((time.perf_counter() - t0) * 1000)
+        await _timed_get(client, route, path, times, errors)
         i += 1
         await asyncio.sleep(think_s)
 
@@ -84,17 +91,10 @@ async def _live_page(client, deadline: float, times: dict, errors: list) -> None
             path = {"frame": "/station/frame", "station": "/station", "stats": "/stats",
                     "inspections": "/inspections?limit=9",
                     "image": f"/inspections/{newest}/image"}[route]
-            t0 = time.perf_counter()
-            try:
-                response = await client.get(path)
-                if response.status_code >= 500 or response.status_code in (401, 403):
-                    errors.append(f"{route} {response.status_code}")
-                elif route == "inspections":
-                    items = response.json()["items"]
-                    newest = next((r["part_id"] for r in items if r.get("image_path")), newest)
-            except Exception as exc:  # a benchmark counts every failure, whatever it is
-                errors.append(f"{route} {type(exc).__name__}")
-            times[route].append((time.perf_counter() - t0) * 1000)
+            response = await _timed_get(client, route, path, times, errors)
+            if route == "inspections" and response is not None and response.status_code == 200:
+                items = response.json()["items"]
+                newest = next((r["part_id"] for r in items if r.get("image_path")), newest)
         await asyncio.sleep(0.05)
 
 
