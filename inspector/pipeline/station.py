@@ -378,7 +378,8 @@ class Station:
             output_failures=counts.pop("output_failures") + self._output_failures(),
             alarms=self._alarms.active_kinds() if self._alarms is not None else [],
             extra={"disk_message": archive.disk_problem if archive is not None else None,
-                   "source_error": health.get("last_error")},
+                   "source_error": health.get("last_error"),
+                   "inspect_region": self._region_fractions()},
             **counts,
             **self.recorder.latencies(),
         )
@@ -397,6 +398,13 @@ class Station:
             "reconnects": int(snap.reconnects), "last_frame_age_s": snap.last_frame_age_s,
             "last_error": snap.last_error,
         }
+
+    def _region_fractions(self) -> dict[str, float] | None:
+        """Where the model looks in a frame (fractions), for a live view to draw; None: all of it."""
+        r = self.settings.region
+        if (r.x, r.y, r.w, r.h) == (0.0, 0.0, 1.0, 1.0):
+            return None
+        return {"x": r.x, "y": r.y, "w": r.w, "h": r.h}
 
     def _depths(self) -> dict[str, int]:
         q = self._queues

@@ -15,6 +15,17 @@
     $("frame-info").textContent = url ? "live · " + fmt.clock(new Date().toISOString()) : "no frame";
   }
 
+  function showRegion(region) {
+    // The inspect region (model.roi, fractions of the frame) drawn over the frame.
+    const box = $("frame-region");
+    box.hidden = !region;
+    if (!region) return;
+    box.style.left = 100 * region.x + "%";
+    box.style.top = 100 * region.y + "%";
+    box.style.width = 100 * region.w + "%";
+    box.style.height = 100 * region.h + "%";
+  }
+
   async function status() {
     let body;
     try { body = await api("/station"); }
@@ -24,6 +35,7 @@
     }
     const st = body.status;
     showAlarms(st);
+    showRegion((st.extra || {}).inspect_region);
     const v = st.verdicts || {};
     $("count-parts").textContent = fmt.int(st.parts);
     $("count-ok").textContent = fmt.int(v.OK);
