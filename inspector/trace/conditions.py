@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from inspector.trace.config import RootCauseConfig
-from inspector.trace.features import ParamValues, PartFeatures, split_types
+from inspector.trace.features import ParamValues, PartFeatures
 from inspector.trace.stats import format_number
 
 
@@ -79,7 +79,7 @@ def _machines(feats: PartFeatures, step: str, cfg: RootCauseConfig, rows: list,
 
 def _parameter(feats: PartFeatures, key: str, cfg: RootCauseConfig, rows: list,
                presence: dict) -> None:
-    pv: ParamValues = split_types(feats.params[key])
+    pv: ParamValues = feats.typed(key)
     if pv.numeric and np.unique(pv.numbers).size > cfg.bins:
         _numeric(key, pv.numeric_index, pv.numbers, cfg, rows, presence)
         return

@@ -23,6 +23,13 @@ class PartFeatures:
     steps: dict[str, set[int]] = field(default_factory=dict)         # step -> parts
     machine_steps: dict[tuple[str, str], set[int]] = field(default_factory=dict)
     params: dict[str, dict[int, float | int | str]] = field(default_factory=dict)
+    _typed: dict[str, ParamValues] = field(default_factory=dict, repr=False)
+
+    def typed(self, key: str) -> ParamValues:
+        """A parameter's values split by type (computed once)."""
+        if key not in self._typed:
+            self._typed[key] = split_types(self.params[key])
+        return self._typed[key]
 
     @property
     def parts(self) -> int:

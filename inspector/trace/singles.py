@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from inspector.trace.config import RootCauseConfig
-from inspector.trace.features import ParamValues, PartFeatures, split_types
+from inspector.trace.features import ParamValues, PartFeatures
 from inspector.trace.report import (
     DUPLICATE,
     INSUFFICIENT,
@@ -119,7 +119,7 @@ def same_as_machine(feats: PartFeatures, findings: list[Finding]) -> list[Findin
 def _param_findings(feats: PartFeatures, cfg: RootCauseConfig) -> tuple[list[Finding], list[DataIssue]]:
     out, issues = [], []
     for key in sorted(feats.params):
-        pv = split_types(feats.params[key])
+        pv = feats.typed(key)
         if pv.mixed:
             issues.append(_mixed(key, pv))
         idx, labels = (pv.numeric_index, None) if pv.numeric else (pv.text_index, pv.texts)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
+from scipy import special, stats
 
 MIN_EXPECTED = 5  # chi-square needs about this many expected defects (and goods) per bin
 
@@ -108,11 +108,46 @@ def format_number(value: float) -> str:
 def fisher_greater_many(
     d_in: np.ndarray, n_in: np.ndarray, d_out: np.ndarray, n_out: np.ndarray
 ) -> np.ndarray:
-    """One-sided Fisher's exact p-values (group rate higher than the other's), vectorised."""
-    d_in, n_in = np.asarray(d_in, dtype=np.int64), np.asarray(n_in, dtype=np.int64)
-    d_out, n_out = np.asarray(d_out, dtype=np.int64), np.asarray(n_out, dtype=np.int64)
-    p = stats.hypergeom.sf(d_in - 1, n_in + n_out, d_in + d_out, n_in)
-    return np.clip(np.nan_to_num(p, nan=1.0), 0.0, 1.0)
+    """One-sided Fisher's exact p-values (group rate higher than the other's), vectorised:
+    P(X >= d_in) for X hypergeometric with the table's margins."""
+    d = np.asarray(d_in, dtype=np.float64)
+    n = np.asarray(n_in, dtype=np.float64)
+    k = d + np.asarray(d_out, dtype=np.float64)
+    m = n + np.asarray(n_out, dtype=np.float64)
+    mode = np.floor((n + 1) * (k + 1) / (m + 2))
+    upper = d > mode  # beyond the mode: sum the falling terms up; else 1 - the lower tail
+    p = np.ones_like(d)
+    if upper.any():
+        p[upper] = _tail(d[upper], n[upper], k[upper], m[upper], step=1)
+    lower = ~upper & (d > np.maximum(0.0, n + k - m))
+    if lower.any():
+        p[lower] = 1.0 - _tail(d[lower] - 1, n[lower], k[lower], m[lower], step=-1)
+    return np.clip(p, 0.0, 1.0)
+
+
+def _tail(x: np.ndarray, n: np.ndarray, k: np.ndarray, m: np.ndarray, step: int) -> np.ndarray:
+    """Sum of hypergeometric probabilities from x away from the mode (step +1 up, -1 down),
+    by the ratio of neighbouring terms until what is left is below 1e-12 of the sum."""
+    lo, hi = np.maximum(0.0, n + k - m), np.minimum(n, k)
+    term = np.exp(_log_comb(k, x) + _log_comb(m - k, n - x) - _log_comb(m, n))
+    total = term.copy()
+    for _ in range(int(np.max(hi - lo)) + 1):
+        if step > 0:
+            ratio = (k - x) * (n - x) / ((x + 1) * (m - k - n + x + 1))
+        else:
+            ratio = x * (m - k - n + x) / np.maximum((k - x + 1) * (n - x + 1), 1.0)
+        x = x + step
+        inside = (x >= lo) & (x <= hi)
+        term = np.where(inside, term * ratio, 0.0)
+        total += term
+        left = np.where(ratio < 1, term * ratio / np.maximum(1 - ratio, 1e-300), np.inf)
+        if not np.any(inside & (left > 1e-12 * total)):
+            break
+    return total
+
+
+def _log_comb(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return special.gammaln(a + 1) - special.gammaln(b + 1) - special.gammaln(a - b + 1)
 
 
 def risk_ratio(d_in: float, n_in: float, d_out: float, n_out: float) -> float:

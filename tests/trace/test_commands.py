@@ -78,3 +78,20 @@ def test_genealogy_and_root_cause(data_dir: Path) -> None:
     assert "firing.temperature" in table.stdout and " *" in table.stdout
     bad = runner.invoke(app, ["root-cause", "--since", "May 1st", "--data-dir", str(data_dir)])
     assert bad.exit_code == 2 and "not ISO 8601" in bad.stderr
+
+
+def test_root_cause_says_clearly_what_is_wrong(data_dir: Path) -> None:
+    parts = list(simulate(LineSpec(parts=300, seed=4)))
+    store = InspectionStore.open(f"sqlite:///{data_dir / 'inspector.db'}")
+    store.write([to_inspection(p) for p in parts])
+    store.close()
+    where = ["--data-dir", str(data_dir)]
+    bad = runner.invoke(app, ["root-cause", "--alpha", "0.7", *where])
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --alpha: Input should be less")
+    assert "Traceback" not in bad.output and "validation error" not in bad.stderr
+    empty = runner.invoke(app, ["root-cause", "--since", "2020-01-01", "--until", "2020-01-02",
+                                *where])
+    assert empty.exit_code == 2 and "found 0 parts; the history spans 2024-05-01" in empty.stderr
+    window = ["--since", "2024-05-01T00:00", "--until", "2024-05-02T00:00Z"]
+    unknown = runner.invoke(app, ["root-cause", *window, "--defect-class", "Crack", *where])
+    assert unknown.exit_code == 2 and "did you mean 'crack'?" in unknown.stderr
