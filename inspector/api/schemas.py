@@ -27,14 +27,17 @@ class IngestPublic(BaseModel):
     received: int
     stored: int = Field(description="Events new to the database.")
     duplicates: int = Field(description="Events already stored (same serial, machine, step, time).")
+    revised: int = Field(default=0, description="Stored events replaced by a corrected version "
+                         "(same serial, machine, step, time; other parameters); the earlier one "
+                         "is kept as a revision.")
     rejected: int = Field(description="Invalid events; none of their fields were stored.")
     errors: list[EventErrorPublic] = Field(description="Why events were rejected (first 100).")
 
     @classmethod
     def of(cls, result: IngestResult) -> IngestPublic:
         errors = [EventErrorPublic(index=e.index, message=e.message) for e in result.errors]
-        return cls(received=result.received, stored=result.stored,
-                   duplicates=result.duplicates, rejected=result.rejected, errors=errors)
+        return cls(received=result.received, stored=result.stored, duplicates=result.duplicates,
+                   revised=result.revised, rejected=result.rejected, errors=errors)
 
 
 class EventPublic(BaseModel):

@@ -18,8 +18,8 @@ def test_a_good_batch_is_stored_and_listed_in_time_order(client, uid):
              event(f"{uid}-2", "press-1", 5)]
     response = client.post("/events", json=batch)
     assert response.status_code == 200, response.text
-    assert response.json() == {"received": 3, "stored": 3, "duplicates": 0, "rejected": 0,
-                               "errors": []}
+    assert response.json() == {"received": 3, "stored": 3, "duplicates": 0, "revised": 0,
+                               "rejected": 0, "errors": []}
     listed = _serial_events(client, f"{uid}-1")
     assert [e["machine"] for e in listed] == ["press-1", "kiln-2"]
     assert listed[0]["parameters"] == {"temperature": 850.5, "lot": "L1"}
@@ -94,3 +94,12 @@ def test_get_events_needs_a_serial_and_an_unknown_one_has_none(client, uid):
     assert response.status_code == 422
     assert "serial" in response.json()["detail"]
     assert client.get("/events", params={"serial": f"{uid}-none"}).json()["count"] == 0
+
+
+def test_a_corrected_event_is_counted_as_revised(client, uid):
+    first = event(f"{uid}-9", "kiln-2", 10)
+    assert client.post("/events", json=[first]).json()["stored"] == 1
+    corrected = {**first, "parameters": {**first["parameters"], "temperature": 851.0}}
+    again = client.post("/events", json=[corrected]).json()
+    assert (again["stored"], again["duplicates"], again["revised"]) == (0, 0, 1)
+    assert _serial_events(client, f"{uid}-9")[0]["parameters"]["temperature"] == 851.0
