@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from typer.testing import CliRunner
 
 from inspector.bench.frames import BenchInputError, replay_order
@@ -15,14 +16,15 @@ runner = CliRunner()
 
 def test_bench_json_is_one_line_with_every_figure(tiny_bundle, sample_dataset, tmp_path):
     result = runner.invoke(app, ["bench", str(tiny_bundle), "--images", str(sample_dataset / "images"),
-                                 "--frames", "12", "--seconds", "1", "--fps", "10", "--json"])
+                                 "--frames", "12", "--seconds", "1", "--fps", "10", "--rounds", "2",
+                                 "--json"])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
     r = json.loads(lines[0])
-    assert r["cpu"] == cpu_model() and r["fps"] == 10
+    assert r["cpu"] == cpu_model() and r["fps"] == 10 and r["rounds"] == 2 and r["batch_max"] == 8
     assert r["rows"] == 12 and r["station_parts_per_s"] > 0 and r["bare_parts_per_s"] > 0
-    assert r["headroom"] == round(r["station_parts_per_s"] / 10, 2)
+    assert r["headroom"] == pytest.approx(r["station_parts_per_s"] / 10, abs=0.01)
     assert r["bare_latency_ms_p50"] <= r["bare_latency_ms_p99"]
     assert r["paced_rows"] == r["paced_parts"] > 0 and r["paced_latency_ms_p99"] is not None
     assert set(r["stage_ms"]) >= {"decode", "serial", "crop", "quality", "predict", "preprocess",

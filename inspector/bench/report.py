@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+import statistics
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.bench.frames import make_video, prepare_frames
-from inspector.bench.runs import bare_latencies, bench_bare, percentile, run_flat_out, run_paced
+from inspector.bench.runs import StationRun, bare_latencies, bench_bare, percentile, run_flat_out, run_paced
 from inspector.bench.stages import stage_times
+from inspector.config import ModelSection
 from inspector.machine import cpu_model
 from inspector.model.loader import load_classifier
+
+DEFAULT_BATCH_MAX = ModelSection.model_fields["batch_max"].default  # what station.yaml runs
 
 
 @dataclass(frozen=True)
@@ -23,7 +27,8 @@ class BenchSettings:
     fps: float = 30.0              # the camera's frame rate: headroom = station parts/s / fps
     frames: int = 300              # frames through the bare classifier and the flat-out station
     paced_seconds: float = 10.0    # the paced run at --fps (0: none); its latency is the line's
-    batch_max: int = 8
+    batch_max: int = DEFAULT_BATCH_MAX
+    rounds: int = 1                # bare and station alternated this often: medians
     latency_parts: int = 50        # parts timed one at a time (bare latency, per-stage timing)
     ok_sample_rate: float = 0.05
     threads: int = 2
@@ -36,19 +41,21 @@ def run_bench(s: BenchSettings) -> dict:
     files = prepare_frames(s.images, s.frames, work / "frames")
     classifier = load_classifier(s.model, threads=s.threads, max_batch=s.batch_max)
     latencies = bare_latencies(classifier, files[: s.latency_parts])
-    bare_fps = bench_bare(classifier, files, s.batch_max)
-    flat = run_flat_out(classifier, s.model, work / "frames", work / "station", s.batch_max,
-                        s.ok_sample_rate)
+    bare, runs = _throughput(classifier, s, files, work)
+    flat = runs[-1]
+    bare_fps = statistics.median(bare)
+    station_fps = statistics.median(r.parts_per_s for r in runs)
     result = {
         "cpu": cpu_model(), "cpus": os.cpu_count(), "load_average": _load(),
         "model": str(s.model), "version": classifier.card.version, "images": str(s.images),
-        "frames": s.frames, "fps": s.fps,
+        "frames": s.frames, "rounds": len(runs), "batch_max": s.batch_max, "fps": s.fps,
         "bare_parts_per_s": round(bare_fps, 2),
         "bare_latency_ms_p50": _round(percentile(latencies, 50)),
         "bare_latency_ms_p99": _round(percentile(latencies, 99)),
-        "station_parts_per_s": round(flat.parts_per_s, 2),
-        "station_over_bare": round(flat.parts_per_s / bare_fps, 3),
-        "headroom": round(flat.parts_per_s / s.fps, 2),
+        "station_parts_per_s": round(station_fps, 2),
+        "station_over_bare": round(statistics.median(
+            r.parts_per_s / b for r, b in zip(runs, bare, strict=True)), 3),
+        "headroom": round(station_fps / s.fps, 2),
         "rows": flat.metrics["rows_committed"], "statuses": flat.metrics["statuses"],
         "stage_ms": stage_times(classifier, files[: s.latency_parts], s.ok_sample_rate),
         "cpu_ms_per_part_by_thread": {k: round(1000.0 * v / max(1, s.frames), 2)
@@ -56,6 +63,21 @@ def run_bench(s: BenchSettings) -> dict:
     }
     result.update(_paced(classifier, s, work))
     return result
+
+
+def _throughput(classifier, s: BenchSettings, files: list[Path], work: Path
+                ) -> tuple[list[float], list[StationRun]]:
+    """Bare parts/s and flat-out station runs, alternated over the rounds (odd rounds station first)."""
+    bare, runs = [], []
+    for r in range(max(1, s.rounds)):
+        if r % 2:
+            runs.append(run_flat_out(classifier, s.model, work / "frames", work / f"station-{r}",
+                                     s.batch_max, s.ok_sample_rate))
+        bare.append(bench_bare(classifier, files, s.batch_max))
+        if not r % 2:
+            runs.append(run_flat_out(classifier, s.model, work / "frames", work / f"station-{r}",
+                                     s.batch_max, s.ok_sample_rate))
+    return bare, runs
 
 
 def _paced(classifier, s: BenchSettings, work: Path) -> dict:
@@ -90,7 +112,8 @@ def format_report(r: dict) -> str:
         f"CPU            {r['cpu']} ({r['cpus']} logical CPUs, load average {r['load_average']})",
         f"model          {r['model']} ({r['version']})",
         f"parts/s        {r['station_parts_per_s']} through the full station "
-        f"({r['bare_parts_per_s']} bare classifier; station/bare {r['station_over_bare']})",
+        f"({r['bare_parts_per_s']} bare classifier; station/bare {r['station_over_bare']}; "
+        f"batch_max {r['batch_max']}, median of {r['rounds']} round(s))",
         f"latency        bare classifier, one part: p50 {r['bare_latency_ms_p50']} ms, "
         f"p99 {r['bare_latency_ms_p99']} ms",
     ]

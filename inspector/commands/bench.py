@@ -24,20 +24,23 @@ def bench(
     fps: Annotated[float, typer.Option(help="your camera's frame rate (parts/s to keep up with)")] = 30.0,
     frames: Annotated[int, typer.Option(help="frames through the classifier and the station")] = 300,
     seconds: Annotated[float, typer.Option(help="seconds of the paced run at --fps (0: skip)")] = 10.0,
-    batch_max: Annotated[int, typer.Option(help="model.batch_max, as in station.yaml")] = 8,
+    batch_max: Annotated[int | None, typer.Option(
+        help="model.batch_max, as in station.yaml (default: the station's default)")] = None,
+    rounds: Annotated[int, typer.Option(help="bare and station alternated this often (medians)")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON line")] = False,
 ) -> None:
     """Parts/s, latency p50/p99 and headroom over --fps of a bundle on this PC, and which CPU."""
     from inspector.bench.report import BenchSettings, format_report, run_bench
 
-    if fps <= 0 or frames < 1 or seconds < 0 or batch_max < 1:
-        raise fail("--fps must be > 0, --frames and --batch-max >= 1, --seconds >= 0")
+    if fps <= 0 or frames < 1 or seconds < 0 or (batch_max or 1) < 1 or rounds < 1:
+        raise fail("--fps must be > 0, --frames, --batch-max and --rounds >= 1, --seconds >= 0")
+    extra = {} if batch_max is None else {"batch_max": batch_max}
     root, level = logging.getLogger(), logging.getLogger().level
     if not root.isEnabledFor(logging.DEBUG):  # the stations' start/stop lines are noise here
         root.setLevel(logging.ERROR)
     try:
         result = run_bench(BenchSettings(model=bundle, images=images, fps=fps, frames=frames,
-                                         paced_seconds=seconds, batch_max=batch_max))
+                                         paced_seconds=seconds, rounds=rounds, **extra))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     finally:
