@@ -45,6 +45,7 @@ class AlarmWatch(Worker):
         while not self.until():
             self.check(self.metrics())
             self._wake.wait(CHECK_EVERY_S)
+        self.check(self.metrics())  # a run shorter than one period still reports its alarms
 
     def check(self, m: StationMetrics) -> None:
         """Compare the conditions with the raised alarms and announce every change."""
