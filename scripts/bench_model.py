@@ -2,7 +2,9 @@
 
 The backends alternate over --rounds (order reversed every other round); each figure is the median
 of the rounds' medians, each ratio the median of the rounds' ratios. --compare-sessions compares
-ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning) instead of torch.
+ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning, runs of up to
+16 network inputs) instead of torch; --session-options times each session option against the chosen
+settings (docs/benchmarks.md, issue 32) and prints a table.
 Prints one JSON line. Example:
     .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2 --rounds 6
 """
@@ -48,9 +50,9 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def _load(name: str, args):
-    if name == "onnx_spinning":  # the sessions before issue 32
-        return load_classifier(args.model, "onnx", max_batch=16,
-                               session=SessionSettings(threads=args.threads, spinning=True))
+    if name == "onnx_before":  # the sessions before issue 32: spinning, runs of up to max_batch
+        return load_classifier(args.model, "onnx", max_batch=16, session=SessionSettings(
+            threads=args.threads, spinning=True, run_inputs=None))
     return load_classifier(args.model, name, threads=args.threads, max_batch=16)
 
 
@@ -63,6 +65,33 @@ def _bench_round(clf, args, images: list[np.ndarray]) -> dict:
     forward1 = _time(lambda: clf._forward(x1), args.repeats)
     return {"predict_b1_ms": float(np.median(predict1)), "predict_b16_ms": float(np.median(predict16)),
             "forward_single_view_b1_ms": float(np.median(forward1))}
+
+
+OPTIONS = {
+    "chosen": {}, "worker threads spinning": {"spinning": True}, "1 intra-op thread": {"threads": 1},
+    "graph level extended": {"graph_level": "extended"}, "graph level basic": {"graph_level": "basic"},
+    "2 inter-op threads": {"inter_threads": 2}, "runs of up to max_batch (8)": {"run_inputs": None},
+    "before issue 32": {"spinning": True, "run_inputs": None},
+}
+
+
+def _session_options(args, images: list[np.ndarray], per_predict: int) -> None:
+    """Each option against the chosen settings: ms a part, alternated rounds, per-round ratios."""
+    clfs = {k: load_classifier(args.model, max_batch=8, session=SessionSettings(**v))
+            for k, v in OPTIONS.items()}
+    for clf in clfs.values():
+        clf.predict(images[:per_predict])
+    ms: dict[str, list[float]] = {k: [] for k in clfs}
+    for r in range(max(1, args.rounds)):
+        for k in (list(clfs) if r % 2 == 0 else list(clfs)[::-1]):
+            t = time.perf_counter()
+            for i in range(0, len(images), per_predict):
+                clfs[k].predict(images[i:i + per_predict], heatmaps=True)
+            ms[k].append(1000.0 * (time.perf_counter() - t) / len(images))
+    print(f"| option ({per_predict} image(s) per predict) | ms / part | chosen is x faster |")
+    for k, v in ms.items():
+        ratio = statistics.median(a / b for a, b in zip(v, ms["chosen"], strict=True))
+        print(f"| {k} | {statistics.median(v):.1f} | {ratio:.2f} |")
 
 
 def _summary(rounds: list[dict], views: int) -> dict:
@@ -99,10 +128,15 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--compare-sessions", action="store_true",
                    help="ONNX Runtime tuned vs the sessions before issue 32, instead of vs torch")
+    p.add_argument("--session-options", type=int, default=None, metavar="IMAGES_PER_PREDICT",
+                   help="time each session option against the chosen settings; print a table")
     args = p.parse_args()
     paths = _images(args.images, 100)
+    if args.session_options:
+        print(f"{cpu_model()}, load average {[round(x, 2) for x in os.getloadavg()]}")
+        return _session_options(args, [read_image(path) for path in paths[:48]], args.session_options)
     images = [read_image(path) for path in paths[:16]]
-    other = "onnx_spinning" if args.compare_sessions else "torch"
+    other = "onnx_before" if args.compare_sessions else "torch"
     models = {"onnx": _load("onnx", args), other: _load(other, args)}
     for clf in models.values():
         clf.predict(images[:1])  # warm-up: first call allocates
