@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -46,6 +47,25 @@ def _config(tmp_path: Path, **line) -> StationConfig:
         "api": {"enabled": False},
         "lineio": [{"type": "opcua", "endpoint": ENDPOINT, "state_interval_s": 0.2, **line}],
     })
+
+
+def run_client(coroutine):
+    """Run an OPC UA client coroutine on its own thread and loop: the test's thread may already
+    run one (a browser test's playwright leaves a loop behind in the same process)."""
+    result: dict = {}
+
+    def target() -> None:
+        try:
+            result["value"] = asyncio.run(coroutine)
+        except BaseException as exc:  # handed back to the test's thread
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, name="opcua-test-client")
+    thread.start()
+    thread.join(120)
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 async def _value(client: Client, idx: int, path: str):
@@ -97,7 +117,7 @@ def test_a_client_triggers_a_part_reads_its_result_and_the_row_is_stored(tmp_pat
     with station_api(cfg, station):
         station.start()
         assert line.wait_ready(20)
-        seen = asyncio.run(_plc(line.endpoint_url()))
+        seen = run_client(_plc(line.endpoint_url()))
         status = station_control(cfg, station).status()
         assert station.stop(30)
     rows = {r.part_ref: r for r in stored_rows(tmp_path / "data")}
@@ -149,7 +169,7 @@ def test_emit_never_waits_for_the_server_and_the_last_result_wins(tmp_path):
             line.emit(_row(i))
         assert time.monotonic() - t0 < 0.5
         assert line.wait_ready(20)
-        result_id, sequence, state, refused = asyncio.run(_read_last(line.endpoint_url()))
+        result_id, sequence, state, refused = run_client(_read_last(line.endpoint_url()))
     finally:
         line.close()
     assert result_id == "p999" and sequence == line.state().sent
