@@ -158,7 +158,9 @@ class ModelSection(_Model):
         default="onnx", description="Inference runtime; onnx needs no torch on the station."
     )
     batch_max: int = Field(
-        default=8, ge=1, le=256, description="Most queued parts classified in one model call."
+        default=2, ge=1, le=256,
+        description="Most queued parts classified in one model call (2: on a 2-core CPU larger "
+        "batches outgrow the caches and run slower per part; docs/benchmarks.md, issue 32).",
     )
     roi: Roi | None = Field(
         default=None,

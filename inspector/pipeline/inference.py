@@ -43,7 +43,7 @@ class ModelSlot:
 class InferenceSettings:
     """How the inference thread judges parts."""
 
-    batch_max: int = 8
+    batch_max: int = 2
     heatmaps: bool = True
     region: InspectRegion = field(default_factory=InspectRegion)
     deadline_s: float | None = None  # a part older than this when its turn comes is `late`

@@ -15,7 +15,7 @@ class StationSettings:
     """Sizes and timings of one station (from the config, or defaults for tests)."""
 
     station_id: str = "station-1"
-    batch_max: int = 8
+    batch_max: int = 2
     frames_queue: int = 4
     jobs_queue: int = 64
     results_queue: int = 1024

@@ -47,4 +47,4 @@ def test_bench_live_view_polls_like_the_live_page(tiny_bundle, sample_dataset, c
                        "--seconds", "2", "--rounds", "1"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["bench"] == "live_view" and result["clients"] == 1 and result["errors"] == 0
-    assert result["api_ms"]["frame"]["n"] >= 2 and result["parts_lost"] == 0
+    assert result["api_ms"]["frame"]["n"] >= 1 and result["parts_lost"] == 0
