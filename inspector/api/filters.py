@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Path, Query
 
 from inspector.api.timeutil import as_utc
 from inspector.domain import Verdict
+from inspector.errors import StoreError
 from inspector.storage.filters import InspectionFilter, ReviewState
 
 # No control characters: they are never part of an id, and PostgreSQL refuses NUL in text.
@@ -57,3 +59,13 @@ def inspection_filter(
 
 
 FilterDep = Annotated[InspectionFilter, Depends(inspection_filter)]
+
+
+def check_cursor(cursor: str | None, decode: Callable[[str], Any]) -> None:
+    """A page cursor the store cannot read is the caller's mistake: 422 with the reason."""
+    if cursor is None:
+        return
+    try:
+        decode(cursor)
+    except StoreError as exc:
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc

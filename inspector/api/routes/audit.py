@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from http import HTTPStatus
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Query
 
 from inspector.api.auth import AdminActor
 from inspector.api.deps import AuditDep
-from inspector.api.filters import PRINTABLE
+from inspector.api.filters import PRINTABLE, check_cursor
 from inspector.api.schemas import AuditEntryPublic, AuditPublic
-from inspector.errors import StoreError
 from inspector.storage.audit import MAX_AUDIT_PAGE, decode_audit_cursor
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -32,11 +30,7 @@ def list_audit(
                                     description="Only this actor.")] = None,
 ) -> AuditPublic:
     """One page of the audit log, newest first."""
-    if cursor is not None:
-        try:
-            decode_audit_cursor(cursor)
-        except StoreError as exc:
-            raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
+    check_cursor(cursor, decode_audit_cursor)
     entries, next_cursor = audit.list(limit=limit, cursor=cursor, action=action, actor=by)
     items = [AuditEntryPublic.model_validate(e, from_attributes=True) for e in entries]
     return AuditPublic(items=items, count=len(items), next_cursor=next_cursor)

@@ -11,9 +11,8 @@ from fastapi.responses import StreamingResponse
 
 from inspector.api.csv_export import csv_chunks
 from inspector.api.deps import InspectionsDep
-from inspector.api.filters import FilterDep, PartId
+from inspector.api.filters import FilterDep, PartId, check_cursor
 from inspector.api.schemas import InspectionPublic, InspectionsPublic
-from inspector.errors import StoreError
 from inspector.storage.store import MAX_PAGE, decode_cursor
 
 router = APIRouter(prefix="/inspections", tags=["inspections"])
@@ -28,11 +27,7 @@ def list_inspections(
         max_length=512, description="`next_cursor` of the previous page (same filters).")] = None,
 ) -> InspectionsPublic:
     """One page of inspections, newest first; every filter is optional and all must hold."""
-    if cursor is not None:
-        try:
-            decode_cursor(cursor)
-        except StoreError as exc:
-            raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
+    check_cursor(cursor, decode_cursor)
     rows, next_cursor = inspections.list(limit=limit, cursor=cursor, where=where)
     items = [InspectionPublic.of(r) for r in rows]
     return InspectionsPublic(items=items, count=len(items), next_cursor=next_cursor)

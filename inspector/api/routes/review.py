@@ -11,11 +11,10 @@ from fastapi.responses import StreamingResponse
 
 from inspector.api.auth import OperatorActor
 from inspector.api.deps import ControlDep, ReviewsDep, SettingsDep
-from inspector.api.filters import PRINTABLE, PartId
+from inspector.api.filters import PRINTABLE, PartId, check_cursor
 from inspector.api.review_schemas import ReviewCreate, ReviewPublic, ReviewQueuePublic
 from inspector.api.schemas import InspectionPublic
 from inspector.bundles.manager import active_or_none
-from inspector.errors import StoreError
 from inspector.pipeline.control import StationControl
 from inspector.storage.review import MAX_QUEUE_PAGE, Review, ReviewStore, decode_queue_cursor
 from inspector.storage.review_export import plan_export, stream_zip
@@ -34,11 +33,7 @@ def review_queue(
 ) -> ReviewQueuePublic:
     """Unreviewed parts: REVIEW first, then NG, then the OK parts the archive kept a sample
     image of; oldest first within each."""
-    if cursor is not None:
-        try:
-            decode_queue_cursor(cursor)
-        except StoreError as exc:
-            raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, str(exc)) from exc
+    check_cursor(cursor, decode_queue_cursor)
     parts, next_cursor = reviews.queue(limit=limit, cursor=cursor, station_id=station)
     items = [InspectionPublic.of(p) for p in parts]
     return ReviewQueuePublic(items=items, count=len(items), next_cursor=next_cursor)
