@@ -10,7 +10,6 @@ import time
 import weakref
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
 
 from inspector.config import StationConfig
 from inspector.errors import ConfigError, InspectorError
@@ -104,19 +103,6 @@ def build_app(cfg: StationConfig, station: Station, store):
 _controls: weakref.WeakKeyDictionary[Station, StationController] = weakref.WeakKeyDictionary()
 
 
-class _Controller(StationController):
-    """StationController whose status also holds each line protocol's connection state."""
-
-    def status(self) -> dict[str, Any]:
-        from inspector.lineio.registry import line_states
-
-        status = super().status()
-        lines = line_states(self.station.parts.outputs)
-        if lines:
-            status.setdefault("extra", {})["lineio"] = lines
-        return status
-
-
 def station_control(cfg: StationConfig, station: Station, store=None) -> StationController:
     """The station's one StationController (the API and the line protocols share its part refs)."""
     control = _controls.get(station)
@@ -126,7 +112,7 @@ def station_control(cfg: StationConfig, station: Station, store=None) -> Station
             from inspector.storage.progress import SourceProgress
 
             lookup = _safe(partial(SourceProgress(store.engine).part_for_ref, cfg.station.id))
-        control = _controls[station] = _Controller(
+        control = _controls[station] = StationController(
             station, cfg.model.bundle, lookup=lookup, manual=cfg.api.manual_trigger)
     return control
 

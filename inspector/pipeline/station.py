@@ -379,7 +379,8 @@ class Station:
             alarms=self._alarms.active_kinds() if self._alarms is not None else [],
             extra={"disk_message": archive.disk_problem if archive is not None else None,
                    "source_error": health.get("last_error"),
-                   "inspect_region": self._region_fractions()},
+                   "inspect_region": self._region_fractions(),
+                   "lineio": self._line_states()},
             **counts,
             **self.recorder.latencies(),
         )
@@ -398,6 +399,18 @@ class Station:
             "reconnects": int(snap.reconnects), "last_frame_age_s": snap.last_frame_age_s,
             "last_error": snap.last_error,
         }
+
+    def _line_states(self) -> list[dict[str, Any]]:
+        """Each line protocol's connection state (outputs with `state()`), for status and /health."""
+        states = []
+        for output in self.parts.outputs:
+            state = getattr(output, "state", None)
+            if callable(state):
+                try:
+                    states.append(state().to_dict())
+                except Exception:  # a plug-in boundary: its state is not worth a status line
+                    logger.exception("output %s: cannot read its state", type(output).__name__)
+        return states
 
     def _region_fractions(self) -> dict[str, float] | None:
         """Where the model looks in a frame (fractions), for a live view to draw; None: all of it."""
