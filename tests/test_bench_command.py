@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from inspector.bench.frames import BenchInputError, replay_order
 from inspector.cli import app
 from inspector.machine import cpu_model
+from inspector.pipeline.settings import StationSettings
 
 runner = CliRunner()
 
@@ -22,7 +23,8 @@ def test_bench_json_is_one_line_with_every_figure(tiny_bundle, sample_dataset, t
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     assert len(lines) == 1
     r = json.loads(lines[0])
-    assert r["cpu"] == cpu_model() and r["fps"] == 10 and r["rounds"] == 2 and r["batch_max"] == 8
+    assert r["cpu"] == cpu_model() and r["fps"] == 10 and r["rounds"] == 2
+    assert r["batch_max"] == StationSettings().batch_max  # the station's own default
     assert r["rows"] == 12 and r["station_parts_per_s"] > 0 and r["bare_parts_per_s"] > 0
     assert r["headroom"] == pytest.approx(r["station_parts_per_s"] / 10, abs=0.01)
     assert r["bare_latency_ms_p50"] <= r["bare_latency_ms_p99"]
