@@ -31,7 +31,7 @@ from inspector.storage.keys import KeyStore
 from inspector.storage.store import InspectionStore
 
 if TYPE_CHECKING:
-    from inspector.pipeline.control import StationControl
+    from inspector.control import StationControl
     from inspector.trace.mqtt import MqttEventSubscriber
 
 logger = logging.getLogger(__name__)

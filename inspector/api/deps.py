@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from inspector.api.settings import ApiSettings
 from inspector.bundles.manager import ModelManager
-from inspector.pipeline.control import StationControl
+from inspector.control import StationControl
 from inspector.storage.audit import AuditLog
 from inspector.storage.events import EventStore
 from inspector.storage.keys import KeyStore

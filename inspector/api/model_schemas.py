@@ -12,8 +12,8 @@ from inspector.api.schemas import finite
 from inspector.bundles.catalog import BundleInfo
 from inspector.bundles.manager import Swap
 from inspector.bundles.rethreshold import RethresholdReport
+from inspector.control import ActiveModel
 from inspector.model.card import ModelCard, Thresholds
-from inspector.pipeline.control import ActiveModel
 from inspector.storage.rescoring import MAX_RESCORE_PARTS
 
 

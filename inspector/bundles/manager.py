@@ -9,8 +9,8 @@ from pathlib import Path
 
 from inspector.bundles.catalog import bundle_path, load_bundle
 from inspector.bundles.history import Activation, ActivationHistory
+from inspector.control import ActiveModel, StationControl
 from inspector.errors import InspectorError, ModelError
-from inspector.pipeline.control import ActiveModel, StationControl
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
+from inspector.control import StationControl
 from inspector.domain import Alarm, Inspection
-from inspector.pipeline.control import StationControl
 
 
 @dataclass(frozen=True)

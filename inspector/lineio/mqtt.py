@@ -12,6 +12,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
+from inspector.control import StationControl
 from inspector.domain import Alarm, Inspection
 from inspector.errors import InspectorError
 from inspector.lineio.base import LineContext, LineState
@@ -25,7 +26,6 @@ from inspector.lineio.payloads import (
     result_payload,
 )
 from inspector.lineio.sender import ResultSender, SenderSettings
-from inspector.pipeline.control import StationControl
 from inspector.storage.delivery import DeliveryStore
 
 logger = logging.getLogger(__name__)

@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 from asyncua import Server, ua
 from pydantic import ValidationError
 
+from inspector.control import StationControl
 from inspector.domain import Alarm, Inspection, Status
 from inspector.errors import InspectorError
 from inspector.lineio.base import LineContext, LineState
 from inspector.lineio.config import OpcUaLineConfig
 from inspector.lineio.payloads import TriggerMessage, encode, result_payload
-from inspector.pipeline.control import StationControl
 
 logger = logging.getLogger(__name__)
 

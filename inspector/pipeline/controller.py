@@ -11,10 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from inspector.control import ActiveModel, TriggerReceipt
 from inspector.domain import Frame
 from inspector.errors import ModelError
 from inspector.model.card import Thresholds
-from inspector.pipeline.control import ActiveModel, TriggerReceipt
 from inspector.pipeline.station import Station
 
 logger = logging.getLogger(__name__)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from inspector.control import ActiveModel, TriggerReceipt
 from inspector.domain import Frame
 from inspector.model.card import ModelCard, Thresholds
-from inspector.pipeline.control import ActiveModel, TriggerReceipt
 
 
 def write_card(folder: Path, name: str | None = None, classes: tuple[str, ...] = ("good", "crack"),

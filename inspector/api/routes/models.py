@@ -30,9 +30,9 @@ from inspector.api.model_schemas import (
 from inspector.bundles.catalog import BadBundleName, BundleNotFound, list_bundles
 from inspector.bundles.manager import ModelManager, NothingToRollBack, Swap, active_or_none
 from inspector.bundles.rethreshold import rethreshold
+from inspector.control import ActiveModel, StationControl
 from inspector.errors import InspectorError, ModelError
 from inspector.model.card import ModelCard, Thresholds
-from inspector.pipeline.control import ActiveModel, StationControl
 from inspector.storage.audit import AuditLog
 
 router = APIRouter(prefix="/models", tags=["models"])

@@ -15,7 +15,7 @@ from inspector.api.filters import PRINTABLE, PartId, check_cursor
 from inspector.api.review_schemas import ReviewCreate, ReviewPublic, ReviewQueuePublic
 from inspector.api.schemas import InspectionPublic
 from inspector.bundles.manager import active_or_none
-from inspector.pipeline.control import StationControl
+from inspector.control import StationControl
 from inspector.storage.review import MAX_QUEUE_PAGE, Review, ReviewStore, decode_queue_cursor
 from inspector.storage.review_export import plan_export, stream_zip
 

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from inspector.api.auth import OperatorActor, ViewerActor
 from inspector.api.deps import ControlDep
 from inspector.api.station_schemas import StationStatusPublic, TriggerCreate, TriggerPublic
+from inspector.control import StationControl
 from inspector.errors import InspectorError
-from inspector.pipeline.control import StationControl
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""StationControl: the narrow face of a running station that the API and line protocols use."""
+"""StationControl: the narrow face of a running station; the pipeline implements it, the API and
+line protocols use it."""
 
 from __future__ import annotations
 
