@@ -21,11 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import psutil
 
-from inspector.capture.folder import IMAGE_SUFFIXES, load_image
+from inspector.bench.frames import make_video
 from inspector.config import parse_config
 from inspector.model.loader import load_classifier
 from inspector.pipeline.station import Station
@@ -51,26 +49,6 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline-s", type=float, default=None, help="verdicts.deadline_s")
     p.add_argument("--work-dir", type=Path, default=None)
     return p
-
-
-def make_video(images: Path, path: Path, frames: int, fps: float) -> Path:
-    """A 640x480 MJPG video: each frame one sample tile centred on a plain background."""
-    tiles = [load_image(p) for p in sorted(images.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
-    tiles = [t for t in tiles if t is not None]
-    if not tiles:
-        raise SystemExit(f"no images under {images}")
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
-    for i in range(frames):
-        canvas = np.full((480, 640, 3), 90, np.uint8)
-        tile = tiles[i % len(tiles)]
-        tile = tile if tile.ndim == 3 else cv2.cvtColor(tile, cv2.COLOR_GRAY2BGR)
-        scale = min(400 / tile.shape[0], 560 / tile.shape[1])
-        tile = cv2.resize(tile, None, fx=scale, fy=scale)
-        y, x = (480 - tile.shape[0]) // 2, (640 - tile.shape[1]) // 2
-        canvas[y : y + tile.shape[0], x : x + tile.shape[1]] = tile
-        writer.write(canvas)
-    writer.release()
-    return path
 
 
 def station_config(args, video: Path, data_dir: Path, paced: bool) -> dict:

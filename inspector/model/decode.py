@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +40,7 @@ def decode_file(path: str | Path, limits: DecodeLimits | None = None) -> np.ndar
     limits = limits or DecodeLimits()
     path = Path(path)
     data = _read_bytes(path, limits)
-    _check_header(path, limits)
+    _check_header(path, data, limits)
     if data[:2].tobytes() == JPEG_MAGIC:
         return _decode_jpeg(path, data)
     try:
@@ -84,12 +85,13 @@ def _read_bytes(path: Path, limits: DecodeLimits) -> np.ndarray:
     return data
 
 
-def _check_header(path: Path, limits: DecodeLimits) -> None:
-    """Refuse an image whose header announces too many pixels (read lazily: no pixel decoded)."""
+def _check_header(path: Path, data: np.ndarray, limits: DecodeLimits) -> None:
+    """Refuse an image whose header announces too many pixels (Pillow parses only the header of
+    the bytes already read: no second read of the file, no pixel decoded)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
+            with Image.open(io.BytesIO(data.tobytes())) as im:
                 width, height = im.size
     except Image.DecompressionBombError as exc:
         raise BadImage(f"{path.name}: image too large ({exc})") from exc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from inspector.config import CommandOutputConfig
 from inspector.domain import Alarm, Inspection, Verdict
@@ -54,9 +54,7 @@ class CommandOutput:
             return
         values = {"alarm": alarm.kind, "state": "raised" if alarm.active else "cleared",
                   "message": alarm.message, "station_id": alarm.station_id}
-        argv = [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), a)
-                for a in self.alarm_argv]
-        self._run(argv, f"alarm command for {alarm.kind}")
+        self._run(fill(self.alarm_argv, values), f"alarm command for {alarm.kind}")
 
     def _run(self, argv: list[str], what: str) -> None:
         self.runs += 1
@@ -89,5 +87,12 @@ def substitute(template: Sequence[str], inspection: Inspection) -> list[str]:
         "label": inspection.label or "",
         "station_id": inspection.station_id,
     }
-    # One pass, so a serial that itself contains "{part_id}" is not expanded again.
+    return fill(template, values)
+
+
+def fill(template: Sequence[str], values: Mapping[str, str]) -> list[str]:
+    """Each `{name}` in the argv replaced by its value, unknown names kept as written.
+
+    One pass, so a value that itself contains "{part_id}" is not expanded again.
+    """
     return [_PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), a) for a in template]

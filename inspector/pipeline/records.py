@@ -24,9 +24,8 @@ class Routing:
     late: Verdict = Verdict.REVIEW
 
     def verdict(self, status: Status) -> Verdict:
-        """REVIEW unless the config routes this status to NG; never OK."""
-        chosen = getattr(self, status.value, UNJUDGED_VERDICT)
-        return UNJUDGED_VERDICT if chosen is Verdict.OK else chosen
+        """The configured verdict of this status, REVIEW for the others (unjudged_row refuses OK)."""
+        return getattr(self, status.value, UNJUDGED_VERDICT)
 
 
 @dataclass(frozen=True)

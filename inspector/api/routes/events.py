@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
-from inspector.api.deps import EventsDep, SettingsDep
+from inspector.api.deps import EventsDep
 from inspector.api.filters import PRINTABLE
 from inspector.api.schemas import EventPublic, EventsPublic, IngestPublic
 from inspector.trace.ingest import EventIn, ingest_payload
@@ -35,20 +35,16 @@ _BODY_DOC = {
 @router.post("", response_model=IngestPublic, openapi_extra=_BODY_DOC,
              responses={422: {"description": "The body is not JSON, not an array or object, "
                                         "or nested too deeply."}})
-async def post_events(request: Request, events: EventsDep, settings: SettingsDep) -> IngestPublic:
+async def post_events(request: Request, events: EventsDep) -> IngestPublic:
     """Store a JSON array of events (or one event); idempotent on serial+machine+step+timestamp.
 
     Good events are stored even when others are rejected; each rejected event is reported by
     its index and never partly stored. 422: the body is not JSON or not an object/array;
     413: the body is larger than the limit.
     """
-    body = await _read_limited(request, settings.max_body_bytes)
-    payload = _decode(body)
-    try:
-        result = await run_in_threadpool(ingest_payload, events, payload)
-    except OverflowError as exc:  # a time zone offset that moves a timestamp out of years 1..9999
-        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY, "timestamp: out of the representable "
-                            "date range once converted to UTC") from exc
+    # The body limit (413) is the BodyLimit middleware's, on every route alike.
+    payload = _decode(await request.body())
+    result = await run_in_threadpool(ingest_payload, events, payload)
     return IngestPublic.of(result)
 
 
@@ -61,25 +57,6 @@ def get_events(
     """Every upstream event of one serial, oldest first (an unknown serial has none)."""
     items = [EventPublic.of(e) for e in events.for_serial(serial.strip())]
     return EventsPublic(serial=serial.strip(), count=len(items), items=items)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    too_large = HTTPException(
-        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-        f"request body is larger than {limit} bytes: send the events in smaller batches",
-    )
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks: list[bytes] = []
-    size = 0
-    # the declared length may be absent (chunked) or wrong: count what really arrives
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _decode(body: bytes) -> Any:
