@@ -13,7 +13,10 @@ import psutil
 
 from inspector.capture.folder import load_image
 from inspector.config import parse_config
+from inspector.pipeline.settings import StationSettings
 from inspector.pipeline.station import Station
+
+DEFAULT_BATCH_MAX = StationSettings().batch_max  # the station's own default
 
 POLL_S = 0.05  # a thread's CPU after the last poll before it ends is not counted
 
@@ -95,7 +98,8 @@ def _config(model: Path, source: dict, data_dir: Path, batch_max: int, ok_sample
     }
 
 
-def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path, batch_max: int = 8,
+def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path,
+                 batch_max: int = DEFAULT_BATCH_MAX,
                  ok_sample_rate: float = 0.05, backend: str = "onnx") -> StationRun:
     """Every file of `folder` through the full station as fast as it goes (the source waits)."""
     source = {"type": "folder", "path": str(folder)}
@@ -114,7 +118,7 @@ def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path, batch_ma
 
 
 def run_paced(classifier, model: Path, video: Path, data_dir: Path, fps: float, seconds: float,
-              batch_max: int = 8, ok_sample_rate: float = 0.05) -> StationRun:
+              batch_max: int = DEFAULT_BATCH_MAX, ok_sample_rate: float = 0.05) -> StationRun:
     """A video paced at the camera's rate through the full station for `seconds`."""
     source = {"type": "video", "path": str(video), "paced": True, "fps": fps}
     cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate))

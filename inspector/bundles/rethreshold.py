@@ -67,8 +67,10 @@ def _verdict(row: ScoredRow, thresholds: Thresholds, card: ModelCard | None) -> 
     own_score, own_ng = None, None
     fusion = card.fused if card is not None else None
     if fusion is not None and fusion.classifier_ng is not None:
-        good = [row.scores[c] for c in card.good_classes if c in row.scores]
-        own_score = 1.0 - sum(good) if good else None
+        # The classifier's own defect score, as the runtime computes it (1 - p(good classes));
+        # unknown when a stored row lacks a good class's probability.
+        if all(c in row.scores for c in card.good_classes):
+            own_score = 1.0 - sum(row.scores[c] for c in card.good_classes)
         own_ng = fusion.classifier_ng
     return decide(row.defect_score, thresholds, row.anomaly_score, own_score, own_ng)
 

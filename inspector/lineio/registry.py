@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from inspector.lineio.base import LineContext, LineProtocol
@@ -26,8 +26,3 @@ def build_line_protocols(cfg: Any) -> list[LineProtocol]:
     """One protocol per `lineio:` entry of a StationConfig, chosen by its `type`."""
     ctx = LineContext(cfg.station.id, cfg.db_url())
     return [PROTOCOLS[section.type](section, ctx) for section in cfg.lineio]
-
-
-def line_states(outputs: Sequence[object]) -> list[dict[str, Any]]:
-    """The connection state of each line protocol among a station's outputs."""
-    return [o.state().to_dict() for o in outputs if isinstance(o, LineProtocol)]

@@ -66,6 +66,7 @@ class ResultSender:
         self._read_pos = 0     # sent up to
         self._saved = 0
         self._next_save = 0.0
+        self._next_measure = 0.0  # the backlog COUNT(*) runs this often, not on every wake
         self.sent = self.delivered = self.queue_full = self.backlog = 0
         self.ready = threading.Event()  # the cursor is loaded
         self._created = datetime.now(UTC)
@@ -184,8 +185,12 @@ class ResultSender:
         self._saved = self.cursor
         self._next_save = time.monotonic() + s.save_interval_s
 
-    def _measure(self) -> None:
+    def _measure(self, force: bool = False) -> None:
         assert self._store is not None
+        now = time.monotonic()
+        if now < self._next_measure and not force:
+            return
+        self._next_measure = now + self.settings.save_interval_s
         try:
             self.backlog = self._store.count_after(self.settings.station_id, self.cursor)
         except StoreError as exc:
@@ -205,7 +210,7 @@ class ResultSender:
                 time.sleep(0.02)
             self._settle()
             self._save()
-            self._measure()
+            self._measure(force=True)  # the backlog left behind, as of now
         except StoreError as exc:
             logger.warning("result output %s: at stop: %s", self.settings.output, exc)
         finally:
