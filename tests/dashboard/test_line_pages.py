@@ -118,4 +118,6 @@ def test_without_a_key_the_page_asks_for_one(line: Line, tab):
     page.fill("#key-input", line.keys["operator"])
     page.click("#key-save")
     page.wait_for_selector("#h-pipeline dd")
+    # The page's data and the caller's role (GET /me) load independently: wait for the role.
+    page.wait_for_selector("body.role-known")
     assert "operator" in page.text_content("#key-button")
