@@ -196,3 +196,24 @@ process_event_revisions = Table(  # earlier versions of events that a corrected 
     Index("ix_process_event_revisions_event_id", "event_id"),
     Index("ix_process_event_revisions_serial", "serial"),
 )
+
+forward_queue = Table(  # station side: rows still to reach the central database, in order
+    "forward_queue",
+    metadata,
+    Column("seq", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(16), nullable=False),     # inspection | event | audit | status
+    Column("key", String(256), nullable=False),     # the row it names (part_id, id, station_id)
+    Column("queued_at", UTCDateTime(), nullable=False),
+)
+
+stations = Table(  # central side: each forwarding station, its address and how far behind it is
+    "stations",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("api_url", String(512), nullable=True),  # where the central API fetches its images
+    Column("first_contact_at", UTCDateTime(), nullable=False),
+    Column("last_contact_at", UTCDateTime(), nullable=False),
+    Column("lag_rows", Integer, nullable=False),
+    Column("lag_seconds", Float, nullable=False),
+    Column("forwarder", Json, nullable=False),      # forwarder state: batch size, last error
+)
