@@ -160,7 +160,8 @@ class ModelSection(_Model):
     batch_max: int = Field(
         default=2, ge=1, le=256,
         description="Most queued parts classified in one model call (2: on a 2-core CPU larger "
-        "batches outgrow the caches and run slower per part; docs/benchmarks.md, issue 32).",
+        "batches outgrow the caches and run slower per part; "
+        "docs/experiments/benchmarks-history.md, issue 32).",
     )
     roi: Roi | None = Field(
         default=None,

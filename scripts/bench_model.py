@@ -4,7 +4,7 @@ The backends alternate over --rounds (order reversed every other round); each fi
 of the rounds' medians, each ratio the median of the rounds' ratios. --compare-sessions compares
 ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning, runs of up to
 16 network inputs) instead of torch; --session-options times each session option against the chosen
-settings (docs/benchmarks.md, issue 32) and prints a table.
+settings (docs/experiments/benchmarks-history.md, issue 32) and prints a table.
 Prints one JSON line. Example:
     .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2 --rounds 6
 """

@@ -35,7 +35,8 @@ GRAPH_LEVELS = ("disable", "basic", "extended", "all")
 class SessionSettings:
     """How an ONNX Runtime session runs: threads, spinning, graph optimisation.
 
-    Chosen on 2 shared cores (docs/benchmarks.md, issue 32), the default bundle's predict([img]):
+    Chosen on 2 shared cores (docs/experiments/benchmarks-history.md, issue 32), the default
+    bundle's predict([img]):
     no spinning 12-20 ms against 76-120 ms spinning (the classifier's and the gate's idle workers
     spin for the cores the working ones need); 2 threads beat 1 (12.3 vs 20.0 ms); graph level
     "all" beats "extended" and "basic" (19.6 vs 61 / 59 ms: its NCHWc convolution layouts).
