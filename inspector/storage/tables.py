@@ -217,3 +217,26 @@ stations = Table(  # central side: each forwarding station, its address and how 
     Column("lag_seconds", Float, nullable=False),
     Column("forwarder", Json, nullable=False),      # forwarder state: batch size, last error
 )
+
+alerts = Table(  # predictive alerts: what a monitor raised and the evidence it rests on
+    "alerts",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("raised_at", UTCDateTime(), nullable=False),
+    Column("station_id", String(64), nullable=True),     # None: a plant-wide monitor
+    Column("monitor", String(32), nullable=False),       # defect_rate | parameter
+    Column("subject", String(256), nullable=False),      # the class, or machine + parameter
+    Column("defect_class", String(64), nullable=True),   # None: every NG part
+    Column("message", Text, nullable=False),
+    Column("statistic", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("baseline", Float, nullable=False),           # rate (or mean) it compares with
+    Column("current", Float, nullable=False),            # rate (or mean) since the rise began
+    Column("parts", Integer, nullable=False),            # parts since the rise began
+    Column("defects", Integer, nullable=False),
+    Column("first_serial", String(128), nullable=True),  # first part of the rise
+    Column("last_serial", String(128), nullable=True),   # the part that raised it
+    Column("evidence", Json, nullable=False),            # method, design, counts
+    Index("ix_alerts_raised_at", "raised_at"),
+    Index("ix_alerts_station_id_raised_at", "station_id", "raised_at"),
+)
