@@ -237,6 +237,7 @@ alerts = Table(  # predictive alerts: what a monitor raised and the evidence it 
     Column("first_serial", String(128), nullable=True),  # first part of the rise
     Column("last_serial", String(128), nullable=True),   # the part that raised it
     Column("evidence", Json, nullable=False),            # method, design, counts
+    Column("cleared_at", UTCDateTime(), nullable=True),  # the statistic fell back to baseline
     Index("ix_alerts_raised_at", "raised_at"),
     Index("ix_alerts_station_id_raised_at", "station_id", "raised_at"),
 )

@@ -42,6 +42,7 @@ def upgrade() -> None:
         sa.Column("first_serial", sa.String(128), nullable=True),  # first part of the rise
         sa.Column("last_serial", sa.String(128), nullable=True),   # the part that raised it
         sa.Column("evidence", JSON, nullable=False),               # method, design, counts
+        sa.Column("cleared_at", sa.DateTime(timezone=True), nullable=True),  # back to baseline
         sa.PrimaryKeyConstraint("id", name="pk_alerts"),
     )
     op.create_index("ix_alerts_raised_at", "alerts", ["raised_at"])
