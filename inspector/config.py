@@ -127,7 +127,8 @@ class PresenceTrigger(_Model):
 
 class ExternalTrigger(_Model):
     type: Literal["external"] = Field(
-        description="Parts are announced by station.trigger() (PLC/MES; HTTP/MQTT later)."
+        description="Parts are announced from outside: POST /api/v1/trigger (an operator key) or "
+        "a PLC/MES over a `lineio` protocol (MQTT, OPC UA)."
     )
     max_skew_s: float = Field(
         default=0.2,
@@ -336,12 +337,18 @@ class StationConfig(_Model):
     station: StationSection = Field(
         default_factory=StationSection, description="Identity and data folder."
     )
-    source: SourceConfig = Field(description="Where frames come from (see capture).")
+    source: SourceConfig = Field(
+        description="Where frames come from: a USB camera, a network stream, a video file, an "
+        "image folder or the simulated line."
+    )
     trigger: TriggerConfig = Field(
         default_factory=lambda: PerFrameTrigger(type="per_frame"),
         description="When a part is inspected.",
     )
-    model: ModelSection = Field(default_factory=ModelSection, description="Classifier bundle.")
+    model: ModelSection = Field(
+        default_factory=ModelSection,
+        description="The model bundle, its runtime, and the region of the frame it judges.",
+    )
     serial: SerialConfig = Field(
         default_factory=lambda: GeneratedSerial(type="generated"),
         description="Where each part's serial comes from.",
