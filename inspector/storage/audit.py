@@ -53,7 +53,8 @@ class AuditLog(DatabaseAccess):
             return insert_entry(conn, entry)
 
     def list(self, limit: int = 100, cursor: str | None = None, action: str | None = None,
-             actor: str | None = None) -> tuple[list[AuditEntry], str | None]:
+             actor: str | None = None,
+             station_id: str | None = None) -> tuple[list[AuditEntry], str | None]:
         """One page, newest first, and the cursor of the next page (or None)."""
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise StoreError(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}")
@@ -65,6 +66,8 @@ class AuditLog(DatabaseAccess):
             stmt = stmt.where(cols.action == action)
         if actor is not None:
             stmt = stmt.where(cols.actor == actor)
+        if station_id is not None:
+            stmt = stmt.where(cols.station_id == station_id)
         # ids only grow in an append-only table: id order is recording order
         stmt = stmt.order_by(cols.id.desc()).limit(limit + 1)
         with self._connection("read the audit log from") as conn:

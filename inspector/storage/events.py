@@ -122,11 +122,12 @@ class EventStore(DatabaseAccess):
         with self._connection("read event revisions from") as conn:
             return [EventRevision(**r) for r in conn.execute(stmt).mappings()]
 
-    def history(self) -> History:
-        """How many parts were inspected (status ok) in the whole store, and when."""
+    def history(self, station_id: str | None = None) -> History:
+        """How many parts were inspected (status ok) in the whole store (or at one station), and
+        when."""
         cols = inspections.c
         stmt = (select(func.count(), func.min(cols.inspected_at), func.max(cols.inspected_at))
-                .where(cols.status == Status.OK.value))
+                .where(cols.status == Status.OK.value, *_station(station_id)))
         with self._connection("read inspections from") as conn:
             parts, first, last = conn.execute(stmt).one()  # min/max keep the column's UTC type
         return History(int(parts), first, last)
@@ -143,21 +144,26 @@ class EventStore(DatabaseAccess):
         with self._connection("count process events in") as conn:
             return int(conn.execute(select(func.count()).select_from(process_events)).scalar_one())
 
-    def outcomes(self, since: datetime, until: datetime) -> list[PartOutcome]:
-        """Inspected parts (status ok) with since <= inspected_at < until, oldest first."""
+    def outcomes(self, since: datetime, until: datetime,
+                 station_id: str | None = None) -> list[PartOutcome]:
+        """Inspected parts (status ok) with since <= inspected_at < until (at one station when
+        `station_id` is given), oldest first."""
         cols = inspections.c
         stmt = (
             select(cols.serial, cols.inspected_at, cols.verdict, cols.label, cols.review_label)
-            .where(*_window(since, until), cols.status == Status.OK.value)
+            .where(*_window(since, until), cols.status == Status.OK.value, *_station(station_id))
             .order_by(cols.inspected_at, cols.id)
         )
         with self._connection("read inspections from") as conn:
             return [PartOutcome(**r) for r in conn.execute(stmt).mappings()]
 
-    def facts(self, since: datetime, until: datetime) -> list[EventFacts]:
-        """Events of every part inspected (status ok) in the window, joined on serial, by time."""
+    def facts(self, since: datetime, until: datetime,
+              station_id: str | None = None) -> list[EventFacts]:
+        """Events of every part inspected (status ok) in the window (at one station when
+        `station_id` is given), joined on serial, by time."""
         cols = inspections.c
-        serials = select(cols.serial).where(*_window(since, until), cols.status == Status.OK.value)
+        serials = select(cols.serial).where(*_window(since, until), cols.status == Status.OK.value,
+                                            *_station(station_id))
         ev = process_events.c
         # parameters as text, decoded below in one json.loads: per-row decoding and row
         # mappings cost more than the query itself at 100k events
@@ -221,6 +227,11 @@ def _window(since: datetime, until: datetime) -> list[Any]:
         if value.tzinfo is None or value.utcoffset() is None:
             raise StoreError(f"{name} must be a timezone-aware datetime, got {value!r}")
     return [inspections.c.inspected_at >= since, inspections.c.inspected_at < until]
+
+
+def _station(station_id: str | None) -> list[Any]:
+    """The condition "inspected at this station" (none when `station_id` is None)."""
+    return [] if station_id is None else [inspections.c.station_id == station_id]
 
 
 def _row(event: ProcessEvent, received_at: datetime) -> dict[str, Any]:

@@ -125,13 +125,16 @@ class InspectionStore(DatabaseAccess):
         rows = self._fetch(select(inspections).where(inspections.c.part_id == part_id))
         return rows[0] if rows else None
 
-    def by_serial(self, serial: str) -> list[Inspection]:
-        """Every inspection of one serial, oldest first (a part may be inspected again)."""
+    def by_serial(self, serial: str, station_id: str | None = None) -> list[Inspection]:
+        """Every inspection of one serial (at one station when `station_id` is given), oldest
+        first (a part may be inspected again)."""
         stmt = (
             select(inspections)
             .where(inspections.c.serial == serial)
             .order_by(inspections.c.inspected_at, inspections.c.id)
         )
+        if station_id is not None:
+            stmt = stmt.where(inspections.c.station_id == station_id)
         return self._fetch(stmt)
 
     def list(

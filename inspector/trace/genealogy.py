@@ -51,12 +51,14 @@ class Genealogy:
         }
 
 
-def genealogy(serial: str, inspections: InspectionStore, events: EventStore) -> Genealogy:
-    """The genealogy of `serial` (two indexed lookups on serial)."""
+def genealogy(serial: str, inspections: InspectionStore, events: EventStore,
+              station_id: str | None = None) -> Genealogy:
+    """The genealogy of `serial` (two indexed lookups on serial). With `station_id`, only that
+    station's inspections; the upstream events stay, since they belong to no station."""
     clean = clean_serial(serial)
     if clean is None:
         raise TraceError(f"not a valid serial: {serial!r}")
-    found = sorted(inspections.by_serial(clean), key=lambda i: i.inspected_at)
+    found = sorted(inspections.by_serial(clean, station_id), key=lambda i: i.inspected_at)
     return Genealogy(clean, tuple(found), tuple(events.for_serial(clean)))
 
 

@@ -39,8 +39,10 @@ __all__ = ["DUPLICATE", "INSUFFICIENT", "NO_CONTRAST", "TESTED", "DataIssue", "F
 def root_cause(
     events: EventStore, since: datetime, until: datetime,
     defect_class: str | None = None, config: RootCauseConfig | None = None,
+    station_id: str | None = None,
 ) -> RootCauseReport:
-    """Analyse parts inspected (status ok) with since <= inspected_at < until.
+    """Analyse parts inspected (status ok) with since <= inspected_at < until (only those of
+    one station when `station_id` is given).
 
     Raises TraceError when the window is inverted or holds no parts (saying what the
     history spans), or when `defect_class` is not a label of any part in the window.
@@ -48,19 +50,22 @@ def root_cause(
     if until <= since:
         raise TraceError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     t0 = time.perf_counter()
-    outcomes = events.outcomes(since, until)
+    outcomes = events.outcomes(since, until, station_id)
     if not outcomes:
-        raise TraceError(_empty_window(events, since, until))
-    report = analyze(outcomes, events.facts(since, until), defect_class, config)
+        raise TraceError(_empty_window(events, since, until, station_id))
+    report = analyze(outcomes, events.facts(since, until, station_id), defect_class, config)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
 
 
-def _empty_window(events: EventStore, since: datetime, until: datetime) -> str:
-    window = f"the window {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC found 0 parts"
-    history = events.history()
+def _empty_window(events: EventStore, since: datetime, until: datetime,
+                  station_id: str | None = None) -> str:
+    at = "" if station_id is None else f" at station {station_id!r}"
+    window = (f"the window {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC found 0 parts"
+              f"{at}")
+    history = events.history(station_id)
     if not history.parts or history.first is None or history.last is None:
-        return f"{window}; the store holds no inspected parts at all"
+        return f"{window}; the store holds no inspected parts{at} at all"
     return (f"{window}; the history spans {history.first:%Y-%m-%d %H:%M} .. "
             f"{history.last:%Y-%m-%d %H:%M} UTC ({history.parts} parts): choose since/until "
             "inside it")

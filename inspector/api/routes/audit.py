@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from inspector.api.auth import AdminActor
 from inspector.api.deps import AuditDep
-from inspector.api.filters import PRINTABLE, check_cursor
+from inspector.api.filters import PRINTABLE, StationId, check_cursor
 from inspector.api.schemas import AuditEntryPublic, AuditPublic
 from inspector.storage.audit import MAX_AUDIT_PAGE, decode_audit_cursor
 
@@ -28,9 +28,11 @@ def list_audit(
                                         description="Only this action.")] = None,
     by: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
                                     description="Only this actor.")] = None,
+    station_id: StationId = None,
 ) -> AuditPublic:
     """One page of the audit log, newest first."""
     check_cursor(cursor, decode_audit_cursor)
-    entries, next_cursor = audit.list(limit=limit, cursor=cursor, action=action, actor=by)
+    entries, next_cursor = audit.list(limit=limit, cursor=cursor, action=action, actor=by,
+                                     station_id=station_id)
     items = [AuditEntryPublic.model_validate(e, from_attributes=True) for e in entries]
     return AuditPublic(items=items, count=len(items), next_cursor=next_cursor)

@@ -11,7 +11,7 @@ from fastapi.responses import StreamingResponse
 
 from inspector.api.auth import OperatorActor
 from inspector.api.deps import ControlDep, ReviewsDep, SettingsDep
-from inspector.api.filters import PRINTABLE, PartId, check_cursor
+from inspector.api.filters import PRINTABLE, PartId, StationId, check_cursor
 from inspector.api.review_schemas import ReviewCreate, ReviewPublic, ReviewQueuePublic
 from inspector.api.schemas import InspectionPublic
 from inspector.bundles.manager import active_or_none
@@ -21,6 +21,11 @@ from inspector.storage.review_export import plan_export, stream_zip
 
 router = APIRouter(tags=["review"])
 
+# The name these routes had before every route took `station_id`; kept so old clients still work.
+LegacyStation = Annotated[str | None, Query(
+    max_length=64, pattern=PRINTABLE, deprecated=True,
+    description="Old name of `station_id` (the same filter).")]
+
 
 @router.get("/review/queue", response_model=ReviewQueuePublic)
 def review_queue(
@@ -28,13 +33,14 @@ def review_queue(
     limit: Annotated[int, Query(ge=1, le=MAX_QUEUE_PAGE, description="Parts per page.")] = 50,
     cursor: Annotated[str | None, Query(
         max_length=128, description="`next_cursor` of the previous page (same filters).")] = None,
-    station: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
-                                         description="Only this station.")] = None,
+    station_id: StationId = None,
+    station: LegacyStation = None,
 ) -> ReviewQueuePublic:
     """Unreviewed parts: REVIEW first, then NG, then the OK parts the archive kept a sample
     image of; oldest first within each."""
     check_cursor(cursor, decode_queue_cursor)
-    parts, next_cursor = reviews.queue(limit=limit, cursor=cursor, station_id=station)
+    parts, next_cursor = reviews.queue(limit=limit, cursor=cursor,
+                                       station_id=_station(station_id, station))
     items = [InspectionPublic.of(p) for p in parts]
     return ReviewQueuePublic(items=items, count=len(items), next_cursor=next_cursor)
 
@@ -63,14 +69,15 @@ def review_part(part_id: PartId, body: ReviewCreate, actor: OperatorActor, revie
                        409: {"description": "This server has no image archive."}})
 def export_reviewed(
     reviews: ReviewsDep, settings: SettingsDep,
-    station: Annotated[str | None, Query(max_length=64, pattern=PRINTABLE,
-                                         description="Only this station.")] = None,
+    station_id: StationId = None,
+    station: LegacyStation = None,
 ) -> StreamingResponse:
     """The reviewed images as a zip that `inspector train` reads once unpacked."""
+    station_id = _station(station_id, station)
     root = getattr(settings, "images_dir", None)
     if root is None:
         raise HTTPException(HTTPStatus.CONFLICT, "this server has no image archive (images_dir)")
-    plan = plan_export(reviews.reviewed(station_id=station), Path(root))
+    plan = plan_export(reviews.reviewed(station_id=station_id), Path(root))
     headers = {"Content-Disposition": 'attachment; filename="reviewed.zip"',
                "X-Export-Written": str(len(plan.entries)),
                "X-Export-Skipped": str(sum(plan.skipped.values()))}
@@ -87,3 +94,12 @@ def _check_label(label: str, control: StationControl | None, reviews: ReviewStor
     listed = ", ".join(known) if known else "none yet (no active model, no labelled rows)"
     raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
                         f"unknown class {label!r}: known classes are {listed}")
+
+
+def _station(station_id: str | None, station: str | None) -> str | None:
+    """The one station filter of `station_id` and its old name; 422 when they disagree."""
+    if station_id is not None and station is not None and station_id != station:
+        raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
+                            f"station_id ({station_id!r}) and station ({station!r}) disagree: "
+                            "give station_id only")
+    return station_id if station_id is not None else station

@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query
 
 from inspector.api.deps import EventsDep, SettingsDep
-from inspector.api.filters import PRINTABLE, time_range
+from inspector.api.filters import PRINTABLE, StationId, time_range
 from inspector.api.schemas import RootCausePublic
 from inspector.trace.rootcause import root_cause
 
@@ -29,6 +29,7 @@ def get_root_cause(
     defect_class: Annotated[str | None, Query(
         max_length=64, pattern=PRINTABLE,
         description="Analyse one defect class instead of all NG parts.")] = None,
+    station_id: StationId = None,
 ) -> RootCausePublic:
     """Ranked findings over inspected parts, each with the parts it rests on and a sentence.
 
@@ -43,5 +44,5 @@ def get_root_cause(
     except OverflowError as exc:
         raise HTTPException(HTTPStatus.UNPROCESSABLE_ENTITY,
                             "until: too early to look 24 hours back from") from exc
-    report = root_cause(events, start, end, defect_class, settings.root_cause)
+    report = root_cause(events, start, end, defect_class, settings.root_cause, station_id)
     return RootCausePublic.of(report.to_dict())

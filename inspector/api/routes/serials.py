@@ -7,6 +7,7 @@ from http import HTTPStatus
 from fastapi import APIRouter, HTTPException
 
 from inspector.api.deps import EventsDep, InspectionsDep
+from inspector.api.filters import StationId
 from inspector.api.schemas import GenealogyPublic
 from inspector.trace.genealogy import genealogy
 
@@ -15,9 +16,11 @@ router = APIRouter(prefix="/serials", tags=["serials"])
 
 @router.get("/{serial}", response_model=GenealogyPublic,
             responses={404: {"description": "No inspection and no event has this serial."}})
-def get_serial(serial: str, inspections: InspectionsDep, events: EventsDep) -> GenealogyPublic:
-    """Everything known about one serial, oldest first."""
-    found = genealogy(serial, inspections, events)
+def get_serial(serial: str, inspections: InspectionsDep, events: EventsDep,
+               station_id: StationId = None) -> GenealogyPublic:
+    """Everything known about one serial, oldest first. With `station_id`, only that station's
+    inspections (the upstream events belong to no station and are all listed)."""
+    found = genealogy(serial, inspections, events, station_id)
     if not found.found:
         raise HTTPException(HTTPStatus.NOT_FOUND,
                             f"serial {found.serial!r} is unknown (no inspection, no event)")
