@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from inspector.domain import Prediction, Verdict
+from inspector.errors import ModelError
 from inspector.model.card import ModelCard
 from inspector.model.feature_bank import FeatureBank, content_cells, image_descriptor
 from inspector.model.preprocess import Placement, apply_view, invert_view, prepare_batch
@@ -24,11 +25,15 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(x, -60, 60)))
 
 
+def image_descriptors(features: np.ndarray, placements: list[Placement]) -> np.ndarray:
+    """Each image's descriptor (per-channel mean and spread over its content cells), N x 2C."""
+    cells = [content_cells(p, features.shape[2:]) for p in placements]
+    return np.stack([image_descriptor(features[i, :, rows, cols]) for i, (rows, cols) in enumerate(cells)])
+
+
 def image_distances(bank: FeatureBank, features: np.ndarray, placements: list[Placement]) -> np.ndarray:
     """Each image's distance to the nearest good training image (the image bank alone)."""
-    cells = [content_cells(p, features.shape[2:]) for p in placements]
-    descriptors = [image_descriptor(features[i, :, rows, cols]) for i, (rows, cols) in enumerate(cells)]
-    return bank.images.distances(np.stack(descriptors))
+    return bank.images.distances(image_descriptors(features, placements))
 
 
 def image_only_score(cal, p_anomaly: np.ndarray, image_distance: np.ndarray) -> np.ndarray:
@@ -111,6 +116,14 @@ class BundleRuntime:
             distances = (self.bank.score_parts(features, placements) if self.uses_windows else
                          {"image_distance": image_distances(self.bank, features, placements)})
         return probs, self.defect_score(probs), distances, dmaps
+
+    def gate_descriptors(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """A banked gate's (p(anomaly) N, image descriptors N x 2C) for uint8 images, as served."""
+        batch, placements = prepare_batch(images, self.card.input_size)
+        probs, _, features = self._views_forward(batch)
+        if features is None:
+            raise ModelError(f"{self.card.name} has no feature output to describe images by")
+        return self.defect_score(probs), image_descriptors(features, placements)
 
     @property
     def uses_windows(self) -> bool:
