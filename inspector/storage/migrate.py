@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.errors import StoreError
 from inspector.storage.engine import create_engine_for
+from inspector.storage.partitions import ensure_partitions
 
 try:  # POSIX only; elsewhere concurrent first starts are simply not serialised
     import fcntl
@@ -59,6 +60,9 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), revision)
+        # Partitions for this month and the next ones exist before anything writes (PostgreSQL
+        # only; a no-op elsewhere): every store open and forwarder start passes here.
+        ensure_partitions(engine)
     except SQLAlchemyError as exc:
         url = engine.url.render_as_string(hide_password=True)
         raise StoreError(f"cannot migrate database {url}: {exc}") from exc
