@@ -12,6 +12,7 @@ from inspector.commands import demo as demo_cmds
 from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
 from inspector.commands import quality as quality_cmds
+from inspector.commands import retention as retention_cmds
 from inspector.commands import review as review_cmds
 from inspector.commands import serve as serve_cmds
 from inspector.commands import station as station_cmds
@@ -45,6 +46,7 @@ app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
 app.command("serve")(serve_cmds.serve)
 app.command("export-reviewed")(review_cmds.export_reviewed)
+app.command("retention")(retention_cmds.retention)
 app.add_typer(keys_cmds.app, name="keys")
 
 
