@@ -201,9 +201,24 @@ forward_queue = Table(  # station side: rows still to reach the central database
     "forward_queue",
     metadata,
     Column("seq", Id, primary_key=True, autoincrement=True),
-    Column("kind", String(16), nullable=False),     # inspection | event | audit | status
+    Column("kind", String(16), nullable=False),     # inspection | event | audit
     Column("key", String(256), nullable=False),     # the row it names (part_id, id, station_id)
     Column("queued_at", UTCDateTime(), nullable=False),
+)
+
+forwarding = Table(  # station side: one row while forwarding is on (the queue's triggers exist)
+    "forwarding",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("central", String(512), nullable=False),  # the central URL, password hidden
+    Column("enabled_at", UTCDateTime(), nullable=False),
+)
+
+forwarded_audit = Table(  # central side: station audit ids already stored (audit has no natural key)
+    "forwarded_audit",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("source_id", Id, primary_key=True, autoincrement=False),
 )
 
 stations = Table(  # central side: each forwarding station, its address and how far behind it is
