@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from inspector.api.config import MAX_BODY_BYTES, ApiSection
+from inspector.api.station_fetch import CentralSettings
 from inspector.api.stats_config import StatsSection
 from inspector.trace.config import RootCauseConfig
 
@@ -20,6 +21,7 @@ class ApiSettings:
     station_id: str | None = None      # recorded in audit entries; None for a central server
     images_dir: Path | None = None     # image archive root (data_dir/images): part images by id
     stats: StatsSection = field(default_factory=StatsSection)  # shift times of /stats
+    central: CentralSettings | None = None  # set: a central service (fleet page, image fetch)
 
     @classmethod
     def of(cls, api: ApiSection, root_cause: RootCauseConfig | None = None,

@@ -46,8 +46,18 @@ def serve(
         "--config", "-c", help="station.yaml: its database, api section, root-cause settings "
         "and, when enabled, its MQTT event subscriber")] = None,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
+    central: Annotated[bool | None, typer.Option(
+        "--central/--no-central", help="serve as the plant's central service: the fleet page, "
+        "part images fetched through their stations (key: $INSPECTOR_STATION_API_KEY). "
+        "Default: on for a PostgreSQL database served without --config")] = None,
+    station_timeout: Annotated[float, typer.Option(
+        min=0.1, max=120, help="central: seconds a station has to answer an image request")] = 5.0,
 ) -> None:
     """Serve the HTTP API (events, serials, root cause, inspections, audit, health) until Ctrl-C.
+
+    Over the plant's central PostgreSQL (`--db postgresql+psycopg://...`) it is the central
+    service: every station's rows, a station filter on every list, GET /fleet, and each part's
+    image fetched through the station that took it.
 
     Every route but /health needs an API key (`inspector keys create`); reads are open to
     anyone only with `api.open_reads: true` in the config. Listening on any address but
@@ -62,6 +72,7 @@ def serve(
 
     try:
         setup = _setup(config, db, data_dir, host, port)
+        setup = _with_central(setup, central, config is None, station_timeout)
         store = InspectionStore.open(setup.url)
     except ConfigValidationError as exc:
         for issue in exc.issues:
@@ -73,8 +84,9 @@ def serve(
         check_listen_allowed(setup.host, KeyStore(store.engine))
         with mqtt_ingestion(setup.mqtt, setup.url) as subscriber:
             app = create_app(store, settings=setup.settings, mqtt=subscriber)
-            typer.echo(f"serving {store.url} on http://{setup.host}:{setup.port} (docs: /docs)",
-                       err=True)
+            role = " as the central service" if setup.settings.central is not None else ""
+            typer.echo(f"serving {store.url}{role} on http://{setup.host}:{setup.port} "
+                       "(docs: /docs)", err=True)
             uvicorn.run(app, host=setup.host, port=setup.port, log_level=log_level)
     except InspectorError as exc:
         raise fail(str(exc), code=1) from exc
@@ -100,6 +112,25 @@ def _setup(config: Path | None, db: str | None, data_dir: Path | None, host: str
                        images_dir=_images_dir(data_dir or configured_dir))
     return ServeSetup(url=url, host=host or api.host, port=port or api.port, mqtt=mqtt,
                       settings=settings)
+
+
+def _with_central(setup: ServeSetup, central: bool | None, no_station: bool,
+                  timeout_s: float) -> ServeSetup:
+    """Central settings when asked, or by default for PostgreSQL without a station config; the
+    stations' key comes from the environment only, never from a file or the database."""
+    from inspector.api.station_fetch import STATION_KEY_ENV, CentralSettings
+
+    if central is None:
+        central = no_station and setup.url.startswith("postgresql")
+    if not central:
+        return setup
+    key = os.environ.get(STATION_KEY_ENV) or None
+    if key is None:
+        logger.warning("%s is not set: stations that need a key will refuse image requests",
+                       STATION_KEY_ENV)
+    settings = replace(setup.settings, central=CentralSettings(station_api_key=key,
+                                                               timeout_s=timeout_s))
+    return replace(setup, settings=settings)
 
 
 def _images_dir(data_dir: Path | None) -> Path:

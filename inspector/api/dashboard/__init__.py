@@ -27,12 +27,17 @@ PAGES = {
     "/models": ("models.html", "Models"),
     "/health": ("health.html", "Health"),
 }
+# in the nav of a central service only (its station selector too); the pages answer anywhere
+CENTRAL_PAGES = {"/fleet": ("fleet.html", "Fleet")}
 
 
 def _render(request: Request, template: str, **context: object) -> HTMLResponse:
-    nav = [(path, title) for path, (_, title) in PAGES.items()]
+    central = getattr(request.app.state.settings, "central", None) is not None
+    pages = {**CENTRAL_PAGES, **PAGES} if central else PAGES
+    nav = [(path, title) for path, (_, title) in pages.items()]
     return templates.TemplateResponse(request, template, {
-        "nav": nav, "path": request.url.path, "static": STATIC_PREFIX, **context})
+        "nav": nav, "path": request.url.path, "static": STATIC_PREFIX, "central": central,
+        **context})
 
 
 def _page(template: str):
@@ -41,7 +46,7 @@ def _page(template: str):
     return page
 
 
-for _path, (_template, _title) in PAGES.items():
+for _path, (_template, _title) in {**PAGES, **CENTRAL_PAGES}.items():
     router.add_api_route(_path, _page(_template), methods=["GET"], response_class=HTMLResponse,
                          name=f"page_{_template.removesuffix('.html')}")
 

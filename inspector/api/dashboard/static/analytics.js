@@ -4,6 +4,9 @@
   const {api, el, fmt, facts, banner} = window.Inspector;
   const $ = (id) => document.getElementById(id);
   const HOUR = 3600 * 1000;
+  // a central service's station selector puts ?station_id= in the URL: every figure keeps to it
+  const chosen = new URLSearchParams(location.search).get("station_id");
+  const station = chosen ? {station_id: chosen} : {};
 
   function partsLink(params) {
     return "/parts?" + new URLSearchParams(params).toString();
@@ -24,7 +27,7 @@
     const hours = Number($("an-range").value);
     const until = new Date(Math.ceil(Date.now() / HOUR) * HOUR);
     const since = new Date(until.getTime() - hours * HOUR);
-    const range = {since: since.toISOString(), until: until.toISOString()};
+    const range = {since: since.toISOString(), until: until.toISOString(), ...station};
     try {
       const st = await api("/stats?" + new URLSearchParams(range));
       const t = st.total;
@@ -33,7 +36,7 @@
       const bars = st.hourly.map((h) => ({
         label: new Date(h.hour).toLocaleTimeString("en-GB", {hour: "2-digit", minute: "2-digit", hour12: false}),
         parts: {OK: h.ok, REVIEW: h.review, NG: h.ng}, line: h.yield,
-        href: partsLink({since: h.hour, until: new Date(new Date(h.hour).getTime() + HOUR).toISOString()})}));
+        href: partsLink({since: h.hour, until: new Date(new Date(h.hour).getTime() + HOUR).toISOString(), ...station})}));
       window.Charts.stacked($("an-hourly"), bars, ["OK", "REVIEW", "NG"], "yield");
       window.Charts.pareto($("an-pareto"), st.pareto.map((d) => ({
         label: d.label, value: d.parts, cumulative: d.cumulative_share, href: partsLink({...range, label: d.label})})));
