@@ -160,3 +160,24 @@ def test_the_fleet_needs_a_viewer_key(api, central):
     assert anonymous.get("/fleet").status_code == 401
     viewer = TestClient(app, base_url=API_BASE, headers={"X-API-Key": new_key(central, "viewer")})
     assert viewer.get("/fleet").status_code == 200
+
+
+def test_serve_is_central_by_default_over_postgresql_without_a_station_config(monkeypatch):
+    from inspector.commands.serve import ServeSetup, _with_central
+    from inspector.trace.config import MqttEventsConfig
+
+    def setup(url: str) -> ServeSetup:
+        return ServeSetup(url=url, host="127.0.0.1", port=8000, mqtt=MqttEventsConfig(),
+                          settings=ApiSettings())
+
+    monkeypatch.setenv("INSPECTOR_STATION_API_KEY", "insp_central")
+    pg = "postgresql+psycopg://inspector@db/plant"
+    central = _with_central(setup(pg), None, True, 2.0).settings.central
+    assert central is not None and central.station_api_key == "insp_central"
+    assert central.timeout_s == 2.0 and "insp_central" not in repr(central)
+    assert _with_central(setup(pg), None, False, 5.0).settings.central is None  # a station's own
+    assert _with_central(setup(pg), False, True, 5.0).settings.central is None
+    assert _with_central(setup("sqlite:///x.db"), None, True, 5.0).settings.central is None
+    monkeypatch.delenv("INSPECTOR_STATION_API_KEY")
+    forced = _with_central(setup("sqlite:///x.db"), True, True, 5.0).settings.central
+    assert forced is not None and forced.station_api_key is None
