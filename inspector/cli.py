@@ -9,6 +9,7 @@ import typer
 
 from inspector.commands import bench as bench_cmds
 from inspector.commands import demo as demo_cmds
+from inspector.commands import forward as forward_cmds
 from inspector.commands import keys as keys_cmds
 from inspector.commands import model as model_cmds
 from inspector.commands import quality as quality_cmds
@@ -45,6 +46,7 @@ app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
 app.command("serve")(serve_cmds.serve)
+app.command("forward")(forward_cmds.forward)
 app.command("export-reviewed")(review_cmds.export_reviewed)
 app.command("retention")(retention_cmds.retention)
 app.add_typer(keys_cmds.app, name="keys")

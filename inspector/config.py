@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -210,11 +211,41 @@ class ImagesSection(_Model):
     )
 
 
+class ForwardSection(_Model):
+    batch_rows: int = Field(
+        default=500, ge=1, le=10_000,
+        description="Queued rows written to the central database per transaction at most.",
+    )
+    heartbeat_s: float = Field(
+        default=5.0, gt=0, le=300,
+        description="When nothing is queued, the central stations row is touched this often.",
+    )
+    backoff_max_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="Longest wait between tries while the central database is away "
+        "(the wait doubles from 0.5 s up to this).",
+    )
+
+
 class StorageSection(_Model):
     url: str | None = Field(
         default=None,
         description="Database URL; default SQLite in data_dir "
         f"(environment override: {ENV_DB_URL}).",
+    )
+    central_url: str | None = Field(
+        default=None,
+        description="Central PostgreSQL the station forwards its rows to (store-and-forward: "
+        "rows are written locally first). `${NAME}` is replaced by the environment variable "
+        "NAME, e.g. postgresql+psycopg://inspector:${INSPECTOR_CENTRAL_PASSWORD}@db/plant.",
+    )
+    station_api_url: str | None = Field(
+        default=None,
+        description="This station's API address as the central service reaches it (it fetches "
+        "part images there), e.g. http://10.0.4.21:8080.",
+    )
+    forward: ForwardSection = Field(
+        default_factory=ForwardSection, description="How rows are forwarded to central_url."
     )
     batch_size: int = Field(default=32, ge=1, le=10_000, description="Rows per write at most.")
     flush_interval_s: float = Field(
@@ -383,8 +414,27 @@ class StationConfig(_Model):
 
         return self.storage.url or sqlite_url(self.station.data_dir)
 
+    def central_db_url(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """storage.central_url with its `${NAME}` environment variables filled in (None: off)."""
+        if self.storage.central_url is None:
+            return None
+        return expand_env("storage.central_url", self.storage.central_url, environ)
+
 
 # ---- loading ---------------------------------------------------------------------------------
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def expand_env(key: str, value: str, environ: Mapping[str, str] | None = None) -> str:
+    """`value` with each `${NAME}` replaced by the environment variable NAME (secrets stay out of
+    station.yaml); a variable that is not set is a ConfigError naming `key` and the variable."""
+    env = os.environ if environ is None else environ
+    missing = [name for name in _ENV_REF.findall(value) if name not in env]
+    if missing:
+        raise ConfigError(f"{key}: environment variable {', '.join(missing)} is not set")
+    return _ENV_REF.sub(lambda m: env[m.group(1)], value)
 
 
 def format_errors(exc: ValidationError, data: Any) -> list[str]:
@@ -466,4 +516,10 @@ def summary(cfg: StationConfig) -> str:
         f"trigger={cfg.trigger.type} model={cfg.model.bundle} ({cfg.model.backend}) "
         f"serial={cfg.serial.type} db={cfg.db_url()} outputs={outputs}"
         + (f" mqtt={cfg.trace.mqtt.host}:{cfg.trace.mqtt.port}" if cfg.trace.mqtt.enabled else "")
+        + (f" central={_hide_password(cfg.storage.central_url)}" if cfg.storage.central_url else "")
     )
+
+
+def _hide_password(url: str) -> str:
+    """A URL for display: the password part (or its `${NAME}`) as ***."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)

@@ -24,6 +24,10 @@ GAUGES = (
     ("inspector_journal_pending_rows", "Rows waiting in the journal for the database.",
      "journal_pending"),
     ("inspector_uptime_seconds", "Seconds since the station started.", "uptime_s"),
+    ("inspector_forward_queue_rows", "Rows not yet in the central database.",
+     "forward_queue_rows"),
+    ("inspector_forward_lag_seconds", "Age of the oldest row not yet in the central database.",
+     "forward_lag_seconds"),
 )
 COUNTERS = (
     ("inspector_frames_captured", "Frames read from the source.", "frames_captured"),

@@ -198,6 +198,14 @@ class MqttPublic(BaseModel):
     queue_depth: int
 
 
+class ForwardPublic(BaseModel):
+    """How far the central database is behind this station's (store-and-forward)."""
+
+    station_id: str = Field(description="The station whose rows are forwarded.")
+    rows: int = Field(description="Rows written here and not yet in the central database.")
+    lag_s: float = Field(description="Seconds since the oldest of them was written (0: none).")
+
+
 class HealthPublic(BaseModel):
     status: str = Field(description="ok | unavailable")
     db: bool = Field(description="The database answered.")
@@ -205,6 +213,8 @@ class HealthPublic(BaseModel):
     detail: str | None = None
     stations: list[StationPublic]
     mqtt: MqttPublic | None = Field(default=None, description="Only when the server subscribes.")
+    forward: ForwardPublic | None = Field(
+        default=None, description="Only when this database forwards to a central one.")
 
 
 def finite(value: Any) -> Any:

@@ -15,8 +15,32 @@ DRIVERS = {"psycopg": "psycopg", "psycopg2": "psycopg2", "pysqlite": "sqlite3", 
 
 def problems(cfg: StationConfig) -> list[str]:
     """Errors as `path.to.key: message`: each would stop the station at start or lose rows."""
-    found = [database_problem(cfg.db_url()), bundle_problem(cfg.model.bundle)]
+    found = [database_problem(cfg.db_url()), bundle_problem(cfg.model.bundle),
+             central_problem(cfg)]
     return [p for p in found if p is not None] + lineio_problems(cfg)
+
+
+def central_problem(cfg: StationConfig) -> str | None:
+    """A central database the forwarder could never reach: a variable not set, a bad URL, the
+    station's own database, or a station database that is not SQLite."""
+    key = "storage.central_url"
+    try:
+        url = cfg.central_db_url()
+    except InspectorError as exc:
+        return str(exc)
+    if url is None:
+        return None
+    problem = database_problem(url, key)
+    if problem is not None:
+        return problem
+    from inspector.storage.engine import parse_url
+
+    if parse_url(url) == parse_url(cfg.db_url()):
+        return f"{key}: is the station's own database (storage.url); name the central one"
+    if parse_url(cfg.db_url()).get_backend_name() != "sqlite":
+        return (f"{key}: forwarding reads the station's SQLite database; storage.url is not "
+                "SQLite (a station on PostgreSQL can serve as the central database itself)")
+    return None
 
 
 def lineio_problems(cfg: StationConfig) -> list[str]:
@@ -76,35 +100,35 @@ def warnings(cfg: StationConfig) -> list[str]:
     return notes
 
 
-def database_problem(url: str) -> str | None:
+def database_problem(url: str, key: str = "storage.url") -> str | None:
     """A URL the station could never open: malformed, unknown database, missing driver."""
     from inspector.storage.engine import parse_url
 
     try:
         parsed = parse_url(url)
     except InspectorError as exc:
-        return f"storage.url: {exc}"
+        return f"{key}: {exc}"
     backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgresql" and not driver:
         driver = "psycopg2"  # SQLAlchemy's default for a bare postgresql:// URL
     if backend not in ("sqlite", "postgresql"):
-        return (f"storage.url: unknown database {backend!r} (did you mean postgresql?); use "
+        return (f"{key}: unknown database {backend!r} (did you mean postgresql?); use "
                 "sqlite:///path/inspector.db or postgresql+psycopg://user@host/db")
     module = DRIVERS.get(driver, driver)
     if module and importlib.util.find_spec(module) is None:
-        return (f"storage.url: the {driver} driver is not installed (use postgresql+psycopg://, "
+        return (f"{key}: the {driver} driver is not installed (use postgresql+psycopg://, "
                 "installed by pip install 'inspector[postgres]')")
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        return _sqlite_folder_problem(Path(parsed.database).expanduser().parent)
+        return _sqlite_folder_problem(Path(parsed.database).expanduser().parent, key)
     return None
 
 
-def _sqlite_folder_problem(folder: Path) -> str | None:
+def _sqlite_folder_problem(folder: Path, key: str) -> str | None:
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not os.access(existing, os.W_OK):
-        return f"storage.url: cannot create the database under {folder} ({existing} is not writable)"
+        return f"{key}: cannot create the database under {folder} ({existing} is not writable)"
     return None
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from inspector.capture.config import SPEC_HELP, parse_source_spec
+from inspector.commands.forward import forwarding
 from inspector.commands.mqtt_events import mqtt_ingestion
 from inspector.config import (
     ConfigValidationError,
@@ -180,6 +181,7 @@ def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mqtt_ingestion(cfg.trace.mqtt, cfg.db_url()))
+        stack.enter_context(forwarding(cfg))  # its own thread and engines: never slows the line
         try:
             address = stack.enter_context(station_api(cfg, station))
             station.start()

@@ -56,6 +56,7 @@ class ForwardLag:
     enabled: bool
     rows: int
     oldest_at: datetime | None
+    station_id: str | None = None      # the forwarding station (None: forwarding is off)
 
     def seconds(self, now: datetime | None = None) -> float:
         if self.oldest_at is None:
@@ -124,10 +125,10 @@ class ForwardQueue(DatabaseAccess):
     def lag(self) -> ForwardLag:
         """Rows still queued and the time the oldest was queued (cheap: one aggregate)."""
         with self._connection("read the forward queue of") as conn:
-            on = conn.execute(select(forwarding.c.station_id)).first() is not None
+            station_id = conn.execute(select(forwarding.c.station_id)).scalar()
             rows, oldest = conn.execute(
                 select(func.count(), func.min(forward_queue.c.queued_at))).one()
-        return ForwardLag(on, int(rows), oldest)
+        return ForwardLag(station_id is not None, int(rows), oldest, station_id)
 
     def read(self, limit: int) -> Batch:
         """The oldest `limit` queue entries and the rows they name, each row once, as it is now.

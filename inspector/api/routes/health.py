@@ -9,8 +9,10 @@ from http import HTTPStatus
 from fastapi import APIRouter, Request, Response
 
 from inspector.api.deps import InspectionsDep
-from inspector.api.schemas import HealthPublic, MqttPublic, StationPublic
+from inspector.api.schemas import ForwardPublic, HealthPublic, MqttPublic, StationPublic
 from inspector.errors import StoreError
+from inspector.storage.forward_queue import ForwardQueue
+from inspector.storage.store import InspectionStore
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -33,4 +35,16 @@ def get_health(inspections: InspectionsDep, request: Request, response: Response
                             detail=str(exc), stations=[], mqtt=mqtt)
     now = datetime.now(UTC)
     return HealthPublic(status="ok", db=True, db_url=inspections.url,
-                        stations=[StationPublic.of(s, now) for s in statuses], mqtt=mqtt)
+                        stations=[StationPublic.of(s, now) for s in statuses], mqtt=mqtt,
+                        forward=_forward(inspections, now))
+
+
+def _forward(inspections: InspectionStore, now: datetime) -> ForwardPublic | None:
+    """The forward queue's lag, when this database forwards (read fresh: another process may)."""
+    try:
+        lag = ForwardQueue(inspections.engine).lag()
+    except StoreError:
+        return None
+    if not lag.enabled or lag.station_id is None:
+        return None
+    return ForwardPublic(station_id=lag.station_id, rows=lag.rows, lag_s=lag.seconds(now))

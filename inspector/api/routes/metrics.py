@@ -10,21 +10,37 @@ from prometheus_client.registry import CollectorRegistry
 
 from inspector.api.auth import ViewerActor
 from inspector.api.prometheus import StationCollector
-from inspector.errors import InspectorError
+from inspector.errors import InspectorError, StoreError
+from inspector.storage.forward_queue import ForwardQueue
 
 router = APIRouter(tags=["metrics"])
 
 
 def _states(request: Request) -> list[tuple[str, dict[str, Any], str | None]]:
-    """The station in this process, live; else what each station last published to the store."""
+    """The station in this process, live; else what each station last published to the store.
+    The forwarding station's figures get its forward queue's lag."""
     control = request.app.state.control
+    store = request.app.state.inspections
     if control is not None:
         try:
             version = control.active_model().version
         except InspectorError:
             version = None
-        return [(control.station_id, control.status(), version)]
-    return [(s.station_id, s.state, None) for s in request.app.state.inspections.station_statuses()]
+        states = [(control.station_id, control.status(), version)]
+    else:
+        states = [(s.station_id, s.state, None) for s in store.station_statuses()]
+    try:
+        lag = ForwardQueue(store.engine).lag()
+    except StoreError:
+        return states  # the station's own figures still answer while its database does not
+    if not lag.enabled:
+        return states
+    if lag.station_id not in {station for station, _, _ in states}:
+        states.append((lag.station_id, {}, None))
+    return [(station, {**status, "forward_queue_rows": lag.rows,
+                       "forward_lag_seconds": lag.seconds()}, version)
+            if station == lag.station_id else (station, status, version)
+            for station, status, version in states]
 
 
 @router.get("/metrics", response_class=Response,
