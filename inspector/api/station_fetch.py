@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from fastapi import HTTPException
@@ -22,11 +25,32 @@ CHUNK = 64 * 1024
 
 @dataclass(frozen=True)
 class CentralSettings:
-    """How a central service reaches its stations for images (None in ApiSettings: a station)."""
+    """How a central service reaches its stations for images (None in ApiSettings: a station).
 
-    station_api_key: str | None = field(default=None, repr=False)  # from the environment only
+    Keys come from the environment only: each station's database makes its own keys, so a
+    station's key is `INSPECTOR_STATION_API_KEY_<ID>` (its id upper-cased, every other character
+    than A-Z and 0-9 as `_`), else the shared `INSPECTOR_STATION_API_KEY`.
+    """
+
+    station_api_key: str | None = field(default=None, repr=False)
     timeout_s: float = 5.0
     max_bytes: int = MAX_IMAGE_BYTES
+    station_keys: Mapping[str, str] = field(default_factory=dict, repr=False)  # env name -> key
+
+    def key_for(self, station_id: str) -> str | None:
+        return self.station_keys.get(station_key_env(station_id)) or self.station_api_key
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str], **options: Any) -> CentralSettings:
+        keys = {name: value for name, value in environ.items()
+                if name.startswith(STATION_KEY_ENV + "_") and value}
+        return cls(station_api_key=environ.get(STATION_KEY_ENV) or None, station_keys=keys,
+                   **options)
+
+
+def station_key_env(station_id: str) -> str:
+    """The environment variable holding the key of one station: INSPECTOR_STATION_API_KEY_<ID>."""
+    return f"{STATION_KEY_ENV}_{re.sub(r'[^A-Z0-9]', '_', station_id.upper())}"
 
 
 @dataclass(frozen=True)
@@ -49,8 +73,9 @@ def fetch_image(api_url: str, station_id: str, part_id: str, what: str,
                             f"API address {api_url!r}, which is not an http(s) URL")
     url = f"{api_url.rstrip('/')}/api/v1/inspections/{quote(part_id, safe='')}/{what}"
     headers = {"Accept": "image/jpeg, image/png"}
-    if central.station_api_key:
-        headers["X-API-Key"] = central.station_api_key
+    key = central.key_for(station_id)
+    if key:
+        headers["X-API-Key"] = key
     request = urllib.request.Request(url, headers=headers)
     where = f"station {station_id!r} at {api_url}"
     try:
@@ -61,7 +86,7 @@ def fetch_image(api_url: str, station_id: str, part_id: str, what: str,
                                     f"{where} answered {media_type}, not an image")
             body = _read_capped(response, central, where)
     except urllib.error.HTTPError as exc:
-        raise _station_error(exc, where, part_id, what) from exc
+        raise _station_error(exc, station_id, where, part_id, what) from exc
     except TimeoutError as exc:
         raise HTTPException(HTTPStatus.GATEWAY_TIMEOUT, f"{where} did not answer within "
                             f"{central.timeout_s:g} s (the image stays on the station)") from exc
@@ -98,15 +123,15 @@ def _read_capped(response: object, central: CentralSettings, where: str) -> byte
     return b"".join(parts)
 
 
-def _station_error(exc: urllib.error.HTTPError, where: str, part_id: str,
+def _station_error(exc: urllib.error.HTTPError, station: str, where: str, part_id: str,
                    what: str) -> HTTPException:
     detail = _detail(exc)
     if exc.code == HTTPStatus.NOT_FOUND:
         return HTTPException(HTTPStatus.NOT_FOUND, f"{where}: {detail or f'no {what} of {part_id!r}'}")
     if exc.code in (HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN):
         return HTTPException(HTTPStatus.BAD_GATEWAY, f"{where} refused the central service's key "
-                             f"({exc.code}): set {STATION_KEY_ENV} to a viewer key of that "
-                             "station")
+                             f"({exc.code}): set {station_key_env(station)} (or {STATION_KEY_ENV}) "
+                             "to a viewer key of that station")
     logger.warning("%s answered %d for the %s of %s: %s", where, exc.code, what, part_id, detail)
     return HTTPException(HTTPStatus.BAD_GATEWAY, f"{where} answered {exc.code}: {detail}")
 

@@ -48,7 +48,8 @@ def serve(
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn log level")] = "info",
     central: Annotated[bool | None, typer.Option(
         "--central/--no-central", help="serve as the plant's central service: the fleet page, "
-        "part images fetched through their stations (key: $INSPECTOR_STATION_API_KEY). "
+        "part images fetched through their stations (keys: $INSPECTOR_STATION_API_KEY_<ID>, else "
+        "$INSPECTOR_STATION_API_KEY). "
         "Default: on for a PostgreSQL database served without --config")] = None,
     station_timeout: Annotated[float, typer.Option(
         min=0.1, max=120, help="central: seconds a station has to answer an image request")] = 5.0,
@@ -124,12 +125,11 @@ def _with_central(setup: ServeSetup, central: bool | None, no_station: bool,
         central = no_station and setup.url.startswith("postgresql")
     if not central:
         return setup
-    key = os.environ.get(STATION_KEY_ENV) or None
-    if key is None:
-        logger.warning("%s is not set: stations that need a key will refuse image requests",
-                       STATION_KEY_ENV)
-    settings = replace(setup.settings, central=CentralSettings(station_api_key=key,
-                                                               timeout_s=timeout_s))
+    fetch = CentralSettings.from_environment(os.environ, timeout_s=timeout_s)
+    if fetch.station_api_key is None and not fetch.station_keys:
+        logger.warning("neither %s nor %s_<STATION> is set: stations that need a key will "
+                       "refuse image requests", STATION_KEY_ENV, STATION_KEY_ENV)
+    settings = replace(setup.settings, central=fetch)
     return replace(setup, settings=settings)
 
 

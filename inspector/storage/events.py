@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, bindparam, cast, func, select, update
+from sqlalchemy import Engine, Text, bindparam, cast, func, select, update
 
 from inspector.domain import Status
 from inspector.errors import StoreError
@@ -143,6 +143,11 @@ class EventStore(DatabaseAccess):
         """Number of stored events."""
         with self._connection("count process events in") as conn:
             return int(conn.execute(select(func.count()).select_from(process_events)).scalar_one())
+
+    @property
+    def engine(self) -> Engine:
+        """The engine (root cause counts its windows in this database, see rootcause_queries)."""
+        return self._engine
 
     def outcomes(self, since: datetime, until: datetime,
                  station_id: str | None = None) -> list[PartOutcome]:

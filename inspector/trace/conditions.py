@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
+from inspector.storage.window_counts import MACHINE_SEP, Histogram, LevelFeature, WindowCounts
 from inspector.trace.config import RootCauseConfig
-from inspector.trace.features import ParamValues, PartFeatures
-from inspector.trace.stats import format_number
+from inspector.trace.stats import format_number, hist_quantile
 
 
 @dataclass(frozen=True)
@@ -20,6 +19,7 @@ class Condition:
     label: str             # 'kiln-2 (firing)', 'pressing.dwell_s < 1.974', 'coating.lot = L7'
     kind: str              # machine | below | at_least | equals
     parents: tuple[str, ...]  # names of the single findings this condition belongs to
+    value: str | float | None = None  # the machine, the edge, or the category value
 
     @property
     def numeric(self) -> bool:
@@ -28,85 +28,110 @@ class Condition:
 
 @dataclass(frozen=True)
 class ConditionSet:
-    """Conditions with their part masks, and per feature the parts where it is known."""
+    """Conditions, each as the set of its feature's levels that meet it (`masks`)."""
 
     conditions: tuple[Condition, ...]
-    matrix: np.ndarray     # float32, condition x part: 1 where the part meets it
+    masks: tuple[np.ndarray, ...]        # bool over the levels of the condition's feature
     features: tuple[str, ...]
-    presence: np.ndarray   # float32, feature x part: 1 where the feature is known
-    feature_of: np.ndarray  # feature index per condition
+    levels: tuple[LevelFeature, ...]     # per feature: how a part's value becomes a level
+    feature_of: np.ndarray               # feature index per condition
 
 
-def build_conditions(feats: PartFeatures, cfg: RootCauseConfig) -> ConditionSet:
+def build_conditions(counts: WindowCounts, cfg: RootCauseConfig) -> ConditionSet:
     """Every machine of a step with several, numeric tails at quantile edges, every category
     value seen on at least min_group_parts parts (no cut to the most frequent)."""
-    rows: list[tuple[Condition, np.ndarray]] = []
-    presence: dict[str, np.ndarray] = {}
-    for step in sorted(feats.steps):
-        _machines(feats, step, cfg, rows, presence)
-    for key in sorted(feats.params):
-        _parameter(feats, key, cfg, rows, presence)
-    features = tuple(presence)
-    position = {f: i for i, f in enumerate(features)}
-    matrix = np.zeros((len(rows), feats.parts), dtype=np.float32)
-    for i, (_, idx) in enumerate(rows):
-        matrix[i, idx] = 1.0
-    present = np.zeros((len(features), feats.parts), dtype=np.float32)
-    for i, f in enumerate(features):
-        present[i, presence[f]] = 1.0
-    feature_of = np.array([position[c.feature] for c, _ in rows], dtype=np.int64)
-    return ConditionSet(tuple(c for c, _ in rows), matrix, features, present, feature_of)
+    found: list[tuple[str, LevelFeature, list[tuple[Condition, np.ndarray]]]] = []
+    for step in sorted(counts.machine_sets):
+        found.append(_machines(counts, step, cfg))
+    for key in sorted(parameter_keys(counts)):
+        found.append(_parameter(counts, key, cfg))
+    found = [f for f in found if f[2]]
+    rows = [(c, m) for _, _, conds in found for c, m in conds]
+    feature_of = np.array([i for i, (_, _, conds) in enumerate(found) for _ in conds],
+                          dtype=np.int64)
+    return ConditionSet(tuple(c for c, _ in rows), tuple(m for _, m in rows),
+                        tuple(name for name, _, _ in found), tuple(lf for _, lf, _ in found),
+                        feature_of)
 
 
-def _add(rows: list, presence: dict, cond: Condition, idx: np.ndarray, known: np.ndarray,
-         cfg: RootCauseConfig) -> None:
+def parameter_keys(counts: WindowCounts) -> list[str]:
+    """Parameters with at least one known value in the window."""
+    keys = set(counts.numbers) | set(counts.texts)
+    return [k for k in keys if _total(counts.numbers.get(k)) + _total(counts.texts.get(k))]
+
+
+def _total(h: Histogram | None) -> int:
+    return h.total if h is not None else 0
+
+
+def _keep(cond: Condition, mask: np.ndarray, level_parts: np.ndarray, cfg: RootCauseConfig,
+          out: list) -> None:
     """Keep a condition only when it and its complement both hold enough parts."""
-    if idx.size >= cfg.min_group_parts and known.size - idx.size >= cfg.min_group_parts:
-        rows.append((cond, idx))
-        presence.setdefault(cond.feature, known)
+    n = int(level_parts[mask].sum())
+    if n >= cfg.min_group_parts and int(level_parts.sum()) - n >= cfg.min_group_parts:
+        out.append((cond, mask))
 
 
-def _machines(feats: PartFeatures, step: str, cfg: RootCauseConfig, rows: list,
-              presence: dict) -> None:
-    machines = sorted(m for (m, s) in feats.machine_steps if s == step)
-    known = np.fromiter(feats.steps[step], dtype=np.int64)
+def _machines(counts: WindowCounts, step: str, cfg: RootCauseConfig):
+    feature = f"machine@{step}"
+    h = counts.machine_sets[step]
+    names = [str(v) for v in h.values]
+    level = LevelFeature("machines", step, len(names), mapping={n: i for i, n in enumerate(names)})
+    out: list = []
+    machines = counts.machine_names(step)
     for machine in machines if len(machines) > 1 else ():
-        cond = Condition(f"machine@{step}", f"{machine} ({step})", "machine",
-                         (machine, f"{machine}/{step}"))
-        idx = np.fromiter(feats.machine_steps[(machine, step)], dtype=np.int64)
-        _add(rows, presence, cond, idx, known, cfg)
+        cond = Condition(feature, f"{machine} ({step})", "machine",
+                         (machine, f"{machine}/{step}"), machine)
+        mask = np.array([machine in n.split(MACHINE_SEP) for n in names], dtype=bool)
+        _keep(cond, mask, h.parts, cfg, out)
+    return feature, level, out
 
 
-def _parameter(feats: PartFeatures, key: str, cfg: RootCauseConfig, rows: list,
-               presence: dict) -> None:
-    pv: ParamValues = feats.typed(key)
-    if pv.numeric and np.unique(pv.numbers).size > cfg.bins:
-        _numeric(key, pv.numeric_index, pv.numbers, cfg, rows, presence)
-        return
-    if pv.numeric:
-        index, labels = pv.numeric_index, [format_number(v) for v in pv.numbers]
-    else:
-        index, labels = pv.text_index, pv.texts
-    _categories(key, index, labels, cfg, rows, presence)
+def is_numeric(counts: WindowCounts, key: str) -> bool:
+    """Tested as a number: numbers are at least half of the known values."""
+    return _total(counts.numbers.get(key)) >= _total(counts.texts.get(key))
 
 
-def _numeric(key: str, index: np.ndarray, values: np.ndarray, cfg: RootCauseConfig,
-             rows: list, presence: dict) -> None:
-    edges = np.unique(np.quantile(values, np.linspace(0.0, 1.0, cfg.bins + 1))[1:-1])
-    for edge in edges:
-        below = values < edge
+def _parameter(counts: WindowCounts, key: str, cfg: RootCauseConfig):
+    if is_numeric(counts, key):
+        h = counts.numbers[key]
+        if h.values.size > cfg.bins:
+            return _numeric(key, h, cfg)
+        labels = np.array([format_number(v) for v in h.values], dtype=object)
+        by_label = Histogram.of(list(labels), list(h.parts), list(h.defects), numeric=False)
+        position = {str(v): i for i, v in enumerate(by_label.values)}
+        mapping = {float(v): position[lab] for v, lab in zip(h.values, labels, strict=True)}
+        level = LevelFeature("number_value", key, by_label.values.size, mapping=mapping)
+        return key, level, _categories(key, by_label, cfg)
+    h = counts.texts[key]
+    mapping = {str(v): i for i, v in enumerate(h.values)}
+    return key, LevelFeature("text", key, h.values.size, mapping=mapping), _categories(key, h, cfg)
+
+
+def _numeric(key: str, h: Histogram, cfg: RootCauseConfig):
+    inner = hist_quantile(h.values, h.parts, np.linspace(0.0, 1.0, cfg.bins + 1))[1:-1]
+    edges = np.unique(inner)
+    level_of = np.searchsorted(edges, h.values, side="right")
+    level_parts = np.bincount(level_of, weights=h.parts, minlength=edges.size + 1)
+    out: list = []
+    for k, edge in enumerate(edges):
+        below = np.arange(edges.size + 1) <= k
         for kind, mask, sign in (("below", below, "<"), ("at_least", ~below, ">=")):
-            cond = Condition(key, f"{key} {sign} {format_number(float(edge))}", kind, (key,))
-            _add(rows, presence, cond, index[mask], index, cfg)
+            cond = Condition(key, f"{key} {sign} {format_number(float(edge))}", kind, (key,),
+                             float(edge))
+            _keep(cond, mask, level_parts, cfg, out)
+    level = LevelFeature("number", key, edges.size + 1, edges=tuple(float(e) for e in edges))
+    return key, level, out
 
 
-def _categories(key: str, index: np.ndarray, labels: list[str], cfg: RootCauseConfig,
-                rows: list, presence: dict) -> None:
-    counts = Counter(labels)
-    if len(counts) < 2:
-        return
-    arr = np.asarray(labels, dtype=object)
-    for value, n in sorted(counts.items()):
+def _categories(key: str, h: Histogram, cfg: RootCauseConfig) -> list:
+    out: list = []
+    if h.values.size < 2:
+        return out
+    for i, (value, n) in enumerate(zip(h.values, h.parts, strict=True)):
         if n >= cfg.min_group_parts:
-            cond = Condition(key, f"{key} = {value}", "equals", (key,))
-            _add(rows, presence, cond, index[arr == value], index, cfg)
+            mask = np.zeros(h.values.size, dtype=bool)
+            mask[i] = True
+            cond = Condition(key, f"{key} = {value}", "equals", (key,), str(value))
+            _keep(cond, mask, h.parts, cfg, out)
+    return out

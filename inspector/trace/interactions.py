@@ -36,17 +36,16 @@ class _Counts:
     d_pool: np.ndarray
 
 
-def test_pairs(cs: ConditionSet, defect: np.ndarray, cfg: RootCauseConfig) -> PairTests:
+def test_pairs(cs: ConditionSet, crosstabs: Crosstabs, cfg: RootCauseConfig) -> PairTests:
     """Test A and B against the rest, against A without B and against B without A.
 
     The pair's p-value is the largest of the three one-sided Fisher tests (an
     intersection-union test): it is small only when the group is worse than the rest
     *and* than each of its conditions alone, so a single cause does not spawn pairs.
     """
-    a, b = _pair_index(cs)
+    a, b, counts = _count(cs, crosstabs)
     if a.size == 0:
         return PairTests(np.empty(0), (), ())
-    counts = _count(cs, defect.astype(np.float32), a, b)
     ok = _eligible(counts, cfg)
     a, b = a[ok], b[ok]
     c = _Counts(*(getattr(counts, f)[ok] for f in _Counts.__dataclass_fields__))
@@ -62,21 +61,62 @@ def test_pairs(cs: ConditionSet, defect: np.ndarray, cfg: RootCauseConfig) -> Pa
     return PairTests(p, tuple(int(i) for i in chosen), findings, parents)
 
 
-def _pair_index(cs: ConditionSet) -> tuple[np.ndarray, np.ndarray]:
-    a, b = np.triu_indices(len(cs.conditions), 1)
-    other = cs.feature_of[a] != cs.feature_of[b]
-    return a[other], b[other]
+class Crosstabs:
+    """Parts and defects per pair of features and pair of their levels, summed over chunks of
+    per-part level codes (memory depends on the levels, not on the number of parts)."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        self.sizes = sizes
+        self.parts: dict[tuple[int, int], np.ndarray] = {}
+        self.defects: dict[tuple[int, int], np.ndarray] = {}
+        for fa in range(len(sizes)):
+            for fb in range(fa + 1, len(sizes)):
+                self.parts[(fa, fb)] = np.zeros(sizes[fa] * sizes[fb], dtype=np.float64)
+                self.defects[(fa, fb)] = np.zeros(sizes[fa] * sizes[fb], dtype=np.float64)
+
+    def add(self, codes: np.ndarray, defect: np.ndarray) -> None:
+        """Count one chunk: codes is part x feature (-1: unknown), defect 0/1 per part."""
+        weights = np.asarray(defect, dtype=np.float64)
+        for (fa, fb), n in self.parts.items():
+            ca, cb = codes[:, fa], codes[:, fb]
+            known = (ca >= 0) & (cb >= 0)
+            cell = ca[known].astype(np.int64) * self.sizes[fb] + cb[known]
+            n += np.bincount(cell, minlength=n.size)
+            self.defects[(fa, fb)] += np.bincount(cell, weights=weights[known], minlength=n.size)
+
+    def table(self, fa: int, fb: int) -> tuple[np.ndarray, np.ndarray]:
+        shape = (self.sizes[fa], self.sizes[fb])
+        return self.parts[(fa, fb)].reshape(shape), self.defects[(fa, fb)].reshape(shape)
 
 
-def _count(cs: ConditionSet, defect: np.ndarray, a: np.ndarray, b: np.ndarray) -> _Counts:
-    cm, pm = cs.matrix, cs.presence
-    cd, pd = cm * defect, pm * defect
-    fa, fb = cs.feature_of[a], cs.feature_of[b]
-    both, both_d = cm @ cm.T, cd @ cm.T
-    in_pool, in_pool_d = cm @ pm.T, cd @ pm.T          # condition x feature known
-    pool, pool_d = pm @ pm.T, pd @ pm.T
-    return _Counts(both[a, b], both_d[a, b], in_pool[a, fb], in_pool_d[a, fb], in_pool[b, fa],
-                   in_pool_d[b, fa], pool[fa, fb], pool_d[fa, fb])
+def _count(cs: ConditionSet, tabs: Crosstabs) -> tuple[np.ndarray, np.ndarray, _Counts]:
+    """Counts of every pair of conditions on different features, block by block of features
+    (within a block in the order np.triu_indices gives: row-major)."""
+    members = [np.flatnonzero(cs.feature_of == f) for f in range(len(cs.features))]
+    a_all, b_all, parts = [], [], {k: [] for k in _Counts.__dataclass_fields__}
+    for fa in range(len(members)):
+        ma = np.array([cs.masks[i] for i in members[fa]], dtype=np.float64)
+        for fb in range(fa + 1, len(members)):
+            mb = np.array([cs.masks[i] for i in members[fb]], dtype=np.float64)
+            n, d = tabs.table(fa, fb)
+            shape = (len(members[fa]), len(members[fb]))
+            values = {
+                "n_ab": ma @ n @ mb.T, "d_ab": ma @ d @ mb.T,
+                "n_a": np.broadcast_to((ma @ n.sum(1))[:, None], shape),
+                "d_a": np.broadcast_to((ma @ d.sum(1))[:, None], shape),
+                "n_b": np.broadcast_to((mb @ n.sum(0))[None, :], shape),
+                "d_b": np.broadcast_to((mb @ d.sum(0))[None, :], shape),
+                "n_pool": np.full(shape, n.sum()), "d_pool": np.full(shape, d.sum()),
+            }
+            for k, v in values.items():
+                parts[k].append(np.rint(v).ravel())
+            ia, ib = np.meshgrid(members[fa], members[fb], indexing="ij")
+            a_all.append(ia.ravel())
+            b_all.append(ib.ravel())
+    if not a_all:
+        return np.empty(0, np.int64), np.empty(0, np.int64), _Counts(*([np.empty(0)] * 8))
+    return (np.concatenate(a_all), np.concatenate(b_all),
+            _Counts(*(np.concatenate(parts[k]) for k in _Counts.__dataclass_fields__)))
 
 
 def _eligible(c: _Counts, cfg: RootCauseConfig) -> np.ndarray:

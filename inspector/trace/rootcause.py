@@ -6,17 +6,21 @@ import dataclasses
 import difflib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 import numpy as np
 
 from inspector.errors import TraceError
 from inspector.storage.events import EventFacts, EventStore, PartOutcome
+from inspector.storage.rootcause_queries import RootCauseQueries
+from inspector.storage.window_counts import LevelFeature, WindowCounts
+from inspector.trace.changepoints import with_change_points
 from inspector.trace.conditions import build_conditions
 from inspector.trace.config import RootCauseConfig
-from inspector.trace.features import PartFeatures, build_features
-from inspector.trace.interactions import PairTests, test_pairs
+from inspector.trace.counts import level_codes, window_counts
+from inspector.trace.features import build_features
+from inspector.trace.interactions import Crosstabs, PairTests, test_pairs
 from inspector.trace.report import (
     DUPLICATE,
     INSUFFICIENT,
@@ -50,10 +54,17 @@ def root_cause(
     if until <= since:
         raise TraceError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     t0 = time.perf_counter()
-    outcomes = events.outcomes(since, until, station_id)
-    if not outcomes:
-        raise TraceError(_empty_window(events, since, until, station_id))
-    report = analyze(outcomes, events.facts(since, until, station_id), defect_class, config)
+    cfg = config or RootCauseConfig()
+    # counted in the database (SQLite or PostgreSQL): memory stays flat in the number of parts
+    queries = RootCauseQueries(events.engine)
+    with queries.window(since, until, defect_class, cfg.count_review_as_defect,
+                        station_id) as window:
+        counts = window.counts()
+        if not counts.parts:
+            raise TraceError(_empty_window(events, since, until, station_id))
+        check_labels(counts.labels, counts.parts, defect_class)
+        report = analyze_counts(counts, window.level_codes, defect_class, cfg)
+    report = with_change_points(report, events, since, until, station_id, config)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
 
@@ -73,15 +84,22 @@ def _empty_window(events: EventStore, since: datetime, until: datetime,
 
 def check_defect_class(outcomes: Sequence[PartOutcome], defect_class: str | None) -> None:
     """A class that no part of the window carries is a TraceError naming the ones there are."""
-    if defect_class is None:
-        return
+    check_labels(_labels(outcomes), len(outcomes), defect_class)
+
+
+def _labels(outcomes: Sequence[PartOutcome]) -> frozenset[str]:
     labels = {o.label for o in outcomes} | {o.review_label for o in outcomes}
     labels.discard(None)
-    if defect_class in labels:
+    return frozenset(label for label in labels if label is not None)
+
+
+def check_labels(labels: frozenset[str], parts: int, defect_class: str | None) -> None:
+    """check_defect_class on the labels a window carries and its number of parts."""
+    if defect_class is None or defect_class in labels:
         return
     close = difflib.get_close_matches(defect_class, sorted(labels), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise TraceError(f"unknown defect class {defect_class!r}{hint}: the {len(outcomes)} parts of "
+    raise TraceError(f"unknown defect class {defect_class!r}{hint}: the {parts} parts of "
                      f"this window carry the labels {', '.join(sorted(labels)) or 'none'}")
 
 
@@ -95,21 +113,31 @@ def analyze(
         raise TraceError("no inspected parts to analyse")
     check_defect_class(outcomes, defect_class)
     feats = build_features(outcomes, facts, defect_class, cfg.count_review_as_defect)
-    base = {"since": None, "until": None, "defect_class": defect_class, "parts": feats.parts,
-            "defects": feats.defects, "alpha": cfg.alpha}
-    if feats.parts < cfg.min_parts or feats.defects < cfg.min_defects:
-        message = (f"insufficient data: {feats.parts} parts with {feats.defects} defects; at "
+    counts = window_counts(feats, _labels(outcomes))
+    return analyze_counts(counts, lambda features: level_codes(feats, features), defect_class, cfg)
+
+
+LevelCodes = Callable[[Sequence[LevelFeature]], Iterable[tuple[np.ndarray, np.ndarray]]]
+
+
+def analyze_counts(counts: WindowCounts, codes: LevelCodes, defect_class: str | None,
+                   cfg: RootCauseConfig) -> RootCauseReport:
+    """The analysis on a window's counts; `codes` streams per-part levels for the pair counts."""
+    base = {"since": None, "until": None, "defect_class": defect_class, "parts": counts.parts,
+            "defects": counts.defects, "alpha": cfg.alpha}
+    if counts.parts < cfg.min_parts or counts.defects < cfg.min_defects:
+        message = (f"insufficient data: {counts.parts} parts with {counts.defects} defects; at "
                    f"least {cfg.min_parts} parts and {cfg.min_defects} defects are needed")
         return RootCauseReport(**base, status=INSUFFICIENT, message=message, tests=0,
                                ranked=(), not_tested=())
-    singles, issues = single_findings(feats, cfg)
-    pairs = _pairs(feats, cfg)
+    singles, issues = single_findings(counts, cfg)
+    pairs = _pairs(counts, codes, cfg)
     tested, family = _correct(singles, pairs, cfg.alpha)
     ranked = _rank(tested, pairs, cfg.max_combinations)
     ranked = [dataclasses.replace(f, advice=describe(f, defect_class, family)) for f in ranked]
-    others = [f for f in singles if f.status != TESTED] + same_as_machine(feats, singles)
+    others = [f for f in singles if f.status != TESTED] + same_as_machine(counts, singles)
     significant = sum(f.significant for f in ranked)
-    message = (f"{feats.parts} parts, {feats.defects} defects ({feats.defects / feats.parts:.1%}); "
+    message = (f"{counts.parts} parts, {counts.defects} defects ({counts.defects / counts.parts:.1%}); "
                f"{family} tests ({pairs.p_values.size} of them two-condition groups), "
                f"{significant} significant at {cfg.alpha} (Holm)")
     return RootCauseReport(**base, status="ok", message=message, tests=family,
@@ -118,10 +146,15 @@ def analyze(
                            combinations_tested=int(pairs.p_values.size))
 
 
-def _pairs(feats: PartFeatures, cfg: RootCauseConfig) -> PairTests:
+def _pairs(counts: WindowCounts, codes: LevelCodes, cfg: RootCauseConfig) -> PairTests:
     if not cfg.combinations:
         return PairTests(np.empty(0), (), ())
-    return test_pairs(build_conditions(feats, cfg), feats.defect, cfg)
+    cs = build_conditions(counts, cfg)
+    tabs = Crosstabs([f.size for f in cs.levels])
+    if len(cs.levels) > 1:
+        for chunk, defect in codes(cs.levels):
+            tabs.add(chunk, defect)
+    return test_pairs(cs, tabs, cfg)
 
 
 def _correct(singles: list[Finding], pairs: PairTests, alpha: float) -> tuple[list[Finding], int]:

@@ -7,8 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from inspector.storage.window_counts import Histogram, WindowCounts
+from inspector.trace.conditions import is_numeric, parameter_keys
 from inspector.trace.config import RootCauseConfig
-from inspector.trace.features import ParamValues, PartFeatures
 from inspector.trace.report import (
     DUPLICATE,
     INSUFFICIENT,
@@ -26,17 +27,18 @@ from inspector.trace.stats import (
     fisher_greater_many,
     format_number,
     format_range,
+    hist_quantile_bins,
+    hist_rank_biserial,
     make_bins,
-    quantile_bins,
-    rank_biserial,
     risk_ratio,
 )
 
 
-def single_findings(feats: PartFeatures, cfg: RootCauseConfig) -> tuple[list[Finding], list[DataIssue]]:
+def single_findings(counts: WindowCounts,
+                    cfg: RootCauseConfig) -> tuple[list[Finding], list[DataIssue]]:
     """Machine, machine+step and parameter findings (untested ones say why), and data issues."""
-    params, issues = _param_findings(feats, cfg)
-    return _machine_findings(feats, cfg) + _machine_step_findings(feats, cfg) + params, issues
+    params, issues = _param_findings(counts, cfg)
+    return _machine_findings(counts, cfg) + _machine_step_findings(counts, cfg) + params, issues
 
 
 def _finding(kind: str, name: str, parts: int, defects: int, cfg: RootCauseConfig,
@@ -65,50 +67,54 @@ def _tested(kind: str, name: str, result: TestResult, worst: Bin, condition: str
                    risk_ratio=risk_ratio(worst.defects, worst.parts, d_rest, n_rest), **extra)
 
 
-def _group_vs_rest(kind: str, name: str, group: set[int], pool: set[int], feats: PartFeatures,
+def _group_vs_rest(kind: str, name: str, n_in: int, d_in: int, n_pool: int, d_pool: int,
                    cfg: RootCauseConfig) -> Finding:
-    rest = pool - group
-    d_in = int(feats.defect[list(group)].sum()) if group else 0
-    d_out = int(feats.defect[list(rest)].sum()) if rest else 0
-    if not rest:
-        return Finding(kind, name, len(pool), d_in + d_out, NO_CONTRAST,
+    n_out, d_out = n_pool - n_in, d_pool - d_in
+    if not n_out:
+        return Finding(kind, name, n_pool, d_pool, NO_CONTRAST,
                        note="every part of these steps went through it")
-    untested = _finding(kind, name, len(pool), d_in + d_out, cfg, len(group))
+    untested = _finding(kind, name, n_pool, d_pool, cfg, n_in)
     if untested is not None:
         return untested
-    p, effect = fisher_greater(d_in, len(group), d_out, len(rest))
-    bins = make_bins([name, "others at the same step(s)"], np.array([len(group), len(rest)]),
+    p, effect = fisher_greater(d_in, n_in, d_out, n_out)
+    bins = make_bins([name, "others at the same step(s)"], np.array([n_in, n_out]),
                      np.array([d_in, d_out]))
     # one-sided: the machine itself is the suspect, so its own rate and lift are reported
     return _tested(kind, name, TestResult("fisher_greater", p, effect, bins), bins[0], name)
 
 
-def _machine_findings(feats: PartFeatures, cfg: RootCauseConfig) -> list[Finding]:
+def _machine_findings(counts: WindowCounts, cfg: RootCauseConfig) -> list[Finding]:
     out = []
-    for machine in sorted(feats.machines):
-        pool: set[int] = set()
-        for step in feats.steps_of(machine):
-            pool |= feats.steps[step]
-        out.append(_group_vs_rest("machine", machine, feats.machines[machine], pool, feats, cfg))
+    for machine in sorted(counts.machines):
+        m = counts.machines[machine]
+        out.append(_group_vs_rest("machine", machine, m.parts, m.defects, m.pool_parts,
+                                  m.pool_defects, cfg))
     return out
 
 
-def _machine_step_findings(feats: PartFeatures, cfg: RootCauseConfig) -> list[Finding]:
+def machine_steps(counts: WindowCounts) -> list[tuple[str, str]]:
+    """Every (machine, step) of the window, sorted."""
+    return sorted((m, step) for step in counts.machine_sets for m in counts.machine_names(step))
+
+
+def _machine_step_findings(counts: WindowCounts, cfg: RootCauseConfig) -> list[Finding]:
     """Machine + step, tested only for machines with several steps (else it is the machine)."""
     out = []
-    for (machine, step), group in sorted(feats.machine_steps.items()):
-        if len(feats.steps_of(machine)) > 1:
-            name = f"{machine}/{step}"
-            out.append(_group_vs_rest("machine_step", name, group, feats.steps[step], feats, cfg))
+    for machine, step in machine_steps(counts):
+        if len(counts.steps_of(machine)) > 1:
+            n_in, d_in = counts.machine_step(machine, step)
+            n_pool, d_pool = counts.steps[step]
+            out.append(_group_vs_rest("machine_step", f"{machine}/{step}", n_in, d_in, n_pool,
+                                      d_pool, cfg))
     return out
 
 
-def same_as_machine(feats: PartFeatures, findings: list[Finding]) -> list[Finding]:
+def same_as_machine(counts: WindowCounts, findings: list[Finding]) -> list[Finding]:
     """Machine + step rows of one-step machines: the machine's own result, not a new test."""
     by_machine = {f.name: f for f in findings if f.kind == "machine"}
     out = []
-    for machine, step in sorted(feats.machine_steps):
-        if len(feats.steps_of(machine)) == 1:
+    for machine, step in machine_steps(counts):
+        if len(counts.steps_of(machine)) == 1:
             same = by_machine[machine]
             status = DUPLICATE if same.status == TESTED else same.status
             out.append(dataclasses.replace(same, kind="machine_step", name=f"{machine}/{step}",
@@ -116,58 +122,61 @@ def same_as_machine(feats: PartFeatures, findings: list[Finding]) -> list[Findin
     return out
 
 
-def _param_findings(feats: PartFeatures, cfg: RootCauseConfig) -> tuple[list[Finding], list[DataIssue]]:
+def _param_findings(counts: WindowCounts,
+                    cfg: RootCauseConfig) -> tuple[list[Finding], list[DataIssue]]:
     out, issues = [], []
-    for key in sorted(feats.params):
-        pv = feats.typed(key)
-        if pv.mixed:
-            issues.append(_mixed(key, pv))
-        idx, labels = (pv.numeric_index, None) if pv.numeric else (pv.text_index, pv.texts)
-        defect = feats.defect[idx]
-        untested = _finding("parameter", key, idx.size, int(defect.sum()), cfg)
+    empty = Histogram.of([], [], [], numeric=False)
+    for key in sorted(parameter_keys(counts)):
+        numbers = counts.numbers.get(key, empty)
+        texts = counts.texts.get(key, empty)
+        numeric = is_numeric(counts, key)
+        if numbers.total and texts.total:
+            issues.append(_mixed(key, numbers, texts, numeric))
+        h = numbers if numeric else texts
+        untested = _finding("parameter", key, h.total, h.total_defects, cfg)
         if untested is not None:
             out.append(untested)
-        elif labels is None and np.unique(pv.numbers).size > cfg.bins:
-            out.append(_numeric(key, pv.numbers, defect, cfg))
+        elif numeric and h.values.size > cfg.bins:
+            out.append(_numeric(key, h, cfg))
         else:
-            labels = labels or [format_number(v) for v in pv.numbers]
-            out.append(_categorical(key, labels, defect, cfg))
+            if numeric:
+                h = Histogram.of([format_number(v) for v in h.values], list(h.parts),
+                                 list(h.defects), numeric=False)
+            out.append(_categorical(key, h, cfg))
     return out, issues
 
 
-def _mixed(key: str, pv: ParamValues) -> DataIssue:
-    kept, dropped = ("numbers", "text") if pv.numeric else ("text", "numbers")
-    examples = sorted(set(pv.texts))[:3] if pv.numeric else [format_number(v) for v in
-                                                              np.unique(pv.numbers)[:3]]
-    message = (f"{key} holds {pv.numbers.size} numbers and {len(pv.texts)} text values "
+def _mixed(key: str, numbers: Histogram, texts: Histogram, numeric: bool) -> DataIssue:
+    kept, dropped = ("numbers", "text") if numeric else ("text", "numbers")
+    examples = ([str(v) for v in texts.values[:3]] if numeric
+                else [format_number(v) for v in numbers.values[:3]])
+    message = (f"{key} holds {numbers.total} numbers and {texts.total} text values "
                f"(e.g. {', '.join(repr(e) for e in examples)}): tested on the {kept} only; "
                f"the parts with {dropped} are left out, not converted")
     return DataIssue(key, "mixed_types", message)
 
 
-def _numeric(key: str, values: np.ndarray, defect: np.ndarray, cfg: RootCauseConfig) -> Finding:
-    k = bin_count(values.size, int(defect.sum()), cfg.bins)
-    index, ranges = quantile_bins(values, k)
-    parts = np.bincount(index, minlength=len(ranges))
-    defects = np.bincount(index, weights=defect, minlength=len(ranges)).astype(int)
+def _numeric(key: str, h: Histogram, cfg: RootCauseConfig) -> Finding:
+    k = bin_count(h.total, h.total_defects, cfg.bins)
+    index, ranges = hist_quantile_bins(h.values, h.parts, k)
+    parts = np.bincount(index, weights=h.parts, minlength=len(ranges)).astype(np.int64)
+    defects = np.bincount(index, weights=h.defects, minlength=len(ranges)).astype(np.int64)
     p, effect = chi2_groups(parts, defects)
     bins = make_bins([format_range(lo, hi) for lo, hi in ranges], parts, defects)
     worst = max(bins, key=lambda b: b.rate)
     condition = f"{key} in {worst.label}"
     return _tested("parameter", key, TestResult("chi2", p, effect, bins), worst, condition,
-                   rank_biserial=rank_biserial(values, defect))
+                   rank_biserial=hist_rank_biserial(h.parts, h.defects))
 
 
-def _categorical(key: str, values: list[str], defect: np.ndarray, cfg: RootCauseConfig) -> Finding:
+def _categorical(key: str, h: Histogram, cfg: RootCauseConfig) -> Finding:
     """Each value seen on min_group_parts parts against all others (one-sided Fisher); the
     parameter's p is the smallest times the number of values tested (Bonferroni), so a long
     tail of tool ids or lots is tested whole instead of being cut to the most frequent."""
-    labels, index = np.unique(np.asarray(values, dtype=object), return_inverse=True)
-    parts = np.bincount(index, minlength=labels.size)
-    defects = np.bincount(index, weights=defect, minlength=labels.size).astype(np.int64)
+    labels, parts, defects = h.values, h.parts, h.defects
     testable = (parts >= cfg.min_group_parts) & (parts.sum() - parts >= cfg.min_group_parts)
     if testable.sum() < 1 or labels.size < 2:
-        return Finding("parameter", key, len(values), int(defect.sum()), NO_CONTRAST,
+        return Finding("parameter", key, h.total, h.total_defects, NO_CONTRAST,
                        note="a single value (or too few parts per value)")
     n, d = int(parts.sum()), int(defects.sum())
     p_each = fisher_greater_many(defects[testable], parts[testable], d - defects[testable],

@@ -166,3 +166,43 @@ def holm(p_values: Sequence[float]) -> list[float]:
     out = np.empty_like(p)
     out[order] = np.minimum(adjusted, 1.0)
     return [float(q) for q in out]
+
+
+def hist_quantile(values: np.ndarray, counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """np.quantile (linear) of the data a histogram (sorted distinct values, counts) stands for,
+    without expanding it: the order statistics around each position, numpy's own lerp."""
+    cum = np.cumsum(counts)
+    n = int(cum[-1])
+    pos = (n - 1) * np.asarray(q, dtype=np.float64)
+    lo = np.floor(pos)
+    frac = pos - lo
+    below = values[np.searchsorted(cum, lo, side="right")]
+    above = values[np.searchsorted(cum, np.minimum(lo + 1, n - 1), side="right")]
+    diff = above - below
+    lerp = below + diff * frac
+    return np.where(frac >= 0.5, above - diff * (1 - frac), lerp)
+
+
+def hist_quantile_bins(values: np.ndarray, counts: np.ndarray,
+                       k: int) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """quantile_bins on a histogram: the bin index of each distinct value, and each bin's range."""
+    edges = np.unique(hist_quantile(values, counts, np.linspace(0.0, 1.0, k + 1)))
+    index = np.searchsorted(edges[1:-1], values, side="right")
+    ranges = []
+    for b in range(len(edges) - 1):
+        members = values[(index == b) & (counts > 0)]
+        ranges.append((float(members.min()), float(members.max())) if members.size else (0, 0))
+    return index, ranges
+
+
+def hist_rank_biserial(parts: np.ndarray, defects: np.ndarray) -> float:
+    """rank_biserial from a histogram over sorted values: U counts (defective, good) pairs with
+    the defective value higher, ties as one half (what mannwhitneyu's midranks give)."""
+    bad = defects.astype(np.float64)
+    good = (parts - defects).astype(np.float64)
+    n_bad, n_good = bad.sum(), good.sum()
+    if not n_bad or not n_good:
+        return 0.0
+    good_below = np.cumsum(good) - good
+    u = float((bad * (good_below + 0.5 * good)).sum())
+    return float(2.0 * u / (n_bad * n_good) - 1.0)

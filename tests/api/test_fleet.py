@@ -171,13 +171,16 @@ def test_serve_is_central_by_default_over_postgresql_without_a_station_config(mo
                           settings=ApiSettings())
 
     monkeypatch.setenv("INSPECTOR_STATION_API_KEY", "insp_central")
+    monkeypatch.setenv("INSPECTOR_STATION_API_KEY_LINE_3_B", "insp_line3b")
     pg = "postgresql+psycopg://inspector@db/plant"
     central = _with_central(setup(pg), None, True, 2.0).settings.central
     assert central is not None and central.station_api_key == "insp_central"
-    assert central.timeout_s == 2.0 and "insp_central" not in repr(central)
+    assert central.timeout_s == 2.0 and "insp_" not in repr(central)
+    assert central.key_for("line-3.b") == "insp_line3b" and central.key_for("x") == "insp_central"
     assert _with_central(setup(pg), None, False, 5.0).settings.central is None  # a station's own
     assert _with_central(setup(pg), False, True, 5.0).settings.central is None
     assert _with_central(setup("sqlite:///x.db"), None, True, 5.0).settings.central is None
     monkeypatch.delenv("INSPECTOR_STATION_API_KEY")
+    monkeypatch.delenv("INSPECTOR_STATION_API_KEY_LINE_3_B")
     forced = _with_central(setup("sqlite:///x.db"), True, True, 5.0).settings.central
     assert forced is not None and forced.station_api_key is None

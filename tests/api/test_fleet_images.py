@@ -104,6 +104,12 @@ def test_a_key_the_station_refuses_is_a_502_that_says_which_setting(central, tmp
     assert "INSPECTOR_STATION_API_KEY" in response.json()["detail"]
 
 
+def test_a_stations_own_key_wins_over_the_shared_one(central, station, tmp_path):
+    own = {"INSPECTOR_STATION_API_KEY_LINE_A": station[1]}  # line-a: each database has own keys
+    client = _client(central, tmp_path, station_api_key="insp_wrong", station_keys=own)
+    assert client.get("/inspections/a-1/image").content == station[2]
+
+
 def test_an_image_over_the_size_cap_is_refused_not_cut(central, station, tmp_path):
     client = _client(central, tmp_path, station_api_key=station[1], max_bytes=len(station[2]) - 1)
     response = client.get("/inspections/a-1/image")
