@@ -53,6 +53,9 @@ def serve(
         "Default: on for a PostgreSQL database served without --config")] = None,
     station_timeout: Annotated[float, typer.Option(
         min=0.1, max=120, help="central: seconds a station has to answer an image request")] = 5.0,
+    keep_days: Annotated[int | None, typer.Option(
+        "--keep-days", min=1, help="PostgreSQL only: drop inspections older than N days, once a "
+        "day (whole monthly partitions; the hourly rollups stay). Default: keep every row")] = None,
 ) -> None:
     """Serve the HTTP API (events, serials, root cause, inspections, audit, health) until Ctrl-C.
 
@@ -69,6 +72,7 @@ def serve(
     from inspector.api import create_app
     from inspector.api.access import check_listen_allowed
     from inspector.storage.keys import KeyStore
+    from inspector.storage.partitions import PartitionUpkeep
     from inspector.storage.store import InspectionStore
 
     try:
@@ -83,7 +87,10 @@ def serve(
         raise fail(str(exc), code=1) from exc
     try:
         check_listen_allowed(setup.host, KeyStore(store.engine))
-        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber:
+        # PostgreSQL: partitions for the months ahead every hour (and retention daily), as long
+        # as the service runs; nothing on SQLite
+        upkeep = PartitionUpkeep(store.engine, keep_days)
+        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber, upkeep:
             app = create_app(store, settings=setup.settings, mqtt=subscriber)
             role = " as the central service" if setup.settings.central is not None else ""
             typer.echo(f"serving {store.url}{role} on http://{setup.host}:{setup.port} "

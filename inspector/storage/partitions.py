@@ -157,6 +157,10 @@ class PartitionUpkeep:
     def __init__(self, engine: Engine, keep_days: int | None = None,
                  every_s: float = UPKEEP_EVERY_S, retention_every_s: float = RETENTION_EVERY_S
                  ) -> None:
+        self._active = engine.dialect.name == "postgresql"  # SQLite: nothing to maintain
+        if keep_days is not None and not self._active:
+            raise StoreError("row retention is for the central PostgreSQL database; "
+                             f"{engine.url.render_as_string(hide_password=True)} is not one")
         self._engine = engine
         self._keep_days = keep_days
         self._every_s = every_s
@@ -165,12 +169,14 @@ class PartitionUpkeep:
         self._thread = threading.Thread(target=self._run, name="partition-upkeep", daemon=True)
 
     def start(self) -> PartitionUpkeep:
-        self._thread.start()
+        if self._active:
+            self._thread.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            self._thread.join(timeout=30)
 
     def __enter__(self) -> PartitionUpkeep:
         return self.start()

@@ -3,13 +3,16 @@ part across partitions, retention by dropping partitions."""
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, func, select, text
+from typer.testing import CliRunner
 
+from inspector.cli import app
 from inspector.errors import StoreError
 from inspector.storage.engine import create_engine_for
 from inspector.storage.filters import InspectionFilter
@@ -248,3 +251,35 @@ def test_upkeep_thread_creates_partitions_and_applies_retention(
     assert f"inspections_p{this_month:%Y_%m}" in _names(engine)
     assert f"inspections_p{month_start(old):%Y_%m}" not in _names(engine)
     assert _count(engine) == 0
+
+
+def test_retention_command_drops_old_months(
+        pg_url: str, engine: Engine, pg_store: InspectionStore, make_inspection: MakeInspection
+) -> None:
+    _fill_months(pg_store, make_inspection)  # 2025-01 .. 2025-04, long before "now"
+    for m in (1, 2, 3, 4):
+        ensure_partitions(engine, months_ahead=0, now=datetime(2025, m, 1, tzinfo=UTC))
+    recent = datetime.now(UTC) - timedelta(hours=1)
+    assert pg_store.write([make_inspection(500, inspected_at=recent)]) == 1
+
+    result = CliRunner().invoke(app, ["retention", "--db", pg_url, "--keep-days", "30", "--json"])
+
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {f"inspections_p2025_0{m}" for m in (1, 2, 3, 4)} <= set(report["dropped"])
+    assert report["deleted_rows"] == 1  # the 1990 stray
+    assert [r.part_id for page in pg_store.pages(_everything()) for r in page] == ["part-00500"]
+
+
+def test_retention_command_refuses_a_station_sqlite(sqlite_db_url: str) -> None:
+    result = CliRunner().invoke(app, ["retention", "--db", sqlite_db_url, "--keep-days", "30"])
+    assert result.exit_code == 1
+    assert "error: row retention is for the central PostgreSQL database" in result.output
+
+
+def test_serve_refuses_row_retention_on_sqlite(sqlite_db_url: str) -> None:
+    with pytest.raises(StoreError, match="central PostgreSQL"):
+        PartitionUpkeep(create_engine_for(sqlite_db_url), keep_days=30)
+    result = CliRunner().invoke(app, ["serve", "--db", sqlite_db_url, "--keep-days", "30"])
+    assert result.exit_code == 1
+    assert "row retention is for the central PostgreSQL database" in result.output
