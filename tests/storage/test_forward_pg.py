@@ -24,6 +24,9 @@ from tests.storage.tcp_proxy import TcpProxy
 from tests.storage.test_forward import central_counts, event, queued, settings
 
 RECOVERY_S = 30.0  # the issue's bound: every part central within this after the network is back
+# The issue's outage is 60 s; the suite cuts 5 s to stay fast. INSPECTOR_TEST_OUTAGE_S=60 runs
+# the full one (docs/benchmarks.md has its figures).
+OUTAGE_S = float(os.environ.get("INSPECTOR_TEST_OUTAGE_S", "5"))
 
 
 @pytest.fixture
@@ -55,13 +58,13 @@ def wait_for(predicate, timeout: float, every: float = 0.2) -> bool:
 
 def test_an_outage_loses_nothing_and_stores_each_part_once(
         station: InspectionStore, central: str, make_inspection: MakeInspection) -> None:
-    """A station makes 10 parts/s for 9 s; the central database is cut off for 5 s of it."""
+    """A station makes 10 parts/s; the central database is cut off for OUTAGE_S of that time."""
     target = make_url(central)
     proxy = TcpProxy(target.host or "127.0.0.1", target.port or 5432)
     fwd = Forwarder(station.engine.url.render_as_string(hide_password=False),
                     settings(through(proxy, central), batch_rows=50, heartbeat_s=0.5,
                              backoff_start_s=0.2, backoff_max_s=2.0))
-    parts = 90
+    parts = int(10 * (OUTAGE_S + 4))
     slowest_write = 0.0
 
     def produce() -> None:
@@ -79,16 +82,18 @@ def test_an_outage_loses_nothing_and_stores_each_part_once(
         assert wait_for(lambda: central_counts(central)["inspections"] > 0, 10)
         proxy.cut()
         during = central_counts(central)["inspections"]
-        time.sleep(5.0)
+        time.sleep(OUTAGE_S)
         assert central_counts(central)["inspections"] == during   # really cut off
         assert fwd.stats.errors > 0
         behind = queued(station)
         assert behind > 0
         proxy.restore()
-        producer.join()
         back = time.monotonic()
+        producer.join()
         assert wait_for(lambda: central_counts(central)["inspections"] == parts, RECOVERY_S)
         recovered_in = time.monotonic() - back
+        print(f"outage {OUTAGE_S:.0f} s, {behind} rows behind at its end, all {parts} parts "
+              f"central {recovered_in:.1f} s after the network came back")
     finally:
         fwd.stop()
         proxy.close()
