@@ -18,6 +18,7 @@ from inspector.commands import review as review_cmds
 from inspector.commands import serve as serve_cmds
 from inspector.commands import station as station_cmds
 from inspector.commands import trace as trace_cmds
+from inspector.commands import upload_images as upload_cmds
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Inspector: line-side visual quality inspection station.")
@@ -47,6 +48,7 @@ app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
 app.command("serve")(serve_cmds.serve)
 app.command("forward")(forward_cmds.forward)
+app.command("upload-images")(upload_cmds.upload_images)
 app.command("export-reviewed")(review_cmds.export_reviewed)
 app.command("retention")(retention_cmds.retention)
 app.add_typer(keys_cmds.app, name="keys")

@@ -17,7 +17,7 @@ from inspector.api.dashboard import mount_dashboard
 from inspector.api.openapi import document_errors
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
-from inspector.api.routes import fleet, health, images, inspections, me, root_cause, serials, stats
+from inspector.api.routes import fleet, health, images, inspections, me, root_cause, serials, stats, uploads
 from inspector.api.routes import metrics as metrics_routes
 from inspector.api.routes import models as model_routes
 from inspector.api.routes import review as review_routes
@@ -70,7 +70,8 @@ def create_app(
         app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
     app.include_router(health.router, prefix=API_PREFIX)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
-                   audit_routes.router, stats.router, images.router, me.router, fleet.router):
+                   audit_routes.router, stats.router, images.router, me.router, fleet.router,
+                   uploads.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
     _add_error_handlers(app)
     document_errors(app)
