@@ -147,6 +147,45 @@ class DataIssuePublic(BaseModel):
     message: str
 
 
+class RecordedChangePublic(BaseModel):
+    machine: str = Field(description="The machine that recorded the setting.")
+    parameter: str = Field(description="'step.name', e.g. 'grinding.tool'.")
+    before: str
+    after: str
+    part: int = Field(description="Index (in the window's parts) of the first part with `after`.")
+    serial: str
+
+
+class ChangePointPublic(BaseModel):
+    """A step in one machine's defect rate over its part sequence."""
+
+    machine: str
+    steps: list[str]
+    defect_class: str | None
+    direction: str = Field(description="rise | fall")
+    position: int = Field(description="First part at the new rate, in the machine's order.")
+    serial: str = Field(description="That part's serial.")
+    part: int
+    estimate: int = Field(description="Where the defects alone put the change (machine order).")
+    parts_before: int
+    defects_before: int
+    parts_after: int
+    defects_after: int
+    rate_before: float
+    rate_after: float
+    ratio: float = Field(description="Rate after / rate before (0.5 added per defect count).")
+    statistic: float = Field(description="Largest distance of the defects' positions from an "
+                             "even spread (CUSUM, 0..1).")
+    p_value: float
+    q_value: float = Field(description="x 2 x machines searched (a family at alpha/2).")
+    significant: bool
+    test: str
+    change: RecordedChangePublic | None = Field(
+        None, description="The recorded setting change it follows (tool, lot, recipe).")
+    lag: int | None = Field(None, description="Parts from that change to `estimate`.")
+    advice: str = Field("", description="The change point in one sentence, with its evidence.")
+
+
 class RootCausePublic(BaseModel):
     """Ranked findings; `status` is `insufficient_data` (and `ranked` empty) when data are few."""
 
@@ -166,6 +205,10 @@ class RootCausePublic(BaseModel):
     not_tested: list[FindingPublic]
     data_issues: list[DataIssuePublic] = Field(default_factory=list)
     combinations_tested: int = Field(0, description="Two-condition groups searched (in `tests`).")
+    changes: list[ChangePointPublic] = Field(
+        default_factory=list, description="Steps in a machine's defect rate over its part "
+        "sequence, lined up with setting changes; significant first.")
+    changes_message: str = Field("", description="What the change-point search covered.")
 
     @classmethod
     def of(cls, report_dict: dict[str, Any]) -> RootCausePublic:

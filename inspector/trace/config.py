@@ -40,6 +40,33 @@ class MqttEventsConfig(BaseModel):
     )
 
 
+class ChangePointConfig(BaseModel):
+    """Change points in each machine's defect rate over its part sequence (root_cause.changes)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="Look for steps in each machine's defect rate and line "
+                          "them up with changes of its settings (tool, lot, recipe).")
+    min_segment_parts: int = Field(
+        50, ge=5, description="Parts at least on either side of a change point.")
+    min_defects: int = Field(
+        5, ge=1, description="A machine (or a segment of it) with fewer defects is not split.")
+    max_per_machine: int = Field(
+        5, ge=1, le=100, description="Significant change points searched per machine at most.")
+    align_parts: int = Field(
+        200, ge=0, description="A recorded setting change at most this many parts from the "
+        "estimated change point can explain it.")
+    align_loglik: float = Field(
+        6.0, gt=0.0, description="A recorded change explains a change point when splitting the "
+        "defects there loses at most this much of twice the log-likelihood of the best split.")
+    max_parts: int = Field(
+        200_000, ge=0, description="Windows with more parts skip the search (it reads each "
+        "part's events; the rest of root cause counts in the database).")
+    max_change_share: float = Field(
+        0.1, gt=0.0, le=1.0, description="A parameter whose value changes on more than this "
+        "share of consecutive parts varies per part (no setting) and explains no change point.")
+
+
 class RootCauseConfig(BaseModel):
     """Thresholds of the root-cause analysis."""
 
@@ -71,3 +98,6 @@ class RootCauseConfig(BaseModel):
     count_review_as_defect: bool = Field(
         False, description="Count REVIEW verdicts as defects (default: only NG)."
     )
+    changes: ChangePointConfig = Field(
+        default_factory=ChangePointConfig, description="Change points over each machine's part "
+        "sequence (their own family of tests at alpha/2, Bonferroni over the machines searched).")

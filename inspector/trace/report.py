@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from inspector.trace.changepoints import ChangePoint
 from inspector.trace.stats import Bin
 
 TESTED, INSUFFICIENT, NO_CONTRAST, DUPLICATE = "tested", "insufficient_data", "no_contrast", \
@@ -69,6 +70,8 @@ class RootCauseReport:
     seconds: float = 0.0
     data_issues: tuple[DataIssue, ...] = ()
     combinations_tested: int = 0       # two-condition groups in the family (`tests` counts them)
+    changes: tuple[ChangePoint, ...] = ()  # steps in a machine's defect rate, significant first
+    changes_message: str = ""          # what the change-point search covered, or why it did not run
 
     @property
     def defect_rate(self) -> float:

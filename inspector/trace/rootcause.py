@@ -16,6 +16,7 @@ from inspector.storage.events import EventFacts, EventStore, PartOutcome
 from inspector.storage.rootcause_queries import RootCauseQueries
 from inspector.storage.window_counts import LevelFeature, WindowCounts
 from inspector.trace.changepoints import with_change_points
+from inspector.trace.changepoints import attach_change_points, with_change_points
 from inspector.trace.conditions import build_conditions
 from inspector.trace.config import RootCauseConfig
 from inspector.trace.counts import level_codes, window_counts
@@ -65,6 +66,7 @@ def root_cause(
         check_labels(counts.labels, counts.parts, defect_class)
         report = analyze_counts(counts, window.level_codes, defect_class, cfg)
     report = with_change_points(report, events, since, until, station_id, config)
+    report = with_change_points(report, events, since, until, station_id, config)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
 
@@ -108,6 +110,14 @@ def analyze(
     defect_class: str | None = None, config: RootCauseConfig | None = None,
 ) -> RootCauseReport:
     """The analysis on already loaded rows (the simulator and tests call it directly)."""
+    report = _analyze_rows(outcomes, facts, defect_class, config)
+    return attach_change_points(report, lambda: (outcomes, facts), config)
+
+
+def _analyze_rows(
+    outcomes: Sequence[PartOutcome], facts: Sequence[EventFacts],
+    defect_class: str | None = None, config: RootCauseConfig | None = None,
+) -> RootCauseReport:
     cfg = config or RootCauseConfig()
     if not outcomes:
         raise TraceError("no inspected parts to analyse")
