@@ -7,7 +7,7 @@ import string
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from inspector.hosts import is_loopback
 
@@ -71,9 +71,16 @@ class MqttLineConfig(BaseModel):
         "inspector/{station_id}/trigger/ack",
         description="Answer to each accepted trigger: part_id, part_ref, duplicate; null: none. "
         "Placeholder: {station_id}.")
-    qos: Literal[1] = Field(
-        1, description="QoS of results and alarms: 1 = at least once (a result in flight when the "
-        "connection breaks may arrive twice: consumers dedupe on part_id).")
+    qos: Literal[1, 2] = Field(
+        2, description="QoS of results, triggers and alarms. 2 = exactly once per connection: with "
+        "the session the broker keeps (session_expiry_s) a broker outage or a cut connection "
+        "delivers no result twice. 1 = at least once: a result in flight at a cut may arrive twice "
+        "(consumers dedupe on part_id).")
+    session_expiry_s: int = Field(
+        3600, ge=0, le=2**32 - 2,
+        description="How long the broker keeps this connection's session (results in flight, the "
+        "trigger subscription) after the connection is lost (MQTT 5 session expiry). Each station "
+        "start begins a new session and a clean stop ends it. 0: no session (needs qos 1).")
     queue_size: int = Field(
         1024, ge=1, le=1_000_000,
         description="Rows announced to the result worker and not yet taken; when full the row is "
@@ -102,6 +109,13 @@ class MqttLineConfig(BaseModel):
             if problem:
                 raise ValueError(problem)
         return template
+
+    @model_validator(mode="after")
+    def _session(self) -> MqttLineConfig:
+        if self.qos == 2 and self.session_expiry_s == 0:
+            raise ValueError("qos 2 needs the broker to keep the session (session_expiry_s > 0): "
+                             "without it a result in flight at a cut connection can be lost")
+        return self
 
     def resolved_client_id(self, station_id: str) -> str:
         return self.client_id or f"inspector-{station_id}-{self.name}"

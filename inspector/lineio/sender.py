@@ -22,7 +22,9 @@ BATCH = 256  # rows read from the store at a time
 
 
 class Receipt(Protocol):
-    """What a transport returns for one sent row: acknowledged yet? (paho's MQTTMessageInfo)."""
+    """What a transport returns for one sent row: answered yet, and refused by the receiver?"""
+
+    refused: bool  # answered without taking it (MQTT 5 reason code): the row is sent again
 
     def is_published(self) -> bool: ...
 
@@ -61,13 +63,16 @@ class ResultSender:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._store: DeliveryStore | None = None
-        self._inflight: OrderedDict[int, Receipt] = OrderedDict()  # row id -> receipt, in order
+        # row id -> (row, receipt), in order; the row is kept to send it again when refused
+        self._inflight: OrderedDict[int, tuple[Inspection, Receipt]] = OrderedDict()
+        self.window = settings.max_inflight  # unacknowledged rows at most (the broker may lower it)
         self.cursor = 0        # acknowledged up to (saved every save_interval_s)
         self._read_pos = 0     # sent up to
         self._saved = 0
         self._next_save = 0.0
+        self._next_resend = 0.0
         self._next_measure = 0.0  # the backlog COUNT(*) runs this often, not on every wake
-        self.sent = self.delivered = self.queue_full = self.backlog = 0
+        self.sent = self.delivered = self.queue_full = self.backlog = self.refused = 0
         self.ready = threading.Event()  # the cursor is loaded
         self._created = datetime.now(UTC)
 
@@ -89,6 +94,10 @@ class ResultSender:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def limit_inflight(self, limit: int) -> None:
+        """The transport's own limit of unacknowledged messages (MQTT 5 Receive Maximum)."""
+        self.window = max(1, min(self.settings.max_inflight, limit))
 
     def close(self) -> None:
         """Wait (up to stop_timeout_s) for the broker's acknowledgements, then save the cursor."""
@@ -146,7 +155,7 @@ class ResultSender:
     def _fill(self) -> None:
         """Send rows after the last one sent, up to max_inflight unacknowledged."""
         assert self._store is not None
-        room = self.settings.max_inflight - len(self._inflight)
+        room = self.window - len(self._inflight)
         while room > 0:
             rows = self._store.rows_after(self.settings.station_id, self._read_pos,
                                           min(room, BATCH))
@@ -154,7 +163,7 @@ class ResultSender:
                 receipt = self._send(row_id, row)
                 if receipt is None:  # the transport cannot take more now: again later
                     return
-                self._inflight[row_id] = receipt
+                self._inflight[row_id] = (row, receipt)
                 self._read_pos = row_id
                 self.sent += 1
                 room -= 1
@@ -163,15 +172,31 @@ class ResultSender:
 
     def _settle(self) -> None:
         """Move the cursor over the acknowledged prefix; save it when due."""
+        self._resend_refused()
         while self._inflight:
-            row_id, receipt = next(iter(self._inflight.items()))
-            if not receipt.is_published():
+            row_id, (_, receipt) = next(iter(self._inflight.items()))
+            if not receipt.is_published() or receipt.refused:
                 break
             self._inflight.popitem(last=False)
             self.cursor = row_id
             self.delivered += 1
         if self.cursor != self._saved and time.monotonic() >= self._next_save:
             self._save()
+
+    def _resend_refused(self) -> None:
+        """Rows the receiver answered without taking them (over its quota, say) go again, in
+        place: the cursor waits for them. At most once a poll interval, when connected."""
+        if not self._connected() or time.monotonic() < self._next_resend:
+            return
+        for row_id, (row, receipt) in list(self._inflight.items()):
+            if receipt.is_published() and receipt.refused:
+                again = self._send(row_id, row)
+                if again is None:
+                    return
+                self._inflight[row_id] = (row, again)
+                self.refused += 1
+                self.sent += 1
+                self._next_resend = time.monotonic() + self.settings.poll_interval_s
 
     def _save(self) -> None:
         assert self._store is not None

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import json
 import os
 import shutil
+import signal
 import socket
+import subprocess
 import threading
 import time
 import uuid
@@ -17,6 +20,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from inspector.config import StationConfig
 from tests.faults.inputs import TILES
@@ -60,18 +65,31 @@ def station_config(tmp_path: Path, lineio: dict, station_id: str | None = None,
 
 
 class Collector:
-    """Subscribes to topics and keeps every message (topic, decoded payload, retain flag)."""
+    """Subscribes to topics and keeps every message (topic, decoded payload, retain flag).
 
-    def __init__(self, host: str, port: int, *topics: str) -> None:
+    `session_expiry_s` > 0: an MQTT 5 consumer as docs/lineio.md asks for (a session the broker
+    keeps across an outage, QoS 2), so what it misses while away is queued, none twice."""
+
+    def __init__(self, host: str, port: int, *topics: str, qos: int = 1,
+                 session_expiry_s: int = 0) -> None:
         self.messages: list[tuple[str, object, bool]] = []
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
+        persistent = session_expiry_s > 0
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2,
-                                  client_id=f"collector-{uuid.uuid4().hex[:8]}")
-        self.client.on_connect = lambda c, *_: c.subscribe([(t, 1) for t in topics])
+                                  client_id=f"collector-{uuid.uuid4().hex[:8]}",
+                                  protocol=mqtt.MQTTv5 if persistent else mqtt.MQTTv311)
+        self.client.reconnect_delay_set(1, 1)
+        self.client.on_connect = lambda c, *_: c.subscribe([(t, qos) for t in topics])
         self.client.on_subscribe = lambda *_: self._subscribed.set()
         self.client.on_message = self._on_message
-        self.client.connect(host, port)
+        if persistent:
+            # clean start 0 from the first connect: mosquitto 2.0 does not keep a session
+            # begun with clean start 1 across its restart
+            self.client.connect(host, port, clean_start=False,
+                                properties=session_properties(session_expiry_s))
+        else:
+            self.client.connect(host, port)
         self.client.loop_start()
         assert self._subscribed.wait(10), "collector could not subscribe"
 
@@ -104,6 +122,66 @@ class Collector:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
+
+
+def session_properties(expiry_s: int) -> Properties:
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = expiry_s
+    return props
+
+
+class Mosquitto:
+    """A Mosquitto broker of the test's own on a free port, keeping sessions on disk, that the
+    test stops (SIGTERM: it saves its state) and starts again; the shared broker stays up."""
+
+    def __init__(self, workdir: Path, persistence: bool = True) -> None:
+        exe = shutil.which("mosquitto") or next(
+            (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()),
+            None)
+        if exe is None:
+            pytest.skip("no mosquitto executable to run a broker the test can stop")
+        self.exe = exe
+        self.port = _free_port()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.conf = workdir / "mosquitto.conf"
+        self.conf.write_text("\n".join([
+            f"listener {self.port} 127.0.0.1",
+            "allow_anonymous true",
+            f"user {getpass.getuser()}",  # run as root, it would switch to `mosquitto` (no access)
+            f"persistence {'true' if persistence else 'false'}",
+            f"persistence_location {workdir}/",
+            "max_queued_messages 0",  # a consumer away during the outage gets all it missed
+            f"log_dest file {workdir}/mosquitto.log",
+            "",
+        ]))
+        self.process: subprocess.Popen | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen([self.exe, "-c", str(self.conf)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), 0.5).close()
+                return
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                time.sleep(0.05)
+        raise RuntimeError(f"mosquitto did not listen on {self.port} (see {self.conf.parent})")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(10)
+        self.process = None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 class TcpCut:

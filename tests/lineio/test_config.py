@@ -36,6 +36,15 @@ def test_topic_templates_with_unknown_placeholders_or_wildcards_are_refused():
     assert cfg.lineio[0].result_topic == "inspector/{station_id}/result" and not _parse().lineio
 
 
+def test_exactly_once_results_need_a_session_the_broker_keeps():
+    with pytest.raises(ConfigValidationError) as err:
+        _parse({"type": "mqtt", "session_expiry_s": 0})
+    assert "qos 2 needs the broker to keep the session" in err.value.issues[0]
+    line = _parse({"type": "mqtt", "qos": 1, "session_expiry_s": 0}).lineio[0]
+    assert (line.qos, line.session_expiry_s) == (1, 0)
+    assert _parse({"type": "mqtt"}).lineio[0].qos == 2
+
+
 def test_check_config_finds_shared_names_and_triggers_the_station_refuses():
     cfg = _parse({"type": "mqtt"}, {"type": "mqtt", "port": 1884})
     problems = lineio_problems(cfg)
