@@ -56,9 +56,11 @@ def plant(tmp_path_factory) -> Iterator[Plant]:
 
 def test_the_fleet_page_lists_the_stations_and_links_each_to_its_parts(plant: Plant, tab):
     t = tab(plant.central, plant.key)
-    page = t.open("/fleet")
+    page = t.open("/")  # no station runs in a central service: its home is the fleet
+    page.wait_for_url("**/fleet")
     page.wait_for_selector(f"#fleet-rows tr[data-station='{C}']")
     assert page.locator(".top nav a", has_text="Fleet").count() == 1
+    assert page.locator(".top nav a", has_text="Live").count() == 0
     rows = page.locator("#fleet-rows tr")
     assert [rows.nth(i).get_attribute("data-station") for i in range(rows.count())] == [A, B, C]
     a = page.locator(f"#fleet-rows tr[data-station='{A}']")
@@ -92,5 +94,6 @@ def test_a_station_server_shows_no_fleet_and_no_selector(plant: Plant, tab):
     page = t.open("/parts")
     page.wait_for_function("document.querySelectorAll('#parts-rows tr').length === 10")
     assert page.locator(".top nav a", has_text="Fleet").count() == 0
+    assert page.locator(".top nav a", has_text="Live").count() == 1
     assert page.locator("#station-select").count() == 0
     assert t.errors == []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
@@ -29,25 +29,34 @@ PAGES = {
 }
 # in the nav of a central service only (its station selector too); the pages answer anywhere
 CENTRAL_PAGES = {"/fleet": ("fleet.html", "Fleet")}
+# a central service runs no station: its / opens the fleet instead of the live view
+LIVE = "/"
+
+
+def _is_central(request: Request) -> bool:
+    return getattr(request.app.state.settings, "central", None) is not None
 
 
 def _render(request: Request, template: str, **context: object) -> HTMLResponse:
-    central = getattr(request.app.state.settings, "central", None) is not None
-    pages = {**CENTRAL_PAGES, **PAGES} if central else PAGES
+    central = _is_central(request)
+    pages = ({**CENTRAL_PAGES, **{p: v for p, v in PAGES.items() if p != LIVE}} if central
+             else PAGES)
     nav = [(path, title) for path, (_, title) in pages.items()]
     return templates.TemplateResponse(request, template, {
         "nav": nav, "path": request.url.path, "static": STATIC_PREFIX, "central": central,
         **context})
 
 
-def _page(template: str):
-    def page(request: Request) -> HTMLResponse:
+def _page(template: str, path: str):
+    def page(request: Request) -> Response:
+        if path == LIVE and _is_central(request):
+            return RedirectResponse("/fleet")
         return _render(request, template)
     return page
 
 
 for _path, (_template, _title) in {**PAGES, **CENTRAL_PAGES}.items():
-    router.add_api_route(_path, _page(_template), methods=["GET"], response_class=HTMLResponse,
+    router.add_api_route(_path, _page(_template, _path), methods=["GET"], response_class=HTMLResponse,
                          name=f"page_{_template.removesuffix('.html')}")
 
 
