@@ -85,6 +85,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="parts a day in both histories (the queried day holds this many)")
     parser.add_argument("--reps", type=int, default=5, help="alternated repetitions")
     parser.add_argument("--lookups", type=int, default=200, help="serials per lookup timing")
+    parser.add_argument("--database", default=DATABASE, help="the bench's own database")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true",
                         help="time the histories a --keep run left (same sizes and --per-day)")
@@ -186,14 +187,14 @@ def main(args: argparse.Namespace) -> dict:
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     if not args.reuse:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE}"))
-            conn.execute(text(f"CREATE DATABASE {DATABASE}"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {args.database}"))
+            conn.execute(text(f"CREATE DATABASE {args.database}"))
     try:
-        return _run(args, base.set(database=DATABASE))
+        return _run(args, base.set(database=args.database))
     finally:
         if not args.keep:
             with admin.connect() as conn:
-                conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+                conn.execute(text(f"DROP DATABASE IF EXISTS {args.database} WITH (FORCE)"))
         admin.dispose()
 
 
