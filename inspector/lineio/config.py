@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
@@ -137,6 +138,27 @@ def topic_problem(template: str, allowed: set[str], publish: bool) -> str | None
     return None
 
 
+class OpcUaSecurity(BaseModel):
+    """Basic256Sha256 Sign & Encrypt with the station's certificate; user name optional."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    certificate: Path = Field(
+        description="The server's X.509 certificate (PEM or DER). Its subjectAltName URI, when "
+        "it has one, becomes the server's application URI (clients compare the two).")
+    private_key: Path = Field(description="The certificate's private key (PEM or DER, unencrypted).")
+    trusted_clients: Path | None = Field(
+        None, description="A folder of client certificates (PEM or DER) allowed to connect; "
+        "others are refused. null: any client certificate is taken (the channel is encrypted, "
+        "but clients are not authenticated by certificate: set username then).")
+    username: str | None = Field(
+        None, min_length=1, max_length=128,
+        description="Clients must log in with this user name and the password in password_env; "
+        "anonymous clients are refused. null: anonymous clients over the secure channel.")
+    password_env: str = Field(
+        "INSPECTOR_OPCUA_PASSWORD", description="Environment variable holding the password.")
+
+
 class OpcUaLineConfig(BaseModel):
     """An OPC UA server (asyncua) on the station: its state, its last result, Trigger(PartId)."""
 
@@ -148,14 +170,18 @@ class OpcUaLineConfig(BaseModel):
         "opcua", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$",
         description="This connection's name: its label in /metrics and the station status. Unique "
         "per station.")
-    allow_remote: bool = Field(
-        False, description="Listen beyond loopback. The server has no user authentication and no "
-        "encryption (anonymous, security policy None): whoever reaches the port can trigger parts "
-        "and read results. Only on a separated line network.")
+    security: OpcUaSecurity | None = Field(
+        None, description="Serve only Basic256Sha256 Sign & Encrypt with this certificate (and a "
+        "user name, optionally). null: security policy None, anonymous: loopback only, unless "
+        "allow_insecure.")
+    allow_insecure: bool = Field(
+        False, description="Listen beyond loopback without `security`: no encryption and no "
+        "authentication, whoever reaches the port can trigger parts and read results. Only on a "
+        "separated line network.")
     endpoint: str = Field(
         "opc.tcp://127.0.0.1:4840",
         description="Where the server listens: opc.tcp://host:port[/path] (port 0: any free port). "
-        "A host other than loopback needs allow_remote: true.")
+        "A host other than loopback needs `security` (or allow_insecure: true).")
     namespace_uri: str = Field(
         "urn:inspector:station", min_length=1, max_length=256,
         description="The namespace of the station's nodes (node ids ns=<its index>;s=Inspector...).")
@@ -171,18 +197,31 @@ class OpcUaLineConfig(BaseModel):
         5.0, gt=0, le=300, description="Wait before trying again when the endpoint cannot be served "
         "(port in use).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: object) -> object:
+        if isinstance(data, dict) and "allow_remote" in data:
+            raise ValueError("allow_remote is gone: configure `security` (certificate and key) to "
+                             "listen beyond loopback, or allow_insecure: true on a separated line "
+                             "network")
+        return data
+
     @field_validator("endpoint")
     @classmethod
-    def _endpoint(cls, url: str, info: ValidationInfo) -> str:
+    def _endpoint(cls, url: str) -> str:
         problem = endpoint_problem(url)
         if problem:
             raise ValueError(problem)
-        host = urlsplit(url).hostname or ""
-        if not info.data.get("allow_remote") and not is_loopback(host):
-            raise ValueError(f"{host} is not loopback and the server has no authentication: "
-                             "listen on 127.0.0.1, or set allow_remote: true on a separated line "
-                             "network")
         return url
+
+    @model_validator(mode="after")
+    def _insecure_beyond_loopback(self) -> OpcUaLineConfig:
+        host = urlsplit(self.endpoint).hostname or ""
+        if self.security is None and not self.allow_insecure and not is_loopback(host):
+            raise ValueError(f"endpoint: {host} is not loopback and the server has no security: "
+                             "configure `security` (certificate and key), listen on 127.0.0.1, or "
+                             "set allow_insecure: true on a separated line network")
+        return self
 
 
 def endpoint_problem(url: str) -> str | None:

@@ -27,7 +27,9 @@ from inspector.domain import Alarm, Inspection, Status
 from inspector.errors import InspectorError
 from inspector.lineio.base import LineContext, LineState
 from inspector.lineio.config import OpcUaLineConfig
+from inspector.lineio.opcua_security import SecurityProblem, secure, user_manager
 from inspector.lineio.payloads import TriggerMessage, encode, result_payload
+from inspector.storage.delivery import DeliveryStore
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +72,16 @@ RESULT_VARS = (
     ("LatencyMs", V.Double, NAN),
     ("ResultJson", V.String, ""),      # the MQTT result message, for clients that read JSON
     ("Sequence", V.UInt32, 0),         # rises with each result written
+)
+
+
+# GetResultById's outputs (all String): the row's ids and verdict, and the MQTT result message.
+RESULT_OUTPUTS = (
+    ("ResultId", "The station's part id."),
+    ("PartId", "The line's part reference; empty if none."),
+    ("Verdict", "OK, REVIEW or NG."),
+    ("Status", "How the row came about: ok, no_frame, bad_image, late, ..."),
+    ("ResultJson", "The MQTT result message of the part (scores, model version, times)."),
 )
 
 
@@ -116,6 +128,8 @@ class OpcUaLine:
         self._idx = 0
         self._ran = False
         self._shown_alarms: dict[str, str] = {}
+        self._store: DeliveryStore | None = None  # GetResultById's reads
+        self.lookups = 0  # results answered by GetResultById
 
     @classmethod
     def from_config(cls, cfg: OpcUaLineConfig, ctx: LineContext) -> OpcUaLine:
@@ -147,6 +161,10 @@ class OpcUaLine:
         self._wake()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)
+        with self._lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
 
     def state(self) -> OpcUaState:
         return OpcUaState(self.protocol, self.name, self.connected, self.triggers,
@@ -231,12 +249,22 @@ class OpcUaLine:
         self._wake_event.clear()
 
     async def _start_server(self) -> Server | None:
-        server = Server()
-        await server.init()
-        server.set_endpoint(self.cfg.endpoint)
-        server.set_server_name(f"Inspector {self.ctx.station_id}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-        server.set_identity_tokens([ua.AnonymousIdentityToken])
+        security = self.cfg.security
+        try:
+            server = Server(user_manager=user_manager(security))
+            await server.init()
+            server.set_endpoint(self.cfg.endpoint)
+            server.set_server_name(f"Inspector {self.ctx.station_id}")
+            if security is not None:
+                await secure(server, security)
+            else:  # the config allows this on loopback, or with allow_insecure
+                server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+                server.set_identity_tokens([ua.AnonymousIdentityToken])
+        except SecurityProblem as exc:
+            self.failures += 1
+            logger.error("line opcua %s: cannot serve securely: %s; trying again in %g s",
+                         self.name, exc, self.cfg.retry_s)
+            return None
         server.iserver.max_connections = self.cfg.max_clients
         await self._build(server)
         try:
@@ -297,6 +325,13 @@ class OpcUaLine:
                 _id(idx, ROOT, "LastResult", "Scores"), ua.QualifiedName("Scores", idx))
         if self.cfg.triggers:
             await self._methods(root, idx)
+        if self.cfg.results:
+            await root.add_method(
+                _id(idx, ROOT, "GetResultById"), ua.QualifiedName("GetResultById", idx),
+                self._call_get_result,
+                [_argument("Id", "A ResultId (the station's part id, as Trigger returned it) or "
+                           "the line's PartId.")],
+                [_argument(name, what) for name, what in RESULT_OUTPUTS])
 
     async def _variable(self, parent, path: str, vtype: ua.VariantType, value: Any):
         """A variable with node id ns=<idx>;s=Inspector.<path>, named by path's last part."""
@@ -388,6 +423,38 @@ class OpcUaLine:
             return self._refuse(ua.StatusCodes.BadInvalidState, args, str(exc))
         self.triggers += 1
         return [ua.Variant(receipt.part_id, V.String)]
+
+    # ---- GetResultById (asyncua's method threads) ------------------------------------------------
+
+    def _call_get_result(self, parent: ua.NodeId, *args: ua.Variant) -> list[ua.Variant] | ua.StatusCode:
+        """GetResultById(Id) -> ResultId, PartId, Verdict, Status, ResultJson from the store."""
+        if len(args) != 1:
+            code = ua.StatusCodes.BadArgumentsMissing if not args else ua.StatusCodes.BadTooManyArguments
+            return ua.StatusCode(code)
+        arg = args[0]
+        if arg.VariantType != V.String or arg.is_array:
+            return ua.StatusCode(ua.StatusCodes.BadTypeMismatch)
+        key = arg.Value or ""
+        if not key or len(key) > 128:
+            return ua.StatusCode(ua.StatusCodes.BadInvalidArgument)
+        try:
+            found = self._results().result(self.ctx.station_id, key)
+        except InspectorError as exc:  # StoreError: the database is away
+            logger.warning("line opcua %s: GetResultById(%r): %s", self.name, key[:64], exc)
+            return ua.StatusCode(ua.StatusCodes.BadResourceUnavailable)
+        if found is None:  # not judged and stored yet, or no such part
+            return ua.StatusCode(ua.StatusCodes.BadNotFound)
+        self.lookups += 1
+        values = result_values(found[1])
+        values["ResultJson"] = encode(result_payload(found[1], found[0])).decode()
+        return [ua.Variant(values[name], V.String) for name, _ in RESULT_OUTPUTS]
+
+    def _results(self) -> DeliveryStore:
+        """The station database, opened at the first lookup (pooled: any method thread)."""
+        with self._lock:
+            if self._store is None:
+                self._store = DeliveryStore.open(self.ctx.db_url)
+            return self._store
 
     def _refuse(self, code: int, args: tuple, why: str = "") -> ua.StatusCode:
         self.bad_triggers += 1

@@ -73,6 +73,17 @@ class DeliveryStore(DatabaseAccess):
         with self._connection("read undelivered rows from") as conn:
             return [(row.id, from_row(row._mapping)) for row in conn.execute(stmt)]
 
+    def result(self, station_id: str, key: str) -> tuple[int, Inspection] | None:
+        """The station's stored row whose part id, or else whose part_ref, is `key` (with its id)."""
+        c = inspections.c
+        with self._connection("read a result from") as conn:
+            for where in (c.part_id == key, c.part_ref == key):
+                row = conn.execute(select(inspections).where(c.station_id == station_id, where)
+                                   .limit(1)).first()
+                if row is not None:
+                    return row.id, from_row(row._mapping)
+        return None
+
     def count_after(self, station_id: str, after_id: int) -> int:
         """How many of the station's rows lie after the cursor (the output's backlog)."""
         c = inspections.c

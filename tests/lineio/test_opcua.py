@@ -191,7 +191,7 @@ def test_endpoint_urls_are_checked_when_the_config_loads():
     assert "not loopback" in issues(endpoint="opc.tcp://0.0.0.0:4840")[0]
     assert issues(bogus=1)[0].startswith("lineio.0.bogus:")
     ok = parse_config({"source": {"type": "folder", "path": "x"}, "lineio": [
-        {"type": "opcua", "endpoint": "opc.tcp://0.0.0.0:4840/inspector", "allow_remote": True}]})
+        {"type": "opcua", "endpoint": "opc.tcp://0.0.0.0:4840/inspector", "allow_insecure": True}]})
     assert ok.lineio[0].name == "opcua"
     assert all(f.description for f in OpcUaLineConfig.model_fields.values())
 
