@@ -1,11 +1,13 @@
 """Benchmark: the station's throughput with MQTT results on vs off, and with the broker down.
 
 One station in this process per window (folder source looping over the sample tiles, per-frame
-trigger, the shipped model, SQLite in a fresh data folder). Windows alternate: no line output,
-an MQTT line to the broker, an MQTT line to a port where nothing listens. Each window judges
-`--parts` parts; throughput is parts over the time until the last row is committed. Prints one
-JSON line: median parts/s per mode, on/off and down/off ratios, results delivered (on), the
-backlog left in the store (down), and the CPU.
+trigger, the shipped model, SQLite in a fresh data folder). Each round runs three windows, in an
+order that rotates from round to round: no line output (off), an MQTT line publishing results to
+the broker (on: QoS 2, the default), an MQTT line to a port where nothing listens (down). Each
+window judges `--parts` parts; throughput is parts over the time until the last row is committed.
+Prints one JSON line: the median over rounds of each round's on/off and down/off ratios (the A/B
+comparison), median parts/s per mode, results delivered (on), the backlog left in the store
+while the broker is down, the CPU and the load average before and after.
 
     python scripts/bench_outputs.py --broker 127.0.0.1:1883 --parts 1000 --rounds 3
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import socket
 import statistics
@@ -89,20 +92,34 @@ def main(args: argparse.Namespace) -> dict:
     for i, tile in enumerate(sorted(args.images.rglob("*.jpg"))):
         shutil.copy(tile, tiles / f"{i:04d}_{tile.name}")  # one flat folder of every class
     args.tiles = tiles
+    load_before = os.getloadavg()
     window(args, "off")  # warm-up (model load, caches), not counted
-    windows = [window(args, mode) for _ in range(args.rounds) for mode in MODES]
+    rounds = []
+    for r in range(args.rounds):
+        order = MODES[r % 3:] + MODES[:r % 3]  # off first, then on first, then down first
+        by_mode = {}
+        for mode in order:
+            by_mode[mode] = window(args, mode)
+            by_mode[mode]["round"] = r
+        rounds.append(by_mode)
+    windows = [w for by_mode in rounds for w in by_mode.values()]
     rate = {m: statistics.median(w["parts_per_s"] for w in windows if w["mode"] == m)
             for m in MODES}
+    ratio = {m: [round(b[m]["parts_per_s"] / b["off"]["parts_per_s"], 3) for b in rounds]
+             for m in ("on", "down")}
     on = [w for w in windows if w["mode"] == "on"]
     down = [w for w in windows if w["mode"] == "down"]
     summary = {
         "bench": "outputs", "cpu": cpu_model(), "parts_per_window": args.parts,
         "rounds": args.rounds, "parts_per_s": rate,
-        "on_vs_off": round(rate["on"] / rate["off"], 3),
-        "down_vs_off": round(rate["down"] / rate["off"], 3),
+        "on_vs_off": statistics.median(ratio["on"]), "on_vs_off_rounds": ratio["on"],
+        "down_vs_off": statistics.median(ratio["down"]), "down_vs_off_rounds": ratio["down"],
         "on_delivered_all": all(w["delivered"] == args.parts for w in on),
         "on_backlog_at_last_row_max": max(w["backlog_at_last_row"] for w in on),
+        "down_backlog_at_last_row": [w["backlog_at_last_row"] for w in down],
         "down_backlog_after_stop": [w["backlog_after_stop"] for w in down],
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "windows": windows,
     }
     print(json.dumps(summary))
