@@ -62,6 +62,8 @@ def lineio_problems(cfg: StationConfig) -> list[str]:
             clients.add(client)
         else:
             found += _opcua_port_problems(cfg, i, ports)
+            if line.security is not None:
+                found += line.security.problems(f"lineio.{i}.security")
         if line.triggers and not takes_triggers:
             found.append(f"lineio.{i}.triggers: the station refuses line triggers with "
                          f"`trigger: {cfg.trigger.type}`: use `trigger: {{type: external}}` (or "

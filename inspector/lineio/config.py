@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from pathlib import Path
@@ -157,6 +158,19 @@ class OpcUaSecurity(BaseModel):
         "anonymous clients are refused. null: anonymous clients over the secure channel.")
     password_env: str = Field(
         "INSPECTOR_OPCUA_PASSWORD", description="Environment variable holding the password.")
+
+    def problems(self, prefix: str) -> list[str]:
+        """What would keep the server from serving (check-config): files, folder, password."""
+        found = [f"{prefix}.{key}: {path} is not a readable file"
+                 for key, path in (("certificate", self.certificate),
+                                   ("private_key", self.private_key))
+                 if not (path.is_file() and os.access(path, os.R_OK))]
+        if self.trusted_clients is not None and not self.trusted_clients.is_dir():
+            found.append(f"{prefix}.trusted_clients: {self.trusted_clients} is not a folder")
+        if self.username is not None and not os.environ.get(self.password_env):
+            found.append(f"{prefix}.username: the password variable {self.password_env} is unset "
+                         "or empty")
+        return found
 
 
 class OpcUaLineConfig(BaseModel):

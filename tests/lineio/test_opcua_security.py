@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from inspector.commands.api_server import station_api
+from inspector.commands.preflight import lineio_problems
 from inspector.config import ConfigValidationError, parse_config
 from inspector.lineio.opcua import OpcUaLine
 from inspector.pipeline.station import Station
@@ -179,3 +180,18 @@ def test_listening_beyond_loopback_needs_security_or_allow_insecure(pki):
         "certificate": str(pki["server"][0]), "private_key": str(pki["server"][1])})
     assert secured.lineio[0].security.username is None
     assert lineio(endpoint="opc.tcp://0.0.0.0:4840", allow_insecure=True).lineio[0].allow_insecure
+
+
+def test_check_config_names_missing_certificate_files_and_an_unset_password(tmp_path, monkeypatch):
+    monkeypatch.delenv(PASSWORD_ENV, raising=False)
+    cfg = parse_config({"source": {"type": "folder", "path": "x"}, "trigger": {"type": "external"},
+                        "lineio": [{"type": "opcua", "security": {
+                            "certificate": str(tmp_path / "none.pem"),
+                            "private_key": str(tmp_path), "trusted_clients": str(tmp_path / "no"),
+                            "username": "plc", "password_env": PASSWORD_ENV}}]})
+    problems = lineio_problems(cfg)
+    assert problems == [
+        f"lineio.0.security.certificate: {tmp_path / 'none.pem'} is not a readable file",
+        f"lineio.0.security.private_key: {tmp_path} is not a readable file",
+        f"lineio.0.security.trusted_clients: {tmp_path / 'no'} is not a folder",
+        f"lineio.0.security.username: the password variable {PASSWORD_ENV} is unset or empty"]
