@@ -6,10 +6,12 @@ import logging
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicError
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -18,7 +20,7 @@ from inspector.errors import StoreError
 from inspector.storage.engine import create_engine_for, parse_url
 from inspector.storage.forward_central import Contact, record_contact, store_batch
 from inspector.storage.forward_queue import Batch, ForwardQueue
-from inspector.storage.migrate import upgrade
+from inspector.storage.migrate import alembic_config, current_revision, head_revision, upgrade
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +36,7 @@ class ForwardSettings:
     """Who forwards where, and how hard."""
 
     station_id: str
-    central_url: str                 # with its password: never logged, shown password-less
+    central_url: str = field(repr=False)  # with its password: never logged or shown
     api_url: str | None = None       # where the central API fetches this station's images
     batch_rows: int = 500            # queue entries per central transaction
     poll_s: float = 0.5              # how often an empty queue is looked at again
@@ -68,6 +70,31 @@ def central_engine(url: str) -> Engine:
         extra = {k: v for k, v in PG_CONNECTION.items() if k not in parsed.query}
         parsed = parsed.update_query_dict(extra)
     return create_engine_for(parsed)
+
+
+def migrate_central(engine: Engine) -> None:
+    """The same migrations as every database (a no-op once there). A central database already
+    past this code's newest revision (its service was upgraded first) is left as it is: the
+    tables a station writes only ever gain columns."""
+    try:
+        upgrade(engine)
+    except (StoreError, AlembicError):
+        try:
+            current = current_revision(engine)
+        except SQLAlchemyError:
+            current = None  # unreachable: the upgrade's own error says so
+        if current is None or knows_revision(current):
+            raise
+        logger.warning("central database is at revision %s, newer than this station's %s: "
+                       "forwarding without migrating it", current, head_revision())
+
+
+def knows_revision(revision: str) -> bool:
+    """Whether this code ships the migration `revision`."""
+    try:
+        return ScriptDirectory.from_config(alembic_config()).get_revision(revision) is not None
+    except AlembicError:
+        return False
 
 
 class Forwarder:
@@ -120,7 +147,7 @@ class Forwarder:
         while not self._stop.is_set():
             try:
                 shipped = self.step()
-            except (StoreError, SQLAlchemyError) as exc:
+            except Exception as exc:  # the thread must outlive any one failure
                 failures += 1
                 delay = backoff_delay(failures, self.settings.backoff_start_s,
                                       self.settings.backoff_max_s, self._rng)
@@ -160,9 +187,10 @@ class Forwarder:
                     record_contact(conn, contact)
                 else:
                     store_batch(conn, batch, contact)
-        except SQLAlchemyError:
+        except SQLAlchemyError as exc:
             engine.dispose()  # broken connections must not be handed out again
-            raise
+            detail = getattr(exc, "orig", None) or exc
+            raise StoreError(f"cannot forward to {self.central}: {detail}") from exc
         self.stats.last_contact_at = datetime.now(UTC)
         if status is not None:
             self._status_shipped = status["updated_at"]
@@ -198,7 +226,7 @@ class Forwarder:
         if self._central is None:
             self._central = central_engine(self.settings.central_url)
         if not self._central_migrated:
-            upgrade(self._central)  # same migrations as every database; a no-op once there
+            migrate_central(self._central)
             self._central_migrated = True
         return self._central
 
@@ -219,6 +247,10 @@ class Forwarder:
         self.stats.errors += 1
         self.stats.last_error = detail
         self.stats.last_error_at = datetime.now(UTC)
-        log = logger.warning if failures == 1 else logger.debug
-        log("forwarding to %s failed (try %d, next in %.1f s): %s",
-            self.central, failures, delay, detail)
+        expected = isinstance(exc, StoreError | SQLAlchemyError)  # the database, not a bug
+        if failures == 1 or not expected:
+            logger.warning("forwarding to %s failed (try %d, next in %.1f s): %s",
+                           self.central, failures, delay, detail, exc_info=not expected)
+        else:
+            logger.debug("forwarding to %s failed (try %d, next in %.1f s): %s",
+                         self.central, failures, delay, detail)

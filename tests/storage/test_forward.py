@@ -38,9 +38,10 @@ def station(tmp_path: Path) -> Iterator[InspectionStore]:
 
 
 @pytest.fixture
-def central_url(tmp_path: Path) -> str:
-    """A central database on SQLite: the logic, fast; the PostgreSQL tests are in test_forward_pg."""
-    return sqlite_url(tmp_path / "central")
+def central_url(db_url: str) -> str:
+    """The central database: SQLite always, PostgreSQL (own schema) when INSPECTOR_TEST_PG_URL is
+    set; outage and SIGKILL are in test_forward_pg."""
+    return db_url
 
 
 def settings(central: str, **kw: object) -> ForwardSettings:
@@ -264,3 +265,23 @@ def test_forwarding_needs_a_sqlite_station(central_url: str) -> None:
             ForwardQueue(engine).enable("st-1", "central")
     finally:
         engine.dispose()
+
+
+def test_a_central_database_newer_than_the_station_still_takes_its_rows(
+        station: InspectionStore, central_url: str, make_inspection: MakeInspection) -> None:
+    """The central service was upgraded first: its revision is unknown to this station's code."""
+    InspectionStore.open(central_url).close()
+    engine = create_engine_for(central_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999_future'"))
+    engine.dispose()
+    station.write([make_inspection(i) for i in range(3)])
+    forward_all(station, central_url)
+    assert central_counts(central_url)["inspections"] == 3
+
+
+def test_the_settings_never_show_the_central_password() -> None:
+    shown = repr(settings("postgresql+psycopg://inspector:s3cret@db/plant"))
+    assert "s3cret" not in shown and "st-1" in shown
+    fwd = Forwarder("sqlite://", settings("postgresql+psycopg://inspector:s3cret@db/plant"))
+    assert "s3cret" not in fwd.central
