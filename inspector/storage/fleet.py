@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import String, func, literal, select, union_all
 
 from inspector.domain import Verdict
 from inspector.storage.access import DatabaseAccess
@@ -78,7 +78,7 @@ class FleetQueries(DatabaseAccess):
                 .where(rollups.c.hour >= start, rollups.c.hour < end)
                 .group_by(rollups.c.station_id, rollups.c.verdict)).all())
             ids = sorted(set(registered) | set(statuses) | set(counts))
-            models = {sid: _newest_model(conn, sid) for sid in ids}
+            models = _newest_models(conn, ids)
         return [
             FleetStation(
                 station_id=sid,
@@ -119,11 +119,21 @@ def _counts(rows: list[Any]) -> dict[str, Counts]:
     }
 
 
-def _newest_model(conn: Any, station_id: str) -> str | None:
-    """The model version of the station's newest row that has one (the station_id,
-    inspected_at index answers it without a scan)."""
+def _newest_models(conn: Any, ids: list[str]) -> dict[str, str | None]:
+    """Each station's model of its newest row that has one, in one round trip per 100 stations
+    (a remote PostgreSQL answers 50 small queries slower than one): per station, one scalar
+    subquery the (station_id, inspected_at) index answers without a scan."""
     cols = inspections.c
-    stmt = (select(cols.model_version)
-            .where(cols.station_id == station_id, cols.model_version.is_not(None))
-            .order_by(cols.inspected_at.desc(), cols.id.desc()).limit(1))
-    return conn.execute(stmt).scalar_one_or_none()
+    found: dict[str, str | None] = {}
+    for start in range(0, len(ids), 100):
+        parts = [
+            select(literal(sid, String()).label("station_id"),
+                   select(cols.model_version)
+                   .where(cols.station_id == sid, cols.model_version.is_not(None))
+                   .order_by(cols.inspected_at.desc(), cols.id.desc()).limit(1)
+                   .scalar_subquery().label("model_version"))
+            for sid in ids[start:start + 100]
+        ]
+        found.update({r.station_id: r.model_version
+                      for r in conn.execute(union_all(*parts) if len(parts) > 1 else parts[0])})
+    return found

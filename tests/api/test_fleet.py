@@ -184,3 +184,13 @@ def test_serve_is_central_by_default_over_postgresql_without_a_station_config(mo
     monkeypatch.delenv("INSPECTOR_STATION_API_KEY_LINE_3_B")
     forced = _with_central(setup("sqlite:///x.db"), True, True, 5.0).settings.central
     assert forced is not None and forced.station_api_key is None
+
+
+def test_a_fleet_of_one_station_names_its_model(tmp_path):
+    store = InspectionStore.open(f"sqlite:///{tmp_path / 'one.db'}")
+    store.write([inspection("solo-1", "S-solo", T0, "solo")])
+    client = TestClient(create_app(store, settings=ApiSettings(open_reads=True)), base_url=API_BASE)
+    body = client.get("/fleet", params=WINDOW).json()
+    assert [(s["station_id"], s["model_version"], s["parts"]) for s in body["items"]] == [
+        ("solo", "test", 1)]
+    store.close()
