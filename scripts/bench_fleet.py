@@ -11,6 +11,7 @@ of the age of the oldest queued row, sampled every 0.5 s on every station), drai
 stations' write p99 and the central API's p50/p99 per endpoint; CPU and load average.
 
     python scripts/bench_fleet.py [--stations 8] [--minutes 5] [--rate 10] [--pg URL] [--no-api]
+    python scripts/bench_fleet.py --write-cost [--rounds 6]   # what the forward triggers cost a write
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import json
 import multiprocessing
 import os
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -59,7 +61,44 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--rate", type=float, default=10.0, help="parts per second per station")
     p.add_argument("--pg", default=os.environ.get(PG_ENV), help=f"PostgreSQL URL (default ${PG_ENV})")
     p.add_argument("--no-api", action="store_true", help="do not run and query the central API")
+    p.add_argument("--write-cost", action="store_true",
+                   help="instead: a station's write time with the forward triggers vs without "
+                        "(alternated rounds, median ratio); needs no PostgreSQL")
+    p.add_argument("--rounds", type=int, default=6, help="--write-cost rounds")
     return p
+
+
+def write_cost(rounds: int, parts: int = 200) -> dict:
+    """Per-part write time (one part a transaction, as a station at line pace writes) into a
+    database that forwards (triggers queue each row) and one that does not, alternated."""
+    ratios, plain_ms, forwarding_ms = [], [], []
+    with tempfile.TemporaryDirectory(prefix="bench-write-cost-") as tmp:
+        plain = InspectionStore.open(sqlite_url(Path(tmp) / "plain"))
+        forwarding = InspectionStore.open(sqlite_url(Path(tmp) / "forwarding"))
+        ForwardQueue(forwarding.engine).enable("bench", "central")
+        rng = random.Random(0)
+        try:
+            for r in range(rounds):
+                timed = {}
+                order = [("plain", plain), ("forwarding", forwarding)]
+                for name, store in order if r % 2 == 0 else order[::-1]:
+                    began = time.perf_counter()
+                    for i in range(parts):
+                        store.write([make_part("bench", r * parts + i, datetime.now(UTC), rng)])
+                    timed[name] = (time.perf_counter() - began) * 1000 / parts
+                plain_ms.append(timed["plain"])
+                forwarding_ms.append(timed["forwarding"])
+                ratios.append(timed["forwarding"] / timed["plain"])
+        finally:
+            plain.close()
+            forwarding.close()
+    return {"rounds": rounds, "parts_per_round": parts,
+            "plain_ms_per_part": round(statistics.median(plain_ms), 2),
+            "forwarding_ms_per_part": round(statistics.median(forwarding_ms), 2),
+            "ratio_median": round(statistics.median(ratios), 3),
+            "ratios": [round(x, 3) for x in ratios],
+            "cpu": cpu_model(), "cores": os.cpu_count(),
+            "loadavg": [round(x, 2) for x in os.getloadavg()]}
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -245,4 +284,5 @@ def _serve(central: str, port: int) -> subprocess.Popen[bytes]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(get_args_parser().parse_args())))
+    arguments = get_args_parser().parse_args()
+    print(json.dumps(write_cost(arguments.rounds) if arguments.write_cost else main(arguments)))

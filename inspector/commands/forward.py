@@ -54,7 +54,8 @@ def forward(
     station_id: Annotated[str | None, typer.Option(help="this station's id")] = None,
     api_url: Annotated[str | None, typer.Option(help="this station's API as the central side "
                                                      "reaches it")] = None,
-    batch_rows: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    batch_rows: Annotated[int | None, typer.Option(
+        min=1, max=10_000, help="queued rows per central transaction at most")] = None,
     once: Annotated[bool, typer.Option("--once", help="ship until the queue is empty, then "
                                        "exit (retrying while the central side is away)")] = False,
     off: Annotated[bool, typer.Option("--off", help="switch forwarding off: drop the queue "
@@ -89,8 +90,10 @@ def forward(
             raise InspectorError("no central database: give --central or storage.central_url")
         if cfg is not None:
             settings = settings_for(cfg, central_url)
+        elif station_id is None:
+            raise InspectorError("give --station-id (or --config station.yaml)")
         else:
-            settings = ForwardSettings(station_id=station_id or "station-1", central_url=central_url)
+            settings = ForwardSettings(station_id=station_id, central_url=central_url)
         updates = {k: v for k, v in (("station_id", station_id), ("api_url", api_url),
                                      ("batch_rows", batch_rows)) if v is not None}
         settings = replace(settings, **updates)

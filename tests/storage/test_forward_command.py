@@ -91,6 +91,9 @@ def test_inspector_forward_refuses_missing_arguments(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["forward", "--db", sqlite_url(tmp_path),
                                       "--central", "postgresql://u:${NOT_SET_29}@db/x"])
     assert result.exit_code == 1 and "NOT_SET_29 is not set" in result.output
+    result = CliRunner().invoke(app, ["forward", "--db", sqlite_url(tmp_path),
+                                      "--central", sqlite_url(tmp_path / "central")])
+    assert result.exit_code == 1 and "give --station-id" in result.output
 
 
 def test_the_station_forwards_on_its_own_thread_while_it_runs(
