@@ -161,7 +161,7 @@ def station_main(index: int, folder: str, central: str, seconds: float, rate: fl
     store.close()
     results.put({"station": station, "produced": produced, "left": left, "lags": lags,
                  "writes_ms": writes_ms, "drain_s": drain_s,
-                 "forward_errors": forwarder.stats.errors})
+                 "forward_errors": forwarder.stats.errors, "last_error": forwarder.stats.last_error})
 
 
 def api_load(base: str, key: str, stop: threading.Event, timings: dict[str, list[float]]) -> None:
@@ -271,6 +271,7 @@ def main(args: argparse.Namespace) -> dict:
         "drain_s_max": round(max(r["drain_s"] for r in reports), 1),
         "station_write_ms": {"p50": ms(writes, 0.5), "p99": ms(writes, 0.99)},
         "forward_errors": sum(r["forward_errors"] for r in reports),
+        "forward_last_errors": sorted({r["last_error"] for r in reports if r["last_error"]}),
         "central_api": None if args.no_api else api,
         "cpu": cpu_model(), "cores": os.cpu_count(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
