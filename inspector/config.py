@@ -21,7 +21,7 @@ from inspector.serials.config import (
     ManifestReaderConfig,
     TriggerReaderConfig,
 )
-from inspector.trace.config import MqttEventsConfig, RootCauseConfig
+from inspector.trace.config import AlertsConfig, MqttEventsConfig, RootCauseConfig
 
 DEFAULT_MODEL = Path("weights/magnetic-tile")
 ENV_DATA_DIR = "INSPECTOR_DATA_DIR"
@@ -356,6 +356,10 @@ class TraceSection(_Model):
     )
     root_cause: RootCauseConfig = Field(
         default_factory=RootCauseConfig, description="Thresholds of the root-cause analysis."
+    )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig, description="Predictive alerts: CUSUM monitors on the "
+        "station's defect rate per class, raised while the rate is still rising."
     )
 
 

@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
@@ -117,8 +118,9 @@ class Inspection:
 class Alarm:
     """A station condition the line must hear of: raised, and later cleared."""
 
-    kind: str                  # camera_offline | store_unreachable | deadline_missed
+    kind: str                  # camera_offline | store_unreachable | deadline_missed | defect_rate_*
     active: bool               # True when raised, False when cleared
     message: str
     station_id: str
     at: datetime
+    details: Mapping[str, Any] | None = None   # what it rests on (a predictive alert's evidence)

@@ -15,6 +15,7 @@ from inspector.api.auth import Authorized
 from inspector.api.bodylimit import BodyLimit
 from inspector.api.dashboard import mount_dashboard
 from inspector.api.openapi import document_errors
+from inspector.api.routes import alerts as alert_routes
 from inspector.api.routes import audit as audit_routes
 from inspector.api.routes import events as events_routes
 from inspector.api.routes import fleet, health, images, inspections, me, root_cause, serials, stats, uploads
@@ -71,7 +72,7 @@ def create_app(
     app.include_router(health.router, prefix=API_PREFIX)
     for router in (events_routes.router, serials.router, root_cause.router, inspections.router,
                    audit_routes.router, stats.router, images.router, me.router, fleet.router,
-                   uploads.router):
+                   uploads.router, alert_routes.router):
         app.include_router(router, prefix=API_PREFIX, dependencies=Authorized)
     _add_error_handlers(app)
     document_errors(app)

@@ -96,7 +96,7 @@ def result_payload(row: Inspection, seq: int | None = None) -> dict[str, Any]:
 
 
 def alarm_payload(alarm: Alarm) -> dict[str, Any]:
-    return {
+    payload = {
         "alarm": alarm.kind,
         "state": "raised" if alarm.active else "cleared",
         "active": alarm.active,
@@ -104,6 +104,9 @@ def alarm_payload(alarm: Alarm) -> dict[str, Any]:
         "station_id": alarm.station_id,
         "at": _time(alarm.at),
     }
+    if alarm.details is not None:  # a predictive alert says what it rests on
+        payload["details"] = dict(alarm.details)
+    return payload
 
 
 def encode(obj: dict[str, Any]) -> bytes:

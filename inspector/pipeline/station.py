@@ -112,7 +112,17 @@ class Station:
         the store, when given, is already open and the station closes it at the end)."""
         from inspector.pipeline.factory import build_parts
 
-        return cls(build_parts(cfg, classifier, store), StationSettings.from_config(cfg, max_parts))
+        station = cls(build_parts(cfg, classifier, store),
+                      StationSettings.from_config(cfg, max_parts))
+        if cfg.trace.alerts.enabled:  # predictive alerts on each stored batch (store thread)
+            from inspector.storage.alerts import AlertStore
+            from inspector.storage.engine import create_engine_for
+            from inspector.trace.alerting import DefectRateWatch
+
+            alerts = AlertStore(create_engine_for(cfg.db_url()))
+            station.add_listener(DefectRateWatch(cfg.station.id, cfg.trace.alerts, alerts,
+                                                 station.parts.outputs))
+        return station
 
     def add_listener(self, listener: Listener) -> None:
         """Call `listener(event, rows)` after rows are committed or journaled (store thread)."""

@@ -101,3 +101,25 @@ class RootCauseConfig(BaseModel):
     changes: ChangePointConfig = Field(
         default_factory=ChangePointConfig, description="Change points over each machine's part "
         "sequence (their own family of tests at alpha/2, Bonferroni over the machines searched).")
+
+
+class AlertsConfig(BaseModel):
+    """Predictive alerts: a Bernoulli CUSUM on the station's defect rate, each class and all NG."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(False, description="Watch the defect rate of each stored batch in the "
+                          "station process; alerts go to the alerts table and the line outputs "
+                          "(MQTT alarm topic).")
+    shift: float = Field(1.5, gt=1.0, le=10.0, description="The rise each monitor is tuned to "
+                         "find first: the rate times this (it alerts well before the rate doubles).")
+    horizon_parts: int = Field(
+        10_000, ge=100, description="Over this many parts of a line at its baseline, each "
+        "monitor raises a false alarm with at most false_alarm chance.")
+    false_alarm: float = Field(0.05, gt=0.0, lt=0.5, description="See horizon_parts.")
+    baseline_parts: int = Field(
+        10_000, ge=100, description="The baseline rate: the station's last parts when it starts "
+        "(or its first parts, learnt before monitoring, when its history is shorter).")
+    classes: list[str] | None = Field(
+        None, description="Classes to watch beside all NG parts; None: every class the "
+        "baseline or the run shows.")
