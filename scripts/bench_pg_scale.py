@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Connection, create_engine, text
 from sqlalchemy.engine import URL, make_url
 
+from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.machine import cpu_model
 from inspector.storage.events import EventStore
 from inspector.storage.partitions import ensure_partitions
@@ -85,6 +86,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="parts a day in both histories (the queried day holds this many)")
     parser.add_argument("--reps", type=int, default=5, help="alternated repetitions")
     parser.add_argument("--lookups", type=int, default=200, help="serials per lookup timing")
+    parser.add_argument("--batch", type=int, default=500, help="parts per timed store write")
     parser.add_argument("--database", default=DATABASE, help="the bench's own database")
     parser.add_argument("--keep", action="store_true", help="keep the bench database")
     parser.add_argument("--reuse", action="store_true",
@@ -174,6 +176,23 @@ def time_lookups(store: InspectionStore, serials: list[str]) -> float:
     return statistics.median(times)
 
 
+def time_write(store: InspectionStore, batch: int, rep: int, end: datetime, run: str) -> float:
+    """Ms for one InspectionStore.write of `batch` new parts, each with a part_ref: the insert
+    trigger that keeps a part stored once looks each up across every partition."""
+    at = end + timedelta(hours=1, seconds=rep)  # after the queried day: it stays as it was
+    key = f"W{run}-{rep}"  # new parts in every run, also over a kept (--reuse) history
+    rows = [Inspection(part_id=f"{key}-{i}", station_id=f"st-{i % 8}", serial=f"{key}-{i}",
+                       serial_source=SerialSource.CODE, captured_at=at, inspected_at=at,
+                       status=Status.OK, verdict=Verdict.OK, label="good", defect_score=0.01,
+                       scores={"good": 0.99}, part_ref=f"REF-{key}-{i}")
+            for i in range(batch)]
+    t0 = time.perf_counter()
+    stored = store.write(rows)
+    ms = (time.perf_counter() - t0) * 1000.0
+    assert stored == batch and store.write(rows[:10]) == 0
+    return ms
+
+
 def time_root_cause(events: EventStore, end: datetime) -> tuple[float, dict]:
     """Seconds of the /api/v1/root-cause entry point over the last full day."""
     t0 = time.perf_counter()
@@ -221,8 +240,10 @@ def _run(args: argparse.Namespace, url: URL) -> dict:
             log(f"{name}: generating {parts:,} inspections")
             facts[name] = fill(stores[name], parts, args.per_day, end)
     rng = random.Random(7)
+    run = f"{time.time_ns():x}"
     step = 86400.0 / args.per_day
     lookups: dict[str, list[float]] = {n: [] for n in sizes}
+    writes: dict[str, list[float]] = {n: [] for n in sizes}
     causes: dict[str, list[float]] = {n: [] for n in sizes}
     for name in sizes:  # warm: connection pools, caches, the planner's statistics
         time_lookups(stores[name], [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(20)])
@@ -231,15 +252,18 @@ def _run(args: argparse.Namespace, url: URL) -> dict:
         for name in (("small", "large") if rep % 2 == 0 else ("large", "small")):
             serials = [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(args.lookups)]
             lookups[name].append(time_lookups(stores[name], serials))
+            writes[name].append(time_write(stores[name], args.batch, rep, end, run))
             seconds, _ = time_root_cause(eventstores[name], end)
             causes[name].append(seconds)
         log(f"rep {rep + 1}: serial ms small {lookups['small'][-1]:.2f} large "
             f"{lookups['large'][-1]:.2f}; root cause s small {causes['small'][-1]:.2f} "
-            f"large {causes['large'][-1]:.2f}")
+            f"large {causes['large'][-1]:.2f}; write ms small {writes['small'][-1]:.0f} "
+            f"large {writes['large'][-1]:.0f}")
     for store in stores.values():
         store.close()
     serial_ms = {n: round(statistics.median(v), 3) for n, v in lookups.items()}
     cause_s = {n: round(statistics.median(v), 3) for n, v in causes.items()}
+    write_ms = {n: round(statistics.median(v), 1) for n, v in writes.items()}
     return {
         "bench": "pg_scale", "cpu": cpu_model(), "load_avg": [round(x, 2) for x in os.getloadavg()],
         "per_day": args.per_day, "seconds_between_parts": round(step, 3), "reps": args.reps,
@@ -249,6 +273,8 @@ def _run(args: argparse.Namespace, url: URL) -> dict:
         "serial_lookup_ratio": round(serial_ms["large"] / serial_ms["small"], 2),
         "root_cause_day_s": cause_s,
         "root_cause_ratio": round(cause_s["large"] / cause_s["small"], 2),
+        "write_batch": args.batch, "write_batch_ms": write_ms,
+        "write_batch_ratio": round(write_ms["large"] / write_ms["small"], 2),
         "target": "each ratio (10M / 100k) within 2x",
     }
 
