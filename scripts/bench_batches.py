@@ -23,7 +23,7 @@ from training.train import get_args_parser, prepare_run, synth_config  # noqa: E
 
 def _sampler(args) -> BalancedSampler:
     """The sampler `inspector train DATASET` would draw from: its split, recipe and synthetic mix."""
-    argv = [str(args.dataset), "--out", "unused", "--input-size", str(args.input_size),
+    argv = [str(args.dataset), "--out", "unused", "--set", f"input_size={args.input_size}",
             "--seed", str(args.seed)]
     if args.split_csv:
         argv += ["--split-csv", str(args.split_csv)]

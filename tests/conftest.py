@@ -10,9 +10,9 @@ from tests.synthetic import make_dataset
 
 SAMPLE = Path(__file__).resolve().parents[1] / "datasets" / "magnetic-tile-sample"
 
-TINY_ARGS = ["--input-size", "64", "--crop-size", "32", "--crop-epochs", "3", "--crop-steps", "4",
-             "--crop-batch", "8", "--epochs", "3", "--batch", "8", "--widths", "8,8,8,8",
-             "--head-width", "8", "--no-progress", "--threads", "1"]
+TINY_ARGS = ["--set", "input_size=64", "--set", "crop_size=32", "--crop-epochs", "3", "--set", "crop_steps=4",
+             "--set", "crop_batch=8", "--epochs", "3", "--set", "batch=8", "--set", "widths=8,8,8,8",
+             "--set", "head_width=8", "--no-progress", "--threads", "1"]
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
@@ -13,8 +12,6 @@ from training.data import CachedSplit
 from training.synthetic_defects import MIXES, synthesize
 
 MASK_SUPERVISED, LABELS_ONLY, GOOD_ONLY = "mask-supervised", "labels-only", "good-only"
-IGNORE = 255  # a mask value left out of the pixel loss (around a located real defect)
-RING = 28     # px around a located defect's disk that are IGNORE: its real extent is unknown
 
 
 @dataclass
@@ -37,7 +34,6 @@ class SynthConfig:
     crop_p: float = 0.5
     full_p: float = 0.3
     mix: str = "v1"
-    pseudo_masks: bool = False  # labels-only: located real-defect crops get the pixel loss too
 
 
 @dataclass
@@ -76,7 +72,7 @@ class BalancedSampler:
     def __init__(self, data: CachedSplit, n_classes: int, good_index: int, size: int, seed: int,
                  augment: AugmentConfig | None = None, recipe: str = MASK_SUPERVISED,
                  synth: SynthConfig | None = None, anomaly_index: int = 1,
-                 good_share: float | None = None, crop_good_share: float | None = None) -> None:
+                 good_share: float | None = None) -> None:
         self.data, self.size, self.good_index = data, size, good_index
         self.recipe, self.anomaly_index = recipe, anomaly_index
         self.synth = synth or SynthConfig()
@@ -86,13 +82,9 @@ class BalancedSampler:
         self.members = data.by_class(n_classes)
         counts = np.array([len(m) for m in self.members], dtype=np.float64)
         self.class_p = class_shares(counts, good_index, good_share)
-        # None: the crops draw at the full canvases' shares
-        self.crop_class_p = (self.class_p if crop_good_share is None
-                             else class_shares(counts, good_index, crop_good_share))
 
-    def _draw(self, class_p: np.ndarray | None = None) -> int:
-        class_p = self.class_p if class_p is None else class_p
-        k = int(self.rng.choice(len(class_p), p=class_p))
+    def _draw(self) -> int:
+        k = int(self.rng.choice(len(self.class_p), p=self.class_p))
         return int(self.rng.choice(self.members[k]))
 
     def _synthetic(self, img: np.ndarray) -> _Item | None:
@@ -140,7 +132,7 @@ class BalancedSampler:
         """Crops need known masks: a crop holding no defect pixel is labelled with the good class."""
         items = []
         while len(items) < n:
-            item = self._crop_source(self._draw(self.crop_class_p))
+            item = self._crop_source(self._draw())
             if item is None:
                 continue
             is_defect = item.label != self.good_index or item.aux > 0
@@ -149,10 +141,7 @@ class BalancedSampler:
             if item.mil > 0:  # a located real defect: its crop keeps the label
                 if not pmask.any():
                     continue  # may or may not hold the defect: no label to give
-                if self.synth.pseudo_masks:  # self-training: the located disk is the pixel target
-                    item.mask, item.seg = pseudo_target(pmask), 1.0
-                else:
-                    item.mask = np.zeros_like(pmask)
+                item.mask = np.zeros_like(pmask)
             elif not pmask.any():  # the crop missed the defect: a plain good crop
                 item.label, item.cls, item.aux = self.good_index, 1.0, 0.0
             items.append(item)
@@ -167,17 +156,6 @@ class BalancedSampler:
                 return None  # a real defect's location is unknown: it cannot be cropped safely
             return _Item(self.data.images[i], self.pseudo[i], self.data.labels[i], seg=0.0, mil=1.0)
         return self._item(i, self.synth.crop_p)
-
-
-def pseudo_target(disk: np.ndarray, ring: int = RING) -> np.ndarray:
-    """A located crop's pixel target: the disk at the map's peak is defect, a ring around it is
-    IGNORE, the rest of the crop is defect-free (what the pixel loss learns from real defects)."""
-    target = (disk > 0).astype(np.uint8)
-    if not target.any():
-        return target
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * ring + 1, 2 * ring + 1))
-    target[(cv2.dilate(target, kernel) > 0) & (target == 0)] = IGNORE
-    return target
 
 
 def to_batch(items: list[_Item]) -> Batch:

@@ -138,8 +138,10 @@ def main(args: argparse.Namespace) -> dict:
     rows, per_fold, recipe, rule = [], [], None, None
     for k in range(args.folds):
         logger.info("fold %d of %d: %d held out", k + 1, args.folds, folds.count(k))
+        # No gate per fold: a gate calibrates on val, the fold's held-out rows (check_args).
         fold_args = argparse.Namespace(**{**vars(args), "out": args.out / f"fold-{k}",
-                                          "name": f"{args.name or args.out.name}-fold-{k}"})
+                                          "name": f"{args.name or args.out.name}-fold-{k}",
+                                          "no_gate": True})
         report = train.main(fold_args, fold_index(index, folds, k))
         recipe, rule = report["recipe"], train.threshold_rule(fold_args)  # the recipe's, resolved
         rows += [{**r, "fold": k} for r in report["val_scored"]]

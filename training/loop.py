@@ -8,7 +8,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from training.batches import IGNORE, Batch
+from training.batches import Batch
 
 STRIDE = 8  # the network's output stride: the defect map is 1/8 of the input
 PRECISIONS = ("fp32", "bf16")  # what a training's forward passes compute in (weights stay float32)
@@ -45,7 +45,7 @@ def resolve_precision(requested: str, device: torch.device | str) -> str:
 @dataclass(frozen=True)
 class LossConfig:
     """Loss weights: pixel BCE (defect pixels up-weighted), synthetic 'not good', map max (MIL),
-    the class target's smoothing and the focal exponent of the class loss."""
+    and the class target's smoothing."""
 
     pos_weight: float = 10.0
     use_seg: bool = True
@@ -53,7 +53,6 @@ class LossConfig:
     aux_weight: float = 0.5
     mil_weight: float = 0.5
     label_smoothing: float = 0.0  # share of the class target spread over all classes
-    focal_gamma: float = 0.0  # class loss weighted by (1 - p(label))^gamma; 0: plain cross-entropy
 
 
 def _weighted_mean(values: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -69,26 +68,15 @@ def losses(model: torch.nn.Module, batch: Batch, device: torch.device, cfg: Loss
     cls_w = batch.cls_weight.to(device)
     labels = batch.labels.to(device)
     per_sample_ce = F.cross_entropy(logits, labels, reduction="none", label_smoothing=cfg.label_smoothing)
-    if cfg.focal_gamma > 0:
-        # Focal weighting (Lin et al. 2017): images already classified with confidence add little,
-        # so the few hard ones (good tiles that look uneven, small edge defects) steer the head.
-        p_label = torch.softmax(logits, dim=1).gather(1, labels[:, None])[:, 0]
-        per_sample_ce = (1.0 - p_label).clamp_min(0.0) ** cfg.focal_gamma * per_sample_ce
     cls_loss = _weighted_mean(per_sample_ce, cls_w)
     total = cls_loss
     seg_value = 0.0
     seg_w = batch.seg_weight.to(device)
     if cfg.use_seg and float(batch.seg_weight.sum()) > 0:
-        masks = batch.masks.to(device)
-        has_ignore = bool((masks == IGNORE).any())
-        target = F.max_pool2d((masks == 1).float() if has_ignore else masks, STRIDE)
+        target = F.max_pool2d(batch.masks.to(device), STRIDE)
         per_pixel = F.binary_cross_entropy_with_logits(
             dmap, target, reduction="none", pos_weight=torch.tensor(cfg.pos_weight, device=device))
-        if has_ignore:  # a cell with an IGNORE pixel and no defect pixel counts for nothing
-            keep = 1.0 - F.max_pool2d((masks == IGNORE).float(), STRIDE) * (1.0 - target)
-            per_sample = (per_pixel * keep).sum(dim=(1, 2, 3)) / keep.sum(dim=(1, 2, 3)).clamp_min(1.0)
-        else:
-            per_sample = per_pixel.mean(dim=(1, 2, 3))
+        per_sample = per_pixel.mean(dim=(1, 2, 3))
         seg_loss = _weighted_mean(per_sample, seg_w)
         total = total + seg_loss
         seg_value = float(seg_loss.detach())

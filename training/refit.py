@@ -21,13 +21,19 @@ from inspector.datasets import DatasetIndex
 from inspector.errors import ConfigError
 from inspector.model.card import Thresholds
 from inspector.model.thresholds import at_review
-from training.options import get_args_parser
+from training.config import TrainingConfig
 
 POOLED = ("train", "val")
 # Options that do not change what the recipe learns or how it is scored: they may differ.
 NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "threads", "device", "command",
                         "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers",
-                        "stop_not_before"})  # a refit keeps the folds' epoch: it never stops early
+                        "stop_not_before",  # a refit keeps the folds' epoch: it never stops early
+                        # how the run was asked for, not what it trained
+                        "sets", "budget_min", "no_gate", "fixed_schedule", "train_gate"})
+# Options removed after failing their adoption rules: a crossval that recorded them at their
+# default trained what the current code trains.
+REMOVED = {"ema_decay": 0.0, "focal_gamma": 0.0, "pseudo_masks": False, "crop_good_share": None,
+           "ensemble": 1}
 
 # Options whose recipe default came after the option: a crossval that recorded them unset (absent,
 # or None before the default was resolved into the args) ran with this value.
@@ -87,11 +93,12 @@ def check_same_recipe(args: argparse.Namespace, fold_args: list[dict]) -> None:
     """Refuse a refit whose recipe options differ from the cross-validation's: its threshold and
     epoch would not belong to the network trained."""
     mine = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k not in NOT_RECIPE}
-    theirs = {k: v for k, v in fold_args[0].items() if k not in NOT_RECIPE}
+    theirs = {k: v for k, v in fold_args[0].items()
+              if k not in NOT_RECIPE and not (k in REMOVED and v == REMOVED[k])}
     # An option added after the cross-validation ran is absent from its args: it ran as that
-    # option's default (new options default to the old behaviour).
-    parser = get_args_parser()
-    theirs.update({k: parser.get_default(k) for k in mine.keys() - theirs.keys()})
+    # setting's default (new settings default to the old behaviour).
+    defaults = {k: f.default for k, f in TrainingConfig.model_fields.items()}
+    theirs.update({k: defaults.get(k) for k in mine.keys() - theirs.keys()})
     for side in (mine, theirs):
         side.update({k: v for k, v in BEFORE_THE_OPTION.items() if side.get(k) is None})
     differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))

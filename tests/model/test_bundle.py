@@ -125,7 +125,7 @@ def test_graph_from_another_run_is_refused_and_versions_tell_runs_apart(broken, 
 
     other = tmp_path / "other"  # the same data and split, retrained another way: another model
     main(get_args_parser().parse_args([str(synthetic_dataset), "--out", str(other), *TINY_ARGS,
-                                       "--lr", "0.002"]))
+                                       "--set", "lr=0.002"]))
     mine, theirs = ModelCard.load(broken), ModelCard.load(other)
     assert mine.data_hash == theirs.data_hash and mine.version != theirs.version
     assert mine.version == f"{mine.name}@{mine.data_hash[:8]}.{mine.weights_hash[:8]}"

@@ -10,9 +10,10 @@ import pytest
 from tests.synthetic import make_dataset
 
 # Enough training for a clear margin on the synthetic tiles (a few seconds on one thread).
-GATE_ARGS = ["--input-size", "64", "--crop-size", "32", "--crop-epochs", "20", "--crop-steps", "8",
-             "--crop-batch", "16", "--epochs", "10", "--batch", "16", "--widths", "8,8,8,8",
-             "--head-width", "8", "--no-progress", "--threads", "1", "--tta", "identity",
+GATE_ARGS = ["--set", "input_size=64", "--set", "crop_size=32", "--crop-epochs", "20",
+             "--set", "crop_steps=8", "--set", "crop_batch=16", "--epochs", "10", "--set", "batch=16",
+             "--set", "widths=8,8,8,8",
+             "--set", "head_width=8", "--no-progress", "--threads", "1", "--set", "tta=identity",
              "--seed", "1"]
 
 

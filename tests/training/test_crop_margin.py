@@ -91,7 +91,7 @@ def test_a_side_shorter_than_the_crop_may_slide_the_margin_further():
 
 @pytest.mark.parametrize("margin", ["-1", "64", "100"])
 def test_a_margin_of_half_a_crop_or_more_is_refused(margin):
-    args = get_args_parser().parse_args(["ds", "--out", "o", "--crop-margin", margin])
-    with pytest.raises(ConfigError, match="--crop-margin must lie in"):
+    args = get_args_parser().parse_args(["ds", "--out", "o", "--set", f"crop_margin={margin}"])
+    with pytest.raises(ConfigError, match="crop_margin 0 or under half the crop"):
         check_args(args)
-    check_args(get_args_parser().parse_args(["ds", "--out", "o", "--crop-margin", "32"]))
+    check_args(get_args_parser().parse_args(["ds", "--out", "o", "--set", "crop_margin=32"]))

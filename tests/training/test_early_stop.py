@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch")
 from inspector.errors import ConfigError  # noqa: E402
 from tests.conftest import TINY_ARGS  # noqa: E402
 from tests.synthetic import make_dataset  # noqa: E402
-from training import train as train_module  # noqa: E402
+from training import fit as fit_module  # noqa: E402
 from training.loop import fast_bf16, resolve_precision  # noqa: E402
 from training.options import check_args, get_args_parser  # noqa: E402
 from training.train import main, may_stop_early  # noqa: E402
@@ -40,14 +40,14 @@ def val_never_improves(monkeypatch):
 
     def falling(run, probs):
         return {"val_macro_f1": 0.5, "val_auroc": 0.5, "val_frr": 0.5, "select": float(next(scores))}
-    monkeypatch.setattr(train_module, "_val_figures", falling)
+    monkeypatch.setattr(fit_module, "val_figures", falling)
 
 
 @pytest.mark.parametrize(("guard", "full_epochs"), [("0", 2), ("0.5", 3), ("1", 6)])
 def test_training_runs_the_guarded_epochs_before_stopping(tmp_path, val_never_improves, guard, full_epochs):
     data = make_dataset(tmp_path / "d", per_class=6, masks=False)
     args = get_args_parser().parse_args([str(data), "--out", str(tmp_path / "b"), *TINY_ARGS, "--epochs", "6",
-                                         "--patience", "1", "--stop-not-before", guard])
+                                         "--set", "patience=1", "--set", f"stop_not_before={guard}"])
     report = main(args)
     assert [h["phase"] for h in report["history"]].count("full") == full_epochs
     assert report["args"]["stop_not_before"] == float(guard)
@@ -73,35 +73,19 @@ def test_the_report_records_the_precision_that_ran(tmp_path, monkeypatch):
     assert main(args)["args"]["precision"] == "fp32"
 
 
-@pytest.mark.parametrize("bad", [("--stop-not-before", "1.5"), ("--stop-not-before", "-0.1"),
-                                 ("--patience", "0")])
+@pytest.mark.parametrize("bad", [("--set", "stop_not_before=1.5"), ("--set", "stop_not_before=-0.1"),
+                                 ("--set", "patience=0")])
 def test_bad_guard_values_are_refused(tmp_path, bad):
     args = get_args_parser().parse_args([str(tmp_path), "--out", str(tmp_path / "b"), *bad])
-    with pytest.raises(ConfigError, match=rf"{bad[0]} must"):
+    with pytest.raises(ConfigError, match=bad[1].split("=")[0]):
         check_args(args)
 
 
-def _resolved(recipe: str, amx: bool, monkeypatch, *extra: str) -> argparse.Namespace:
-    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": amx})
-    args = get_args_parser().parse_args(["data", "--out", "b", *extra])
-    run = train_module.Run(args, None, ["free"], recipe, torch.device("cpu"))
-    train_module.resolve_recipe_defaults(run)
-    return args
+def test_recipe_files_hold_each_recipe_s_schedule_and_precision():
+    from training.config import recipe_defaults
 
-
-@pytest.mark.parametrize(("recipe", "amx", "expected"), [
-    ("labels-only", True, ("bf16", 165, 87)),       # bf16's saved time spent on a 1.5x schedule
-    ("labels-only", False, ("fp32", 110, 58)),      # float32 keeps the budget that fits 30 min
-    ("mask-supervised", True, ("fp32", 110, 58)),   # the other recipes keep float32
-    ("good-only", True, ("fp32", 110, 58)),
-])
-def test_labels_only_defaults_follow_the_precision_that_runs(monkeypatch, recipe, amx, expected):
-    args = _resolved(recipe, amx, monkeypatch)
-    assert (args.precision, args.crop_epochs, args.epochs) == expected
-
-
-def test_explicit_budget_and_precision_win_over_the_defaults(monkeypatch):
-    args = _resolved("labels-only", True, monkeypatch, "--precision", "fp32")
-    assert (args.precision, args.crop_epochs, args.epochs) == ("fp32", 110, 58)
-    args = _resolved("labels-only", True, monkeypatch, "--epochs", "40")
-    assert (args.precision, args.crop_epochs, args.epochs) == ("bf16", 165, 40)
+    got = {r: tuple(recipe_defaults(r)[k] for k in ("precision", "crop_epochs", "epochs"))
+           for r in ("labels-only", "mask-supervised", "good-only")}
+    # labels-only: the schedule of its shipped bundle (bf16 where faster); the budget shortens it
+    assert got == {"labels-only": ("auto", 165, 87), "mask-supervised": ("fp32", 110, 58),
+                   "good-only": ("fp32", 80, 40)}

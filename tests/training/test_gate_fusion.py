@@ -200,7 +200,7 @@ def test_attach_gate_command_fuses_on_a_dataset(tmp_path, tiny_bundle, gate, fus
 def test_training_fuses_the_gate_when_asked(tmp_path, gate, fuse_data):
     out = tmp_path / "b"
     main(get_args_parser().parse_args([str(fuse_data), "--out", str(out), *TINY_ARGS,
-                                       "--gate", str(gate), "--fuse-gate"]))
+                                       "--gate", str(gate), "--set", "fuse_gate=true"]))
     card = ModelCard.load(out)
     assert card.fusion is not None and card.thresholds.anomaly is None
     report = json.loads((out / "report.json").read_text())
@@ -208,8 +208,9 @@ def test_training_fuses_the_gate_when_asked(tmp_path, gate, fuse_data):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--fuse-gate"], "needs a gate to fuse"),
-    (["--fuse-gate", "--good-only", "--gate", "g"], "not into a good-only gate"),
+    (["--gate", "g", "--no-gate"], "contradict"),
+    (["--good-only", "--gate", "g"], "not to a good-only gate"),
+    (["--good-only", "--set", "fuse_gate=true"], "no fuse_gate for a good-only gate"),
 ])
 def test_fuse_gate_option_checks(extra, message):
     args = get_args_parser().parse_args(["d", "--out", "o", *extra])

@@ -182,7 +182,7 @@ def test_gate_scores_agree_between_torch_and_onnx(gate):
 def test_gate_without_a_bank_scores_p_anomaly_alone(tmp_path):
     root = make_dataset(tmp_path / "d", per_class=12, masks=False, classes=("free",))
     out = tmp_path / "gate"
-    args = [str(root), "--out", str(out), "--good-only", "--bank-size", "0", *GATE_ARGS]
+    args = [str(root), "--out", str(out), "--good-only", "--set", "bank_size=0", *GATE_ARGS]
     main(get_args_parser().parse_args([*args[:-2], "--crop-epochs", "2", "--epochs", "1", *args[-2:]]))
     assert ModelCard.load(out).feature_bank is None and not (out / "bank.npy").exists()
     pred = load_classifier(out).predict([tile(np.random.default_rng(0))])[0]

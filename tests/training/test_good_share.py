@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("torch")
 
 from inspector.errors import ConfigError
-from training.batches import LABELS_ONLY, MASK_SUPERVISED, BalancedSampler, SynthConfig, class_shares
+from training.batches import MASK_SUPERVISED, BalancedSampler, class_shares
 from training.data import CachedSplit
 from training.options import check_args, get_args_parser
 
@@ -60,33 +60,14 @@ def test_the_sampler_draws_good_images_at_the_share():
     assert drawn[0.7][1] / drawn[0.7][2] == pytest.approx(np.sqrt(2), rel=0.15)
 
 
-def test_the_crop_phase_can_draw_at_its_own_share():
-    counts = [60, 10, 5]  # class 0 good; the defects are located (a whole-image mask), no synthetics
-    no_synth = SynthConfig(crop_p=0.0, full_p=0.0)
-
-    def shares(crop_good_share):
-        sampler = BalancedSampler(_split(counts), 3, 0, 32, seed=5, recipe=LABELS_ONLY, synth=no_synth,
-                                  good_share=0.7, crop_good_share=crop_good_share)
-        sampler.pseudo = {i: np.ones((32, 32), np.uint8) for i, y in enumerate(sampler.data.labels) if y}
-        crops = [it.label for _ in range(60) for it in sampler.crop_items(32, 16)]
-        full = [it.label for _ in range(60) for it in sampler.full_items(32)]
-        return np.mean(np.array(crops) == 0), np.mean(np.array(full) == 0)
-
-    sqrt_good = np.sqrt(60) / np.sqrt(counts).sum()  # 0.55
-    assert shares(None) == pytest.approx((0.7, 0.7), abs=0.03)  # unset: the crops follow --good-share
-    assert shares(0.0) == pytest.approx((sqrt_good, 0.7), abs=0.03)
-    assert shares(0.3) == pytest.approx((0.3, 0.7), abs=0.03)
-
-
 def test_a_share_of_0_is_unset_not_never_good():
     # 0 is how a command asks for the plain sqrt(count) draws when the recipe's default is a share.
     assert class_shares(COUNTS, GOOD, 0.0).tolist() == class_shares(COUNTS, GOOD).tolist()
-    check_args(get_args_parser().parse_args(["data", "--out", "o", "--good-share", "0"]))
+    check_args(get_args_parser().parse_args(["data", "--out", "o", "--set", "good_share=0"]))
 
 
-@pytest.mark.parametrize("option", ["--good-share", "--crop-good-share"])
 @pytest.mark.parametrize("share", ["-0.1", "1", "1.5"])
-def test_a_share_outside_0_to_1_is_refused_before_training(option: str, share: str):
-    args = get_args_parser().parse_args(["data", "--out", "o", option, share])
-    with pytest.raises(ConfigError, match=option):
+def test_a_share_outside_0_to_1_is_refused_before_training(share: str):
+    args = get_args_parser().parse_args(["data", "--out", "o", "--set", f"good_share={share}"])
+    with pytest.raises(ConfigError, match="good_share"):
         check_args(args)

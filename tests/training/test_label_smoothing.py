@@ -61,6 +61,6 @@ def test_a_smoothed_fit_stops_short_of_certainty():
 
 
 def test_smoothing_outside_0_to_1_is_refused_before_training():
-    args = get_args_parser().parse_args(["data", "--out", "o", "--label-smoothing", "1.0"])
-    with pytest.raises(ConfigError, match="label-smoothing"):
+    args = get_args_parser().parse_args(["data", "--out", "o", "--set", "label_smoothing=1.0"])
+    with pytest.raises(ConfigError, match="label_smoothing"):
         check_args(args)

@@ -136,9 +136,9 @@ def test_bench_batches_measures_each_worker_count(capsys):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--loader-workers", "-1"], "--loader-workers must be 0 or more"),
-    (["--tta", "identity,rot45"], "unknown view"),
-    (["--tta", "identity, hflip,identity"], "named twice"),
+    (["--set", "loader_workers=-1"], "loader_workers >= 0"),
+    (["--set", "tta=identity,rot45"], "unknown view"),
+    (["--set", "tta=identity, hflip,identity"], "name each view once"),
 ])
 def test_option_checks_refuse_before_training(extra, message):
     from inspector.errors import ConfigError

@@ -14,6 +14,7 @@ from inspector.model.loader import load_classifier
 from tests.conftest import TINY_ARGS
 from tests.synthetic import make_dataset
 from training import crossval, train
+from training.recipe import resolve_settings
 from training.refit import _kept_epoch, check_same_recipe
 
 
@@ -61,7 +62,7 @@ def test_the_kept_epoch_is_the_last_with_the_best_criterion():
 
 def test_a_refit_of_another_recipe_is_refused(synthetic_dataset, cross_validated, tmp_path):
     with pytest.raises(ConfigError, match=r"--lr 0.001 \(crossval: 0.003\)"):
-        _refit(synthetic_dataset, tmp_path / "a", cross_validated, "--lr", "0.001")
+        _refit(synthetic_dataset, tmp_path / "a", cross_validated, "--set", "lr=0.001")
     assert not (tmp_path / "a").exists()
 
 
@@ -92,13 +93,24 @@ def test_a_refit_takes_no_gate(synthetic_dataset, cross_validated, gate, tmp_pat
 
 
 def test_an_option_newer_than_the_crossval_counts_as_its_default():
-    # A crossval run before --pseudo-masks existed trained without it: its args lack the key.
+    # A crossval run before a setting existed trained at its default: its args lack the key.
     args = train.get_args_parser().parse_args(["ds", "--out", "o"])
-    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != "pseudo_masks"}
+    resolve_settings(args, None)
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != "pos_weight"}
     check_same_recipe(args, [fold])
-    args.pseudo_masks = True
-    with pytest.raises(ConfigError, match=r"--pseudo-masks True \(crossval: False\)"):
+    args.pos_weight = 5.0
+    with pytest.raises(ConfigError, match=r"--pos-weight 5.0 \(crossval: 10.0\)"):
         check_same_recipe(args, [fold])
+
+
+def test_a_crossval_with_a_removed_option_at_its_default_is_the_same_recipe():
+    # EMA, focal loss, pseudo-masks, crop good share and ensembles are gone; off, they changed nothing.
+    args = train.get_args_parser().parse_args(["ds", "--out", "o"])
+    resolve_settings(args, None)
+    fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items()}
+    check_same_recipe(args, [{**fold, "ema_decay": 0.0, "ensemble": 1, "pseudo_masks": False}])
+    with pytest.raises(ConfigError, match=r"--ema-decay None \(crossval: 0.998\)"):
+        check_same_recipe(args, [{**fold, "ema_decay": 0.998}])
 
 
 @pytest.mark.parametrize("recorded", ["absent", None])
@@ -107,12 +119,11 @@ def test_an_option_newer_than_the_crossval_counts_as_its_default():
     ("good_share", 0.6, 0.0),  # and draws more good images; before: sqrt(count)
     ("frr_confidence", 0.95, 0.0),  # and reads its budget at 95 %; before: the expected rate
     ("crop_margin", 32, 0),  # and crops past the tile edge; before: inside the image
-    ("ensemble", 2, 1),  # options with no recipe default yet: before them, one network
     ("precision", "bf16", "fp32"),  # and float32 forward passes
 ])
 def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resolved, before, recorded):
     # Absent (before the option) or None (the option unset, before its labels-only default).
-    args = train.get_args_parser().parse_args(["ds", "--out", "o", "--max-false-reject", "0.01"])
+    args = train.get_args_parser().parse_args(["ds", "--out", "o", "--set", "max_false_reject=0.01"])
     fold = {k: str(v) if hasattr(v, "as_posix") else v for k, v in vars(args).items() if k != option}
     if recorded is None:
         fold[option] = None
