@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, bindparam, cast, insert, select, update
+from sqlalchemy import Connection, Text, and_, bindparam, cast, insert, update
 
 from inspector.storage import rollups
 from inspector.storage.access import INSERTS
@@ -136,7 +136,3 @@ def _audit(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> int
         conn.execute(insert(audit_log), fresh)
     return len(fresh)
 
-
-def station_rows(conn: Connection) -> list[dict[str, Any]]:
-    """Every station that has forwarded (for tests and tools; the central API has its own)."""
-    return [dict(r) for r in conn.execute(select(stations).order_by(stations.c.station_id)).mappings()]

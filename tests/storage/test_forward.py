@@ -118,9 +118,12 @@ def test_everything_reaches_the_central_database_once(
         with central.engine.connect() as conn:
             row = conn.execute(select(stations)).mappings().one()
             actors = set(conn.execute(select(audit_log.c.station_id)).scalars())
+            order = list(conn.execute(select(inspections.c.part_id).order_by(inspections.c.id))
+                         .scalars())
     finally:
         central.close()
     assert row["station_id"] == "st-1" and row["api_url"] == "http://st-1:8080"
+    assert order == [f"part-{i:05d}" for i in range(30)]   # in the station's order
     assert row["lag_rows"] == 0
     assert actors == {"st-1"}   # an audit entry without a station is the forwarding station's
 
