@@ -181,8 +181,8 @@ def run_built(station: Station, cfg: StationConfig) -> StationMetrics:
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(mqtt_ingestion(cfg.trace.mqtt, cfg.db_url()))
-        stack.enter_context(forwarding(cfg))  # its own thread and engines: never slows the line
         try:
+            stack.enter_context(forwarding(cfg))  # own thread and engines: never slows the line
             address = stack.enter_context(station_api(cfg, station))
             station.start()
         except InspectorError as exc:

@@ -123,3 +123,11 @@ def _stored(url: str) -> int:
         return central_counts(url)["inspections"]
     except Exception:  # the central file is created by the forwarder's first contact
         return -1
+
+
+def test_a_missing_central_password_stops_the_start_with_a_clear_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CENTRAL_PW_29", raising=False)
+    cfg = config(tmp_path, central_url="postgresql+psycopg://u:${CENTRAL_PW_29}@db/plant")
+    with pytest.raises(ConfigError, match="CENTRAL_PW_29 is not set"), forwarding(cfg):
+        pass
