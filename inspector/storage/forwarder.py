@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 PG_CONNECTION = {"connect_timeout": "5", "keepalives": "1", "keepalives_idle": "5",
                  "keepalives_interval": "2", "keepalives_count": "3", "tcp_user_timeout": "15000"}
 STOP_TIMEOUT_S = 20.0
+DRAIN_S = 5.0  # how long stop() keeps shipping what is queued
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Forwarder:
         self._next_check = 0.0
         self._started_at = datetime.now(UTC)
         self._stop = threading.Event()
+        self._wake = threading.Event()          # cuts a wait short: stop or drain asked for
+        self._drain_until: float | None = None  # monotonic deadline of the last shipping
         self._thread: threading.Thread | None = None
         self._rng = random.Random()
 
@@ -133,11 +136,16 @@ class Forwarder:
     def request_stop(self) -> None:
         """End the loop after the step in hand (safe from a signal handler)."""
         self._stop.set()
+        self._wake.set()
 
-    def stop(self) -> None:
-        self._stop.set()
+    def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Ship what is queued for up to `drain_s` (a station that stops leaves its last parts
+        central when the central side answers), then end the thread and close the engines."""
+        self._drain_until = time.monotonic() + drain_s
+        self._wake.set()
         if self._thread is not None:
-            self._thread.join(STOP_TIMEOUT_S)
+            self._thread.join(drain_s + STOP_TIMEOUT_S)
+        self._stop.set()
         self.close()
 
     def run(self, until_empty: bool = False) -> None:
@@ -145,6 +153,9 @@ class Forwarder:
         failures = 0
         logger.info("forwarding station %s to %s", self.settings.station_id, self.central)
         while not self._stop.is_set():
+            finishing = self._drain_until is not None
+            if finishing and time.monotonic() >= self._drain_until:
+                return
             try:
                 shipped = self.step()
             except Exception as exc:  # the thread must outlive any one failure
@@ -152,16 +163,18 @@ class Forwarder:
                 delay = backoff_delay(failures, self.settings.backoff_start_s,
                                       self.settings.backoff_max_s, self._rng)
                 self._failed(exc, failures, delay)
-                self._stop.wait(delay)
+                if finishing:
+                    return  # the central side is away: the queue keeps the rest
+                self._wake.wait(delay)
                 continue
             if failures:
                 logger.info("forwarding to %s again after %d failed tries", self.central, failures)
                 failures = 0
             if shipped:
                 continue
-            if until_empty:
+            if until_empty or finishing:
                 return
-            self._stop.wait(self.settings.poll_s)
+            self._wake.wait(self.settings.poll_s)
 
     def step(self) -> int:
         """One batch (or a heartbeat when idle and due); returns the queue entries shipped."""
@@ -236,8 +249,11 @@ class Forwarder:
         if batch.lag_oldest_at is not None:
             lag_s = max(0.0, (datetime.now(UTC) - batch.lag_oldest_at).total_seconds())
         state = {"version": __version__, "started_at": self._started_at.isoformat(),
-                 "batch_rows": self.settings.batch_rows, "batches": s.batches,
-                 "entries": s.entries, "errors": s.errors, "last_error": s.last_error,
+                 "batch_rows": self.settings.batch_rows,
+                 # counted with this batch: the row is written in its transaction
+                 "batches": s.batches + (batch.last_seq is not None),
+                 "entries": s.entries + batch.entries, "errors": s.errors,
+                 "last_error": s.last_error,
                  "last_error_at": s.last_error_at.isoformat() if s.last_error_at else None}
         return Contact(self.settings.station_id, self.settings.api_url, batch.lag_rows, lag_s,
                        state, status)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -105,7 +106,7 @@ def test_everything_reaches_the_central_database_once(
     AuditLog(station.engine).record("cli:tester", "key.create", target="k1")
     ReviewStore(station.engine).record(Review("part-00003", "crack", "chipped edge", "alice"))
 
-    forward_all(station, central_url)
+    fwd = forward_all(station, central_url)
 
     assert central_counts(central_url) == {"inspections": 30, "distinct": 30, "rollups": 30,
                                            "events": 30, "audit": 2}
@@ -125,6 +126,8 @@ def test_everything_reaches_the_central_database_once(
     assert row["station_id"] == "st-1" and row["api_url"] == "http://st-1:8080"
     assert order == [f"part-{i:05d}" for i in range(30)]   # in the station's order
     assert row["lag_rows"] == 0
+    assert row["forwarder"]["entries"] == fwd.stats.entries > 0   # counted with the last batch
+    assert row["forwarder"]["batches"] == fwd.stats.batches and row["forwarder"]["errors"] == 0
     assert actors == {"st-1"}   # an audit entry without a station is the forwarding station's
 
 
@@ -210,7 +213,7 @@ def test_heartbeat_moves_last_contact_when_idle(station: InspectionStore, centra
         first = _last_contact(central_url)
         deadline = datetime.now(UTC) + timedelta(seconds=5)
         while _last_contact(central_url) == first and datetime.now(UTC) < deadline:
-            fwd._stop.wait(0.06)
+            time.sleep(0.06)
             fwd.step()
     finally:
         fwd.close()
@@ -288,3 +291,18 @@ def test_the_settings_never_show_the_central_password() -> None:
     assert "s3cret" not in shown and "st-1" in shown
     fwd = Forwarder("sqlite://", settings("postgresql+psycopg://inspector:s3cret@db/plant"))
     assert "s3cret" not in fwd.central
+
+
+def test_stopping_ships_what_is_queued_first(
+        station: InspectionStore, central_url: str, make_inspection: MakeInspection) -> None:
+    """A station run that ends right after its last parts leaves them central, not queued."""
+    fwd = Forwarder(_url(station), settings(central_url, poll_s=30.0))
+    fwd.start()
+    deadline = time.monotonic() + 20
+    while fwd.stats.last_contact_at is None and time.monotonic() < deadline:
+        time.sleep(0.05)           # the forwarder's first (empty) step; then its long poll
+    assert fwd.stats.last_contact_at is not None
+    station.write([make_inspection(i) for i in range(15)])
+    fwd.stop()
+    assert central_counts(central_url)["inspections"] == 15
+    assert queued(station) == 0
