@@ -101,8 +101,9 @@ def test_an_outage_loses_nothing_and_stores_each_part_once(
                                        "events": 0, "audit": 0}
     assert recovered_in < RECOVERY_S
     assert queued(station) == 0
-    # the station never waited for the central database (its writes are local SQLite commits)
-    assert slowest_write < 2.0
+    # the station never waited for the central database: a write held up by the forwarder would
+    # take its connect timeout (5 s) or SQLite's busy timeout (10 s); a loaded machine's fsync less
+    assert slowest_write < 4.0
 
 
 def _forward_forever(local: str, central: str) -> None:
