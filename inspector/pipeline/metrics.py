@@ -73,6 +73,7 @@ class StationMetrics:
     disk_problem: bool
     output_failures: int
     last_error: str | None = None
+    model_version: str | None = None  # the active model's (the central fleet view reads it)
     alarms: list[str] = field(default_factory=list)  # alarms raised and not cleared
     histograms: dict[str, Any] = field(default_factory=dict)  # cumulative latency buckets (ms)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -386,6 +386,7 @@ class Station:
             parts_per_min=ppm,
             disk_problem=bool(archive is not None and archive.disk_problem),
             output_failures=counts.pop("output_failures") + self._output_failures(),
+            model_version=ModelInfo.from_card(getattr(self.classifier, "card", None)).version,
             alarms=self._alarms.active_kinds() if self._alarms is not None else [],
             extra={"disk_message": archive.disk_problem if archive is not None else None,
                    "source_error": health.get("last_error"),

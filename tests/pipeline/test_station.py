@@ -15,7 +15,7 @@ from inspector.serials import FilenameReaderConfig, FilenameSerialReader
 from inspector.serials.base import SerialRead
 from inspector.storage.archive import ImageArchive
 
-from .fakes import FakeClassifier, FakeSource, FakeStore, RecordingOutput, gray
+from .fakes import CARD, FakeClassifier, FakeSource, FakeStore, RecordingOutput, gray
 
 
 def test_folder_replay_gives_exactly_one_row_per_image(make_station, image_folder, tmp_path):
@@ -185,6 +185,8 @@ def test_status_row_is_published(make_station):
     assert station.wait(10)
     status = store.status["station-1"]
     assert status["parts"] == 3 and status["camera_state"] == "ended"
+    # the central fleet view reads the active model from this row
+    assert status["model_version"] == CARD.version and CARD.version
 
 
 def test_folder_source_missing_raises_on_start(make_station, tmp_path):
