@@ -139,6 +139,9 @@ class FindingPublic(BaseModel):
     risk_ratio: float | None = Field(None, description="Group rate / rest rate (0.5 added per "
                                      "defect cell); non-significant findings are ordered by it.")
     advice: str = Field("", description="The finding in one sentence, with its evidence.")
+    where: list[str] = Field(default_factory=list, description=(
+        "The suspect group as inspection filters with exact numbers: GET /inspections with "
+        "each as a `condition` (and this window's since/until) lists the parts it rests on."))
 
 
 class DataIssuePublic(BaseModel):

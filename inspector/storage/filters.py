@@ -10,6 +10,7 @@ from typing import Any
 from inspector.domain import Verdict
 from inspector.errors import StoreError
 from inspector.storage.tables import inspections
+from inspector.storage.upstream import Upstream
 
 
 class ReviewState(enum.StrEnum):
@@ -31,6 +32,7 @@ class InspectionFilter:
     label: str | None = None
     model_version: str | None = None
     review: ReviewState | str | None = None
+    upstream: tuple[Upstream | str, ...] = ()  # conditions on the part's process events
 
     def clauses(self) -> list[Any]:
         """SQLAlchemy WHERE clauses over the inspections table; StoreError on a bad value."""
@@ -49,6 +51,9 @@ class InspectionFilter:
         if self.review is not None:
             reviewed = _review(self.review) is ReviewState.REVIEWED
             found.append(cols.reviewed_at.is_not(None) if reviewed else cols.reviewed_at.is_(None))
+        for condition in self.upstream:
+            up = condition if isinstance(condition, Upstream) else Upstream.parse(condition)
+            found.append(up.clause())
         return found
 
 

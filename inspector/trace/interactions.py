@@ -157,4 +157,16 @@ def _finding(ca: Condition, cb: Condition, c: _Counts, i: int, p: float) -> Find
         rest_rate=d_rest / n_rest if n_rest else 0.0,
         risk_ratio=risk_ratio(d_ab, n_ab, d_rest, n_rest),
         note="both conditions together, against the rest and against each condition alone",
+        where=(inspection_condition(ca), inspection_condition(cb)),
     )
+
+
+def inspection_condition(c: Condition) -> str:
+    """The condition as an inspections filter, with the exact edge (the label rounds it)."""
+    if c.kind == "machine":
+        return f"{c.value} ({c.feature.removeprefix('machine@')})"
+    if c.kind == "below":
+        return f"{c.feature} < {c.value!r}"
+    if c.kind == "at_least":
+        return f"{c.feature} >= {c.value!r}"
+    return f"{c.feature} = {c.value}"

@@ -40,6 +40,8 @@ class Finding:
     rest_rate: float | None = None     # defect rate of the other parts the test compares with
     risk_ratio: float | None = None    # group rate / rest rate (+0.5 per cell): the ranking effect
     advice: str = ""                   # the finding as an engineer would write it
+    where: tuple[str, ...] = ()        # the group as inspection filters (exact numbers):
+    #                                    GET /inspections?condition=... lists its parts
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,7 @@ def _tested(kind: str, name: str, result: TestResult, worst: Bin, condition: str
 
 
 def _group_vs_rest(kind: str, name: str, n_in: int, d_in: int, n_pool: int, d_pool: int,
-                   cfg: RootCauseConfig) -> Finding:
+                   cfg: RootCauseConfig, where: str) -> Finding:
     n_out, d_out = n_pool - n_in, d_pool - d_in
     if not n_out:
         return Finding(kind, name, n_pool, d_pool, NO_CONTRAST,
@@ -80,7 +80,8 @@ def _group_vs_rest(kind: str, name: str, n_in: int, d_in: int, n_pool: int, d_po
     bins = make_bins([name, "others at the same step(s)"], np.array([n_in, n_out]),
                      np.array([d_in, d_out]))
     # one-sided: the machine itself is the suspect, so its own rate and lift are reported
-    return _tested(kind, name, TestResult("fisher_greater", p, effect, bins), bins[0], name)
+    return _tested(kind, name, TestResult("fisher_greater", p, effect, bins), bins[0], name,
+                   where=(where,))
 
 
 def _machine_findings(counts: WindowCounts, cfg: RootCauseConfig) -> list[Finding]:
@@ -88,7 +89,7 @@ def _machine_findings(counts: WindowCounts, cfg: RootCauseConfig) -> list[Findin
     for machine in sorted(counts.machines):
         m = counts.machines[machine]
         out.append(_group_vs_rest("machine", machine, m.parts, m.defects, m.pool_parts,
-                                  m.pool_defects, cfg))
+                                  m.pool_defects, cfg, machine))
     return out
 
 
@@ -105,7 +106,7 @@ def _machine_step_findings(counts: WindowCounts, cfg: RootCauseConfig) -> list[F
             n_in, d_in = counts.machine_step(machine, step)
             n_pool, d_pool = counts.steps[step]
             out.append(_group_vs_rest("machine_step", f"{machine}/{step}", n_in, d_in, n_pool,
-                                      d_pool, cfg))
+                                      d_pool, cfg, f"{machine} ({step})"))
     return out
 
 
@@ -163,10 +164,13 @@ def _numeric(key: str, h: Histogram, cfg: RootCauseConfig) -> Finding:
     defects = np.bincount(index, weights=h.defects, minlength=len(ranges)).astype(np.int64)
     p, effect = chi2_groups(parts, defects)
     bins = make_bins([format_range(lo, hi) for lo, hi in ranges], parts, defects)
-    worst = max(bins, key=lambda b: b.rate)
+    worst_i = max(range(len(bins)), key=lambda i: bins[i].rate)
+    worst = bins[worst_i]
+    lo, hi = ranges[worst_i]
     condition = f"{key} in {worst.label}"
     return _tested("parameter", key, TestResult("chi2", p, effect, bins), worst, condition,
-                   rank_biserial=hist_rank_biserial(h.parts, h.defects))
+                   rank_biserial=hist_rank_biserial(h.parts, h.defects),
+                   where=(f"{key} in {lo!r} .. {hi!r}",))
 
 
 def _categorical(key: str, h: Histogram, cfg: RootCauseConfig) -> Finding:
@@ -189,7 +193,7 @@ def _categorical(key: str, h: Histogram, cfg: RootCauseConfig) -> Finding:
                                d - int(defects[worst_i]), n - int(parts[worst_i]))
     note = f"{int(testable.sum())} of {labels.size} values tested (each on its own)"
     return _tested("parameter", key, TestResult("fisher_min_bonferroni", p, effect, bins), worst,
-                   f"{key} = {worst.label}", note=note)
+                   f"{key} = {worst.label}", note=note, where=(f"{key} = {worst.label}",))
 
 
 def _category_bins(labels: np.ndarray, parts: np.ndarray, defects: np.ndarray,

@@ -18,9 +18,21 @@
       el("td", {text: fmt.int(s.ng)}), el("td", {text: fmt.pct(s.no_read_rate)}));
   }
 
-  function findingRow(f) {
-    return el("tr", {}, el("td", {text: f.name}), el("td", {text: f.kind}), el("td", {text: fmt.int(f.parts)}),
-      el("td", {text: fmt.int(f.defects)}), el("td", {text: f.test || f.status}));
+  // a finding links to the parts it rests on: its `where` conditions as /inspections filters
+  function findingLink(f, range) {
+    const q = new URLSearchParams(range);
+    (f.where || []).forEach((c) => q.append("condition", c));
+    return "/parts?" + q.toString();
+  }
+
+  function findingRow(f, range) {
+    const name = f.where && f.where.length
+      ? el("a", {href: findingLink(f, range), class: "finding-link", text: f.name, title: f.advice || f.name})
+      : el("span", {text: f.name});
+    return el("tr", {}, el("td", {}, name), el("td", {text: f.kind}), el("td", {text: fmt.int(f.parts)}),
+      el("td", {text: fmt.int(f.defects)}),
+      el("td", {class: "rc-group", text: f.group_parts == null ? "" : fmt.int(f.group_defects) + " of " + fmt.int(f.group_parts)}),
+      el("td", {text: f.test || f.status}));
   }
 
   async function load() {
@@ -45,7 +57,7 @@
     try {
       const rc = await api("/root-cause?" + new URLSearchParams(range));
       $("rc-message").textContent = rc.message + " (" + rc.parts + " parts, " + rc.defects + " defects)";
-      $("rc-rows").replaceChildren(...rc.ranked.map(findingRow));
+      $("rc-rows").replaceChildren(...rc.ranked.map((f) => findingRow(f, range)));
     } catch (e) { $("rc-message").textContent = e.message; }
   }
 
