@@ -279,7 +279,8 @@ class CommandOutputConfig(_Model):
     ng: list[str] | None = Field(
         default=None,
         min_length=1,
-        description="argv run for NG parts; {serial}, {part_id}, {verdict} are substituted.",
+        description="argv run for NG parts; {serial}, {part_id}, {verdict}, {status}, {label} "
+        "and {station_id} are substituted (no shell: a value cannot inject a command).",
     )
     review: list[str] | None = Field(
         default=None, min_length=1, description="argv run for REVIEW parts."
