@@ -109,6 +109,12 @@ def plan_runs(runs: list[Run], budget_s: float, start: float) -> Plan:
         else:
             cost = measure(run, args.precision) if budget_s > 0 else None
         jobs.append(_job(run, cost))
+        if cost is not None:
+            job = jobs[-1]
+            logger.info("%s (%s): %.2f s a crop step, %.2f s a full step, %.3f s an image scored: "
+                        "%.0f s a crop epoch, %.0f s a full epoch with its val, %.0f s to finish",
+                        job.name, args.precision, cost.crop_s, cost.full_s, cost.image_s,
+                        job.crop_epoch_s(), job.full_epoch_s(), job.finish_s())
     # The budget counts from the command's start: reading the images and measuring are spent.
     plan = fit_schedule(jobs, budget_s, time.monotonic() - start) if budget_s > 0 else \
         Plan(tuple(jobs), 0.0, 0.0, True)

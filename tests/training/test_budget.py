@@ -114,3 +114,33 @@ def test_a_budgeted_training_prints_its_plan_and_records_the_schedule(tmp_path, 
     assert schedule["budget_min"] == 5 and schedule["epochs"] == report["args"]["epochs"]
     assert schedule["step_seconds"]["full"] > 0
     assert [h["phase"] for h in report["history"]].count("full") <= schedule["epochs"]
+
+
+@pytest.mark.parametrize(("bf16_full_s", "hardware", "chosen"), [
+    (0.5, True, "bf16"),    # twice as fast (AMX): bf16
+    (0.95, True, "fp32"),   # not faster by a tenth: float32 stays
+    (2.0, True, "fp32"),    # emulated, slower: float32
+    (0.5, False, "fp32"),   # no bf16 instructions: not even measured
+])
+def test_auto_precision_keeps_bf16_only_where_it_measures_faster(monkeypatch, bf16_full_s, hardware, chosen):
+    pytest.importorskip("torch")
+    import torch
+
+    from training import measure
+
+    measured = []
+
+    def fake_measure(run, precision, steps=3):
+        measured.append(precision)
+        full = 1.0 if precision == "fp32" else bf16_full_s
+        return StepCost(crop_s=full / 2, full_s=full, image_s=0.01)
+
+    monkeypatch.setattr(measure, "measure", fake_measure)
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: {"amx_bf16": hardware})
+
+    class CpuRun:
+        device = torch.device("cpu")
+
+    precision, cost = measure.choose_precision(CpuRun())
+    assert precision == chosen and cost.full_s == (bf16_full_s if chosen == "bf16" else 1.0)
+    assert measured == (["fp32", "bf16"] if hardware else ["fp32"])
