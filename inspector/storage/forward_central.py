@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Text, and_, bindparam, cast, insert, update
+from sqlalchemy import Connection, Text, and_, bindparam, cast, insert, or_, update
 
 from inspector.storage import rollups
 from inspector.storage.access import INSERTS
@@ -22,9 +22,10 @@ from inspector.storage.tables import (
 )
 
 EVENT_KEY = ("serial", "machine", "step", "ts")
-# What may change on a station after a row is first stored: the review, and what the reject
-# output was told. A re-shipped row carries these forward; the judged columns never change.
-MUTABLE = ("review_label", "reviewed_by", "reviewed_at", "review_note", "signalled")
+# What changes on a station after a row is first stored: its review. A re-shipped row carries
+# it forward when it is newer than the central copy's (a part may be reviewed centrally too; a
+# re-queue of everything must not wipe that); the judged columns never change.
+REVIEW = ("review_label", "reviewed_by", "reviewed_at", "review_note")
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Contact:
 
 @dataclass(frozen=True)
 class Stored:
-    """What one batch did centrally: inspections new and refreshed, events, audit entries new."""
+    """What one batch did centrally: inspections new, reviews carried over, events, audit."""
 
     inspections: int = 0
     refreshed: int = 0
@@ -95,17 +96,22 @@ def _inspections(conn: Connection, rows: list[dict[str, Any]]) -> tuple[int, int
     inserted = conn.execute(stmt, values).mappings().all()
     rollups.add_rows(conn, inserted)  # same transaction: a re-shipped row is never counted twice
     new = {r["part_id"] for r in inserted}
-    known = [{"b_part_id": r["part_id"], "b_inspected_at": r["inspected_at"],
-              **{f"b_{k}": r[k] for k in MUTABLE}} for r in values if r["part_id"] not in new]
-    if known:
+    reviewed = [{"b_part_id": r["part_id"], "b_inspected_at": r["inspected_at"],
+                 **{f"b_{k}": r[k] for k in REVIEW}}
+                for r in values if r["part_id"] not in new and r["reviewed_at"] is not None]
+    refreshed = 0
+    if reviewed:
         c = inspections.c
-        conn.execute(
+        at = bindparam("b_reviewed_at", type_=c.reviewed_at.type)
+        result = conn.execute(
             update(inspections)
             .where(and_(c.part_id == bindparam("b_part_id"),
-                        c.inspected_at == bindparam("b_inspected_at")))
-            .values({k: bindparam(f"b_{k}") for k in MUTABLE}),
-            known)
-    return len(new), len(known)
+                        c.inspected_at == bindparam("b_inspected_at", type_=c.inspected_at.type),
+                        or_(c.reviewed_at.is_(None), c.reviewed_at < at)))
+            .values({k: at if k == "reviewed_at" else bindparam(f"b_{k}") for k in REVIEW}),
+            reviewed)
+        refreshed = max(result.rowcount, 0)
+    return len(new), refreshed
 
 
 def _events(conn: Connection, rows: list[dict[str, Any]]) -> int:

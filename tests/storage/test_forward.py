@@ -151,7 +151,7 @@ def test_a_batch_shipped_twice_is_stored_once(
         central.close()
     assert (first.inspections, first.events, first.audit) == (12, 12, 1)
     assert (again.inspections, again.events, again.audit) == (0, 0, 0)
-    assert again.refreshed == 12
+    assert again.refreshed == 0   # no review to carry over
     forward_all(station, central_url)             # and the forwarder ships it a third time
     assert central_counts(central_url) == {"inspections": 12, "distinct": 12, "rollups": 12,
                                            "events": 12, "audit": 1}
@@ -306,3 +306,25 @@ def test_stopping_ships_what_is_queued_first(
     fwd.stop()
     assert central_counts(central_url)["inspections"] == 15
     assert queued(station) == 0
+
+
+def test_a_newer_review_wins_and_a_central_one_is_never_wiped(
+        station: InspectionStore, central_url: str, make_inspection: MakeInspection) -> None:
+    """A part reviewed centrally keeps that review when the station re-ships its row (a re-queue
+    of everything); a review made later on the station replaces it."""
+    station.write([make_inspection(1), make_inspection(2)])
+    forward_all(station, central_url)
+    central = InspectionStore.open(central_url)
+    try:
+        ReviewStore(central.engine).record(Review("part-00001", "crack", "seen centrally", "qe"))
+        ForwardQueue(station.engine).enable("st-1", "another central")  # everything re-queued
+        forward_all(station, central_url)
+        kept = central.get("part-00001")
+        assert kept is not None and kept.review_label == "crack" and kept.reviewed_by == "qe"
+        ReviewStore(station.engine).record(Review("part-00001", "scratch", None, "operator"))
+        forward_all(station, central_url)
+        newer = central.get("part-00001")
+        assert newer is not None and newer.review_label == "scratch"
+        assert newer.reviewed_by == "operator"
+    finally:
+        central.close()
