@@ -25,7 +25,7 @@ def autocast(device: torch.device, precision: str):
 
 def fast_bf16(device: torch.device | str) -> bool:
     """Whether bf16 autocast is known to run faster than float32 on this device: CPUs with AMX bf16
-    tiles (measured about twice as fast a step, docs/issue8-results.md). AVX-512 bf16 without AMX
+    tiles (measured about twice as fast a step, docs/experiments/issue8-results.md). AVX-512 bf16 without AMX
     and GPUs are unmeasured, so they keep float32."""
     if torch.device(device).type != "cpu":
         return False
