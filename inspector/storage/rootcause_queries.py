@@ -56,6 +56,10 @@ class RootCauseWindow:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
         self._pg = conn.dialect.name == "postgresql"
+        # SQLite has no statistics on the temporary tables and would scan every event to look
+        # each up in the window's parts; CROSS JOIN keeps the parts outside, so only their
+        # events are read (by ix_process_events_serial). PostgreSQL plans from ANALYZE.
+        self._join = "JOIN" if self._pg else "CROSS JOIN"
 
     def _run(self, sql: str, **params: Any) -> Any:
         stmt = text(sql)
@@ -106,7 +110,7 @@ class RootCauseWindow:
                     "ELSE min(e.machine) || '|' || max(e.machine) END")
         self._run(
             f"CREATE TEMP TABLE rc_steps AS SELECT p.part, e.step, {mset} AS mset, "
-            "count(*) AS passes, p.defect FROM rc_parts p JOIN process_events e ON "
+            f"count(*) AS passes, p.defect FROM rc_parts p {self._join} process_events e ON "
             "e.serial = p.serial GROUP BY p.part, e.step, p.defect")
         self._run("CREATE INDEX rc_steps_step ON rc_steps (step, part)")
         self._run("CREATE TEMP TABLE rc_rework AS SELECT part, step FROM rc_steps "
@@ -137,7 +141,8 @@ class RootCauseWindow:
         select = (f"SELECT p.part, e.step || '.' || j.key AS key, {num} AS num, {txt} AS txt, "
                   "p.defect, e.ts, e.id")
         known = f"(num IS NOT NULL OR (txt IS NOT NULL AND lower(trim(txt)) NOT IN ({missing})))"
-        once = (f"{select} FROM rc_parts p JOIN process_events e ON e.serial = p.serial, {each} "
+        once = (f"{select} FROM rc_parts p {self._join} process_events e ON e.serial = p.serial, "
+                f"{each} "
                 "WHERE NOT EXISTS (SELECT 1 FROM rc_rework r WHERE r.part = p.part AND "
                 "r.step = e.step)")
         again = (f"SELECT part, key, num, txt, defect FROM (SELECT r.*, row_number() OVER "
