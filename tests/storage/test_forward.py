@@ -41,8 +41,14 @@ def station(tmp_path: Path) -> Iterator[InspectionStore]:
 @pytest.fixture
 def central_url(db_url: str) -> str:
     """The central database: SQLite always, PostgreSQL (own schema) when INSPECTOR_TEST_PG_URL is
-    set; outage and SIGKILL are in test_forward_pg."""
+    set, for what the two could store differently; outage and SIGKILL are in test_forward_pg."""
     return db_url
+
+
+@pytest.fixture
+def sqlite_central(tmp_path: Path) -> str:
+    """A SQLite central database, for the forwarder's own behaviour (the dialect plays no part)."""
+    return sqlite_url(tmp_path / "central")
 
 
 def settings(central: str, **kw: object) -> ForwardSettings:
@@ -178,16 +184,16 @@ def test_a_corrected_event_and_a_later_review_replace_the_central_copy(
 
 
 def test_lost_triggers_are_mended_and_everything_requeued(
-        station: InspectionStore, central_url: str, make_inspection: MakeInspection) -> None:
+        station: InspectionStore, sqlite_central: str, make_inspection: MakeInspection) -> None:
     queue = ForwardQueue(station.engine)
     queue.enable("st-1", "central")
     with station.engine.begin() as conn:   # what a table rebuild by a later migration does
         conn.execute(text("DROP TRIGGER forward_inspections_insert"))
     station.write([make_inspection(i) for i in range(4)])
     assert queued(station) == 0 and not queue.healthy()
-    forward_all(station, central_url)
+    forward_all(station, sqlite_central)
     assert queue.healthy()
-    assert central_counts(central_url)["inspections"] == 4
+    assert central_counts(sqlite_central)["inspections"] == 4
 
 
 def test_lag_counts_rows_and_the_age_of_the_oldest(
@@ -206,18 +212,18 @@ def test_lag_counts_rows_and_the_age_of_the_oldest(
     assert queued(station) == 0
 
 
-def test_heartbeat_moves_last_contact_when_idle(station: InspectionStore, central_url: str) -> None:
-    fwd = Forwarder(_url(station), settings(central_url, heartbeat_s=0.05))
+def test_heartbeat_moves_last_contact_when_idle(station: InspectionStore, sqlite_central: str) -> None:
+    fwd = Forwarder(_url(station), settings(sqlite_central, heartbeat_s=0.05))
     try:
         fwd.step()
-        first = _last_contact(central_url)
+        first = _last_contact(sqlite_central)
         deadline = datetime.now(UTC) + timedelta(seconds=5)
-        while _last_contact(central_url) == first and datetime.now(UTC) < deadline:
+        while _last_contact(sqlite_central) == first and datetime.now(UTC) < deadline:
             time.sleep(0.06)
             fwd.step()
     finally:
         fwd.close()
-    assert _last_contact(central_url) > first
+    assert _last_contact(sqlite_central) > first
 
 
 def _last_contact(url: str) -> datetime:
@@ -229,10 +235,10 @@ def _last_contact(url: str) -> datetime:
         engine.dispose()
 
 
-def test_the_status_row_is_mirrored(station: InspectionStore, central_url: str) -> None:
+def test_the_status_row_is_mirrored(station: InspectionStore, sqlite_central: str) -> None:
     station.set_station_status("st-1", {"running": True, "camera_state": "online"})
-    forward_all(station, central_url)
-    central = InspectionStore.open(central_url)
+    forward_all(station, sqlite_central)
+    central = InspectionStore.open(sqlite_central)
     try:
         assert central.station_status("st-1") == {"running": True, "camera_state": "online"}
     finally:
@@ -294,9 +300,9 @@ def test_the_settings_never_show_the_central_password() -> None:
 
 
 def test_stopping_ships_what_is_queued_first(
-        station: InspectionStore, central_url: str, make_inspection: MakeInspection) -> None:
+        station: InspectionStore, sqlite_central: str, make_inspection: MakeInspection) -> None:
     """A station run that ends right after its last parts leaves them central, not queued."""
-    fwd = Forwarder(_url(station), settings(central_url, poll_s=30.0))
+    fwd = Forwarder(_url(station), settings(sqlite_central, poll_s=30.0))
     fwd.start()
     deadline = time.monotonic() + 20
     while fwd.stats.last_contact_at is None and time.monotonic() < deadline:
@@ -304,7 +310,7 @@ def test_stopping_ships_what_is_queued_first(
     assert fwd.stats.last_contact_at is not None
     station.write([make_inspection(i) for i in range(15)])
     fwd.stop()
-    assert central_counts(central_url)["inspections"] == 15
+    assert central_counts(sqlite_central)["inspections"] == 15
     assert queued(station) == 0
 
 
