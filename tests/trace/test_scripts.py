@@ -40,3 +40,14 @@ def test_bench_trace_scale_small(tmp_path: Path, capsys) -> None:
                   capsys)
     assert result["events"] == 3000 and result["root_cause_day_parts"] > 0
     assert result["bulk_api_events_per_s"] > 0 and result["csv_events_per_s"] > 0
+
+
+def test_bench_rootcause_scale_small(tmp_path: Path, capsys) -> None:
+    result = _run("bench_rootcause_scale", ["--parts", "3000", "--cycle-s", "1000", "--db",
+                                            "sqlite", "--repeats", "1", "--workdir",
+                                            str(tmp_path)], capsys)
+    sqlite = result["sqlite"]
+    assert sqlite["events_stored"] == 15_000
+    assert sqlite["1d"]["parts"] == 86 and sqlite["30d"]["parts"] == 2592
+    assert sqlite["30d"]["peak_rss_mb"] >= sqlite["30d"]["rss_after_imports_mb"] > 0
+    assert not (tmp_path / "bench_rc.db").exists()
