@@ -7,6 +7,7 @@ import os
 
 import typer
 
+from inspector.commands import alerts as alert_cmds
 from inspector.commands import bench as bench_cmds
 from inspector.commands import demo as demo_cmds
 from inspector.commands import forward as forward_cmds
@@ -46,6 +47,7 @@ app.command("bench")(bench_cmds.bench)
 app.command("import-events")(trace_cmds.import_events)
 app.command("genealogy")(trace_cmds.genealogy)
 app.command("root-cause")(trace_cmds.root_cause)
+app.command("alerts-scan")(alert_cmds.alerts_scan)
 app.command("serve")(serve_cmds.serve)
 app.command("forward")(forward_cmds.forward)
 app.command("upload-images")(upload_cmds.upload_images)

@@ -179,6 +179,11 @@ def _print_report(report: RootCauseReport) -> None:
     for f in report.not_tested:
         if f.status != "same_as_machine":
             typer.echo(f"      {f.kind:<12} {f.name}: not tested, {f.status} ({f.note})")
+    if report.changes_message:
+        typer.echo(report.changes_message)
+    for c in report.changes:
+        if c.significant:
+            typer.echo(f"  * q {c.q_value:.2g}  {c.advice}")
 
 
 def _row(rank: int, f: Finding) -> str:

@@ -7,7 +7,7 @@ import binascii
 from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, insert, select, update
 
@@ -52,6 +52,18 @@ class Baseline:
     by_label: dict[str, int]
 
 
+class PartRow(NamedTuple):
+    """What a rate monitor reads of a stored inspection (the fields of Inspection it uses)."""
+
+    id: int
+    part_id: str
+    serial: str | None
+    inspected_at: datetime
+    status: str
+    verdict: str
+    label: str | None
+
+
 class AlertStore(DatabaseAccess):
     """Append alerts, mark them cleared, list them newest first."""
 
@@ -94,6 +106,29 @@ class AlertStore(DatabaseAccess):
         page = [Alert(**dict(r)) for r in fetched[:limit]]
         more = len(fetched) > limit
         return page, encode_alert_cursor(fetched[limit - 1]["id"]) if more else None
+
+    def exists(self, alert: Alert) -> bool:
+        """An alert of the same station and subject raised by the same part is stored already."""
+        cols = alerts.c
+        station = (cols.station_id.is_(None) if alert.station_id is None
+                   else cols.station_id == alert.station_id)
+        stmt = select(func.count()).select_from(alerts).where(
+            station, cols.subject == alert.subject[:256], cols.last_serial == alert.last_serial)
+        with self._connection("read alerts from") as conn:
+            return bool(conn.execute(stmt).scalar_one())
+
+    def parts(self, station_id: str, since: datetime, until: datetime, after_id: int = 0,
+              limit: int = 20_000) -> list[PartRow]:
+        """A station's inspections with since <= inspected_at < until, in id (write) order,
+        `limit` at a time after `after_id` (memory stays flat over a long history)."""
+        cols = inspections.c
+        stmt = (select(cols.id, cols.part_id, cols.serial, cols.inspected_at, cols.status,
+                       cols.verdict, cols.label)
+                .where(cols.station_id == station_id, cols.inspected_at >= since,
+                       cols.inspected_at < until, cols.id > after_id)
+                .order_by(cols.id).limit(limit))
+        with self._connection("read inspections from") as conn:
+            return [PartRow(*r) for r in conn.execute(stmt).all()]
 
     def baseline(self, station_id: str, parts: int) -> Baseline:
         """The station's last `parts` inspected parts (status ok): how many were NG, per label."""

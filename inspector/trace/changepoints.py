@@ -335,12 +335,12 @@ def _aligned(machine: str, changes: list[tuple[int, RecordedChange, float]], est
         return None
     k = np.array([estimate, *(p for p, _, _ in near)]) - a
     loglik = _split_loglik(k, cum[a + k] - cum[a], b - a, d)
-    fits = [x for x, ll in zip(near, loglik[1:], strict=True)
+    fits = [(*x, ll) for x, ll in zip(near, loglik[1:], strict=True)
             if 2 * (loglik[0] - ll) <= cfg.align_loglik]
     if not fits:
         return None
     own = [x for x in fits if x[1].machine == machine]
-    p, c, _ = max(own or fits, key=lambda x: x[2])
+    p, c, _, _ = max(own or fits, key=lambda x: x[2])
     return p, c
 
 

@@ -37,7 +37,7 @@ def test_a_viewer_lists_alerts_newest_first_with_what_they_rest_on(make_client, 
     active = viewer.get(f"/alerts?station_id={uid}&active=true").json()["items"]
     assert {a["id"] for a in active} == {stored[1].id, stored[2].id}
     since = (T0 + timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
-    assert viewer.get(f"/alerts?station_id={uid}", params={"since": since}).json()["count"] == 2
+    assert viewer.get("/alerts", params={"station_id": uid, "since": since}).json()["count"] == 2
 
 
 def test_bad_requests_get_one_readable_message(make_client, store, uid):

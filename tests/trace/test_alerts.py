@@ -139,10 +139,11 @@ def test_a_short_history_learns_the_baseline_first(store: InspectionStore) -> No
     flags = np.random.default_rng(1).random(400) < 0.02
     watch("committed", _rows(flags, 0, t0))
     assert watch.monitors == {}                         # still learning
-    watch("committed", _rows(flags, 400, t0))
-    assert None in watch.monitors and watch.baseline.parts == 800
+    watch("committed", _rows(flags, 400, t0))           # 100 complete it, 300 are watched
+    assert None in watch.monitors and watch.baseline.parts == 500
+    assert watch.monitors[None].parts == 300
     watch("journaled", _rows(flags, 800, t0))           # not stored yet: not counted
-    assert watch.monitors[None].parts == 0
+    assert watch.monitors[None].parts == 300
 
 
 def test_an_alert_is_published_on_the_station_alarm_topic_with_its_evidence(
@@ -182,3 +183,41 @@ def test_an_alert_is_published_on_the_station_alarm_topic_with_its_evidence(
         for kind in ("defect_rate_crack", "defect_rate_ng"):
             cleanup.publish(f"inspector/{sid}/alarm/{kind}", b"", qos=1)
         cleanup.close()
+
+
+def test_a_scan_of_a_stored_history_finds_the_rise_once_however_often_it_runs(
+    store: InspectionStore, tmp_path,
+) -> None:
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+    from inspector.trace.alerting import scan_history
+
+    t0 = datetime(2024, 6, 3, 6, tzinfo=UTC)
+    rng = np.random.default_rng(8)
+    store.write(_rows(rng.random(2_000) < 0.02, 0, t0))
+    store.write(_rows(rng.random(1_500) < np.linspace(0.02, 0.12, 1_500), 2_000, t0))
+    alerts = AlertStore(store.engine)
+    cfg = AlertsConfig(enabled=True, baseline_parts=2_000, horizon_parts=1_500,
+                       classes=["crack"])
+    until = t0 + timedelta(days=1)
+    found = list(scan_history(alerts, "st-1", t0, until, cfg, chunk=700))
+    crack = [a for a in found if a.defect_class == "crack"]
+    assert crack and alerts.list()[0] == []                  # reported, not stored
+    first = crack[0]
+    assert first.raised_at == t0 + timedelta(seconds=int(first.last_serial[1:]))
+    assert 2_000 < int(first.last_serial[1:]) < 3_500
+    for _ in range(2):
+        kept = list(scan_history(alerts, "st-1", t0, until, cfg, keep=True))
+        assert len(kept) == len(found)
+    assert len(alerts.list()[0]) == len(found)               # stored once
+    url = str(store.engine.url)
+    runner = CliRunner()
+    result = runner.invoke(app, ["alerts-scan", "--station-id", "st-1", "--since",
+                                 t0.isoformat(), "--baseline-parts", "2000", "--horizon-parts",
+                                 "1500", "--db", url])
+    assert result.exit_code == 0, result.output
+    assert "crack rate at st-1 is rising" in result.output
+    bad = runner.invoke(app, ["alerts-scan", "--station-id", "st-1", "--since", "yesterday",
+                              "--db", url])
+    assert bad.exit_code == 2 and "is not ISO 8601" in bad.output

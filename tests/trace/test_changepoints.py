@@ -6,8 +6,10 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from inspector.api.schemas import RootCausePublic
+from inspector.cli import app
 from inspector.domain import Verdict
 from inspector.storage.events import EventStore, ProcessEvent
 from inspector.storage.store import InspectionStore
@@ -136,6 +138,11 @@ def test_root_cause_reports_the_tool_change_with_its_evidence(
     skipped = root_cause(events, START, until, "crack", RootCauseConfig(
         changes=ChangePointConfig(max_parts=100)))
     assert skipped.changes == () and "not searched" in skipped.changes_message
+    printed = CliRunner().invoke(app, ["root-cause", "--since", START.isoformat(), "--until",
+                                       until.isoformat(), "--defect-class", "crack", "--db",
+                                       str(store.engine.url)])
+    assert printed.exit_code == 0, printed.output
+    assert top.advice in printed.output and report.changes_message in printed.output
 
 
 @pytest.mark.parametrize("direction", ["rise", "fall"])
