@@ -15,7 +15,6 @@ from inspector.errors import TraceError
 from inspector.storage.events import EventFacts, EventStore, PartOutcome
 from inspector.storage.rootcause_queries import RootCauseQueries
 from inspector.storage.window_counts import LevelFeature, WindowCounts
-from inspector.trace.changepoints import with_change_points
 from inspector.trace.changepoints import attach_change_points, with_change_points
 from inspector.trace.conditions import build_conditions
 from inspector.trace.config import RootCauseConfig
@@ -65,7 +64,6 @@ def root_cause(
             raise TraceError(_empty_window(events, since, until, station_id))
         check_labels(counts.labels, counts.parts, defect_class)
         report = analyze_counts(counts, window.level_codes, defect_class, cfg)
-    report = with_change_points(report, events, since, until, station_id, config)
     report = with_change_points(report, events, since, until, station_id, config)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
