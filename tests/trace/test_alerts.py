@@ -221,3 +221,20 @@ def test_a_scan_of_a_stored_history_finds_the_rise_once_however_often_it_runs(
     bad = runner.invoke(app, ["alerts-scan", "--station-id", "st-1", "--since", "yesterday",
                               "--db", url])
     assert bad.exit_code == 2 and "is not ISO 8601" in bad.output
+
+
+def test_a_station_with_alerts_on_feeds_its_stored_rows_to_the_watch(tmp_path) -> None:
+    """trace.alerts.enabled: the watch listens to the store writer and tells the MQTT line."""
+    from inspector.lineio.mqtt import MqttLine
+    from inspector.pipeline.station import Station
+    from tests.lineio.helpers import station_config
+    from tests.pipeline.fakes import FakeClassifier
+
+    on = station_config(tmp_path, {"port": 1}, trace={"alerts": {"enabled": True}})
+    station = Station.from_config(on, FakeClassifier())
+    watches = [w for w in station._listeners if isinstance(w, DefectRateWatch)]
+    assert len(watches) == 1 and watches[0].station_id == on.station.id
+    assert any(isinstance(o, MqttLine) for o in watches[0].outputs)
+    off = station_config(tmp_path, {"port": 1})
+    assert not any(isinstance(w, DefectRateWatch)
+                   for w in Station.from_config(off, FakeClassifier())._listeners)
