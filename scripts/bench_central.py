@@ -58,6 +58,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--fleet-stations", type=int, default=50)
     p.add_argument("--days", type=int, default=30, help="hours of parts per fleet station")
     p.add_argument("--pg", default=None, help=f"central on PostgreSQL (e.g. ${PG_ENV})")
+    p.add_argument("--old-status", action="store_true", help="status rows without model_version "
+                   "(stations before it was there): /fleet looks up each one's newest part")
     return p
 
 
@@ -103,7 +105,7 @@ def _station(root: Path, t0: datetime) -> tuple[str, str, list[Inspection], int]
 
 
 def _central(url: str, rows: list[Inspection], station_url: str, fleet: int, days: int,
-             t0: datetime) -> str:
+             t0: datetime, old_status: bool = False) -> str:
     """The central database: the station's parts and address, and the fleet's hourly parts."""
     store = InspectionStore.open(url)
     try:
@@ -120,8 +122,10 @@ def _central(url: str, rows: list[Inspection], station_url: str, fleet: int, day
             store.write([replace(_part(f"f{s}-{h}", f"fleet-{s:03d}", t0 + timedelta(hours=h),
                                        None))
                          for h in range(days * 24)])
-            store.set_station_status(f"fleet-{s:03d}", {"camera_state": "streaming",
-                                                        "camera_online": True, "alarms": []})
+            status = {"camera_state": "streaming", "camera_online": True, "alarms": []}
+            if not old_status:  # a station's status row names its model (older ones did not)
+                status["model_version"] = "bench"
+            store.set_station_status(f"fleet-{s:03d}", status)
         return KeyStore(store.engine).create("bench", "viewer", actor="bench").secret
     finally:
         store.close()
@@ -192,7 +196,8 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         try:
             station_port, central_port = free_port(), free_port()
             station_url = f"http://127.0.0.1:{station_port}"
-            central_key = _central(central_db, rows, station_url, args.fleet_stations, args.days, t0)
+            central_key = _central(central_db, rows, station_url, args.fleet_stations, args.days, t0,
+                                   args.old_status)
             procs.append(_serve(station_db, root / "station", station_port, False, {}))
             procs.append(_serve(central_db, root / "central", central_port, True,
                                 {"INSPECTOR_STATION_API_KEY": station_key}))
@@ -230,6 +235,7 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         "image_ms_p50_through_central": round(statistics.median(b), 2),
         "through_over_direct": round(statistics.median(ratios), 2),
         "fleet_stations": args.fleet_stations + 1, "fleet_days": args.days,
+        "status_names_model": not args.old_status,
         "fleet_ms_p50_span": _p(fleet_ms["span"], 50), "fleet_ms_p99_span": _p(fleet_ms["span"], 99),
         "fleet_ms_p50_24h": _p(fleet_ms["24h"], 50), "fleet_ms_p99_24h": _p(fleet_ms["24h"], 99),
         "central_peak_mb": peak, "cpu": cpu_model(),

@@ -53,7 +53,7 @@ class FleetStation:
     status_at: datetime | None            # when its status row was last written
     status: dict[str, Any] | None
     counts: Counts
-    last_model_version: str | None        # the model of its newest inspection row
+    last_model_version: str | None        # the model of its newest row (None: the status names it)
 
     @property
     def last_contact_at(self) -> datetime | None:
@@ -78,7 +78,8 @@ class FleetQueries(DatabaseAccess):
                 .where(rollups.c.hour >= start, rollups.c.hour < end)
                 .group_by(rollups.c.station_id, rollups.c.verdict)).all())
             ids = sorted(set(registered) | set(statuses) | set(counts))
-            models = _newest_models(conn, ids)
+            # a station's status row names its active model; only older stations' rows lack it
+            models = _newest_models(conn, [sid for sid in ids if not _status_model(statuses.get(sid))])
         return [
             FleetStation(
                 station_id=sid,
@@ -86,7 +87,7 @@ class FleetQueries(DatabaseAccess):
                 status_at=statuses[sid]["updated_at"] if sid in statuses else None,
                 status=dict(statuses[sid]["state"] or {}) if sid in statuses else None,
                 counts=counts.get(sid, Counts()),
-                last_model_version=models[sid],
+                last_model_version=models.get(sid),
             )
             for sid in ids
         ]
@@ -117,6 +118,11 @@ def _counts(rows: list[Any]) -> dict[str, Counts]:
                     review=by.get(Verdict.REVIEW.value, 0), ng=by.get(Verdict.NG.value, 0))
         for sid, by in tally.items()
     }
+
+
+def _status_model(row: Any) -> bool:
+    state = row["state"] if row is not None else None
+    return isinstance(state, dict) and isinstance(state.get("model_version"), str)
 
 
 def _newest_models(conn: Any, ids: list[str]) -> dict[str, str | None]:
