@@ -60,15 +60,23 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
             if conn.dialect.name == "postgresql":
                 conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), revision)
-        # Partitions for this month and the next ones exist before anything writes (PostgreSQL
-        # only; a no-op elsewhere): every store open and forwarder start passes here.
-        ensure_partitions(engine)
+        _ensure_partitions(engine)
     except SQLAlchemyError as exc:
         url = engine.url.render_as_string(hide_password=True)
         raise StoreError(f"cannot migrate database {url}: {exc}") from exc
     finally:
         if owned:
             engine.dispose()
+
+
+def _ensure_partitions(engine: Engine) -> None:
+    """Partitions for this month and the next ones before anything writes (PostgreSQL only):
+    every store open and forwarder start passes here. Not fatal: the DEFAULT partition takes
+    the rows meanwhile, and the central service's upkeep tries again every hour."""
+    try:
+        ensure_partitions(engine)
+    except StoreError as exc:
+        logger.warning("partitions ahead not created (retried later): %s", exc)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,9 @@ logger = logging.getLogger(__name__)
 MONTHS_AHEAD = 3        # partitions kept ready beyond the current month
 DEFAULT_PARTITION = "inspections_default"  # the safety net: an insert never lacks a partition
 PARTITION_LOCK = 0x1A5EC9  # advisory lock id: one process creates or drops partitions at a time
-LOCK_TIMEOUT = "10s"    # DDL on a partition locks the parent: wait this long, then give up
+# Creating, attaching or detaching a partition locks the parent exclusively, and queries queue
+# behind a waiting lock: give up soon (upkeep retries hourly, with months of slack ahead).
+LOCK_TIMEOUT = "5s"
 UPKEEP_EVERY_S = 3600.0
 RETENTION_EVERY_S = 86400.0
 
