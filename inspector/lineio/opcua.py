@@ -129,6 +129,7 @@ class OpcUaLine:
         self._ran = False
         self._shown_alarms: dict[str, str] = {}
         self._store: DeliveryStore | None = None  # GetResultById's reads
+        self._store_lock = threading.Lock()
         self.lookups = 0  # results answered by GetResultById
 
     @classmethod
@@ -161,7 +162,7 @@ class OpcUaLine:
         self._wake()
         if self._thread is not None:
             self._thread.join(STOP_TIMEOUT_S)
-        with self._lock:
+        with self._store_lock:
             store, self._store = self._store, None
         if store is not None:
             store.close()
@@ -451,7 +452,7 @@ class OpcUaLine:
 
     def _results(self) -> DeliveryStore:
         """The station database, opened at the first lookup (pooled: any method thread)."""
-        with self._lock:
+        with self._store_lock:  # not _lock: emit must not wait for a database being opened
             if self._store is None:
                 self._store = DeliveryStore.open(self.ctx.db_url)
             return self._store
