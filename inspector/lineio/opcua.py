@@ -2,8 +2,10 @@
 
 Modelled after OPC 40100 (Machine Vision) as far as is practical: a simplified vision state
 machine (CurrentState), a last result with the ResultType's names (ResultId, PartId, ResultState,
-CreationTime, IsPartial) and the station's own result content, and a Trigger(PartId) method in
-place of StartSingleJob. See docs/lineio.md for what is followed and what is not.
+CreationTime, IsPartial) and the station's own result content, a Trigger(PartId) method in
+place of StartSingleJob, and GetResultById answered from the station database. Security
+(Basic256Sha256 Sign & Encrypt, a user name) is set up by inspector.lineio.opcua_security. See
+docs/lineio.md for what is followed and what is not.
 """
 
 from __future__ import annotations
