@@ -21,6 +21,7 @@ from inspector.storage.engine import create_engine_for, parse_url
 from inspector.storage.forward_central import Contact, record_contact, store_batch
 from inspector.storage.forward_queue import Batch, ForwardQueue
 from inspector.storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from inspector.storage.partitions import UPKEEP_EVERY_S, ensure_partitions
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ class Forwarder:
         self._central_migrated = False
         self._status_shipped: datetime | None = None
         self._next_check = 0.0
+        self._next_partitions = time.monotonic() + UPKEEP_EVERY_S  # the first: at the migration
         self._started_at = datetime.now(UTC)
         self._stop = threading.Event()
         self._wake = threading.Event()          # cuts a wait short: stop or drain asked for
@@ -185,6 +187,7 @@ class Forwarder:
                 queue.enable(self.settings.station_id, self.central)
             self._next_check = time.monotonic() + self.settings.heartbeat_s
         batch = queue.read(self.settings.batch_rows)
+        self._keep_partitions_ahead()
         last = self.stats.last_contact_at
         due = last is None or (datetime.now(UTC) - last).total_seconds() >= self.settings.heartbeat_s
         if batch.last_seq is None and not due:
@@ -242,6 +245,14 @@ class Forwarder:
             migrate_central(self._central)
             self._central_migrated = True
         return self._central
+
+    def _keep_partitions_ahead(self) -> None:
+        """A forwarder running for months keeps the central months ahead partitioned (hourly),
+        so its rows never pile up in the DEFAULT partition between service restarts."""
+        if time.monotonic() < self._next_partitions:
+            return
+        self._next_partitions = time.monotonic() + UPKEEP_EVERY_S
+        ensure_partitions(self._central_engine())
 
     def _contact(self, batch: Batch, status: dict[str, Any] | None) -> Contact:
         s = self.stats

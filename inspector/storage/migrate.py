@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -64,6 +65,8 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> None:
     except SQLAlchemyError as exc:
         url = engine.url.render_as_string(hide_password=True)
         raise StoreError(f"cannot migrate database {url}: {exc}") from exc
+    except CommandError as exc:
+        raise _newer_database(engine, exc) from exc
     finally:
         if owned:
             engine.dispose()
@@ -77,6 +80,21 @@ def _ensure_partitions(engine: Engine) -> None:
         ensure_partitions(engine)
     except StoreError as exc:
         logger.warning("partitions ahead not created (retried later): %s", exc)
+
+
+def _newer_database(engine: Engine, exc: CommandError) -> StoreError:
+    """The clear error for a database that a newer Inspector migrated past this code's head."""
+    url = engine.url.render_as_string(hide_password=True)
+    try:
+        at = current_revision(engine)
+    except SQLAlchemyError:
+        at = None
+    if at is None:
+        return StoreError(f"cannot migrate database {url}: {exc}")
+    return StoreError(
+        f"database {url} is at schema revision {at}, newer than this Inspector knows (its newest "
+        f"is {head_revision()}): a newer Inspector upgraded it. Run that version, or restore the "
+        "backup taken before the upgrade (docs/operations.md)")
 
 
 @contextlib.contextmanager

@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import UniqueConstraint, inspect, text
 
+from inspector.errors import StoreError
 from inspector.storage.engine import create_engine_for, sqlite_url
 from inspector.storage.migrate import alembic_config, current_revision, head_revision, upgrade
+from inspector.storage.store import InspectionStore
 from inspector.storage.tables import metadata
 
 TABLES = {"inspections", "process_events", "station_status"}
@@ -110,3 +113,14 @@ def test_concurrent_first_starts_do_not_collide(tmp_path: Path) -> None:
     for t in threads:
         t.join(timeout=30)
     assert errors == []
+
+
+def test_a_database_a_newer_inspector_upgraded_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    url = sqlite_url(tmp_path)
+    upgrade(url)
+    engine = create_engine_for(url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StoreError, match=r"revision 9999, newer than this Inspector knows"):
+        InspectionStore.open(url)
+    engine.dispose()
