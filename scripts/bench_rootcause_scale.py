@@ -197,6 +197,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pg-url", default=os.environ.get(
         "INSPECTOR_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"),
         help="server to create the benchmark's own database bench_rc on (dropped at the end)")
+    parser.add_argument("--pg-database", default="bench_rc",
+                        help="the benchmark's own database (created, and dropped at the end)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--reuse", action="store_true",
@@ -219,7 +221,7 @@ def main(args: argparse.Namespace) -> dict:
                 db.unlink(missing_ok=True)
             url = f"sqlite:///{db}"
         else:
-            url = _postgres(args.pg_url, "bench_rc", create=True)
+            url = _postgres(args.pg_url, args.pg_database, create=True)
         try:
             reused = kind == "sqlite" and args.reuse and db.exists()
             entry = {"reused": True} if reused else generate(url, args.parts, args.cycle_s)
@@ -232,7 +234,7 @@ def main(args: argparse.Namespace) -> dict:
             if kind == "sqlite" and not args.keep:
                 db.unlink(missing_ok=True)
             else:
-                _postgres(args.pg_url, "bench_rc", create=False)
+                _postgres(args.pg_url, args.pg_database, create=False)
         print(json.dumps({kind: result[kind]}), file=sys.stderr, flush=True)
     print(json.dumps(result))
     return result
