@@ -147,8 +147,9 @@ class RootCauseWindow:
                 "r.step = e.step)")
         again = (f"SELECT part, key, num, txt, defect FROM (SELECT r.*, row_number() OVER "
                  f"(PARTITION BY part, key ORDER BY ts DESC, id DESC) AS rn FROM ({select} FROM "
-                 "rc_rework w JOIN rc_parts p ON p.part = w.part JOIN process_events e ON "
-                 f"e.serial = p.serial AND e.step = w.step, {each}) r) latest WHERE rn = 1")
+                 f"rc_rework w {self._join} rc_parts p ON p.part = w.part {self._join} "
+                 f"process_events e ON e.serial = p.serial AND e.step = w.step, {each}) r) "
+                 "latest WHERE rn = 1")
         return (f"SELECT part, key, num, txt, defect FROM ({once}) o WHERE {known} "
                 f"UNION ALL SELECT * FROM ({again}) a WHERE {known}")
 
@@ -205,7 +206,9 @@ class RootCauseWindow:
         levels are computed and pivoted in the database, Python sees CHUNK parts at a time."""
         self._run("CREATE TEMP TABLE rc_tmap (f INTEGER, txt TEXT, level INTEGER)")
         self._run("CREATE TEMP TABLE rc_nmap (f INTEGER, num FLOAT, level INTEGER)")
-        self._run("CREATE TEMP TABLE rc_levels (part BIGINT, f INTEGER, level INTEGER)")
+        # keyed by (part, f): the pivot below reads it in part order instead of sorting it
+        self._run("CREATE TEMP TABLE rc_levels (part BIGINT, f INTEGER, level INTEGER, defect "
+                  "INTEGER, PRIMARY KEY (part, f))" + ("" if self._pg else " WITHOUT ROWID"))
         tmap, nmap = [], []
         for f, lf in enumerate(features):
             if lf.source in ("machines", "text"):
@@ -224,8 +227,8 @@ class RootCauseWindow:
             self._run("ANALYZE rc_levels")
         width = len(features)
         pivot = ", ".join(f"max(CASE WHEN l.f = {f} THEN l.level END)" for f in range(width))
-        result = self._run(f"SELECT p.part, p.defect, {pivot} FROM rc_parts p JOIN rc_levels l "
-                           "ON l.part = p.part GROUP BY p.part, p.defect ORDER BY p.part")
+        result = self._run(f"SELECT l.part, max(l.defect), {pivot} FROM rc_levels l "
+                           "GROUP BY l.part ORDER BY l.part")
         while rows := result.fetchmany(CHUNK):
             arr = np.array([[-1 if v is None else v for v in r[2:]] for r in rows],
                            dtype=np.int32).reshape(len(rows), width)
@@ -233,18 +236,18 @@ class RootCauseWindow:
 
 
 def _level_sql(lf: LevelFeature) -> str:
-    """SELECT part, f, level for one feature (binds :f and :key)."""
+    """SELECT part, f, level, defect for one feature (binds :f and :key)."""
     if lf.source == "machines":
-        return ("SELECT s.part, :f, m.level FROM rc_steps s JOIN rc_tmap m ON m.f = :f AND "
-                "m.txt = s.mset WHERE s.step = :key")
+        return ("SELECT s.part, :f, m.level, s.defect FROM rc_steps s JOIN rc_tmap m ON "
+                "m.f = :f AND m.txt = s.mset WHERE s.step = :key")
     if lf.source == "text":
-        return ("SELECT v.part, :f, m.level FROM rc_values v JOIN rc_tmap m ON m.f = :f AND "
-                "m.txt = v.txt WHERE v.key = :key")
+        return ("SELECT v.part, :f, m.level, v.defect FROM rc_values v JOIN rc_tmap m ON "
+                "m.f = :f AND m.txt = v.txt WHERE v.key = :key")
     if lf.source == "number_value":
-        return ("SELECT v.part, :f, m.level FROM rc_values v JOIN rc_nmap m ON m.f = :f AND "
-                "m.num = v.num WHERE v.key = :key")
+        return ("SELECT v.part, :f, m.level, v.defect FROM rc_values v JOIN rc_nmap m ON "
+                "m.f = :f AND m.num = v.num WHERE v.key = :key")
     level = " + ".join(f"CASE WHEN v.num >= {float(e)!r} THEN 1 ELSE 0 END" for e in lf.edges)
-    return (f"SELECT v.part, :f, {level or '0'} FROM rc_values v WHERE v.key = :key "
+    return (f"SELECT v.part, :f, {level or '0'}, v.defect FROM rc_values v WHERE v.key = :key "
             "AND v.num IS NOT NULL")
 
 
