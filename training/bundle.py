@@ -236,7 +236,10 @@ def compute_identity(device: torch.device) -> dict:
 
 def _report(run: Run, card: ModelCard, val_m: dict | None, test_m: dict | None, elapsed: float,
             val_scored) -> dict:
-    args = {k: str(v) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
+    # A gate trained beside the classifier sits in the staging folder until the bundle is renamed
+    # into --out: the report names where it will be.
+    staged, out = str(staging_folder(Path(run.args.out))), str(run.args.out)
+    args = {k: str(v).replace(staged, out) if isinstance(v, Path) else v for k, v in vars(run.args).items()}
     return {
         "card": card.name, "recipe": run.recipe, "args": args, "device": str(run.device),
         "compute": compute_identity(run.device), "schedule": run.schedule,

@@ -255,3 +255,19 @@ def test_a_fused_bundle_shows_the_classifier_heatmap(tiny_bundle, fused):
         _, dmaps = own(batch)
         want = heatmap_for(dmaps[0, 0], places[0], ModelCard.load(fused).input_size, image.shape)
         assert np.allclose(pred.heatmap, want, atol=1e-5)
+
+
+def test_labels_only_trains_its_own_gate_and_fuses_it_by_default(tmp_path):
+    from tests.synthetic import make_dataset
+
+    data = make_dataset(tmp_path / "d", per_class=40, seed=3, masks=False)  # 6 good val images
+    out = tmp_path / "b"
+    # The budget shortens the gate's own schedule (the good-only recipe's 80 + 40 epochs) too.
+    report = main(get_args_parser().parse_args([str(data), "--out", str(out), *TINY_ARGS,
+                                                "--set", "tta=identity", "--budget-min", "0.5",
+                                                "--precision", "fp32"]))
+    card = ModelCard.load(out)
+    assert card.recipe == "labels-only" and card.fusion is not None and card.gate is not None
+    assert ModelCard.load(out / "gate").recipe == "good-only"  # kept: reusable with --gate
+    assert report["args"]["gate"] == str(out / "gate")
+    assert not any(p.name.endswith(".partial") for p in tmp_path.iterdir())  # the staging is gone

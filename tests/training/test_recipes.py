@@ -105,3 +105,4 @@ def test_an_out_folder_holding_other_files_is_refused_before_training(tmp_path):
     with pytest.raises(ConfigError, match="holds files but no model bundle"):
         main(get_args_parser().parse_args([str(tmp_path), "--out", str(out)]))
     assert (out / "keep.txt").read_text() == "not a bundle"
+
