@@ -3,21 +3,14 @@ of several stations (the registry row is what a station's forwarder would write)
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
-import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-
 from inspector.storage.engine import sqlite_url
 from inspector.storage.store import InspectionStore
 from inspector.storage.tables import stations
-
-PG_ENV = "INSPECTOR_TEST_PG_URL"
+from tests.pg import pg_schema_url
 
 
 def central_url(kind: str, tmp: Path) -> Iterator[str]:
@@ -26,20 +19,7 @@ def central_url(kind: str, tmp: Path) -> Iterator[str]:
     if kind == "sqlite":
         yield sqlite_url(tmp)
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
-    schema = f"fleet_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from pg_schema_url("fleet_test")
 
 
 def register(store: InspectionStore, station_id: str, last_contact: datetime,

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.storage.engine import sqlite_url
 from inspector.storage.store import InspectionStore
+from tests.pg import pg_schema_url
 
 T0 = datetime(2024, 3, 1, 8, 0, tzinfo=UTC)
-PG_ENV = "INSPECTOR_TEST_PG_URL"
 
 MakeInspection = Callable[..., Inspection]
 
@@ -56,21 +52,7 @@ def sqlite_db_url(tmp_path: Path) -> str:
 
 
 def _pg_schema_url() -> Iterator[str]:
-    """A URL whose search_path is a fresh schema, dropped afterwards so reruns start clean."""
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
-    schema = f"inspector_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return pg_schema_url()
 
 
 @pytest.fixture

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, make_url, text
+from sqlalchemy import text
 
 from inspector.domain import Status, Verdict
 from inspector.storage.events import EventStore, ProcessEvent
 from inspector.storage.store import InspectionStore
 from inspector.trace.rootcause import analyze, root_cause
 from inspector.trace.simulate import LineSpec, simulate, to_inspection
-
-PG_ENV = "INSPECTOR_TEST_PG_URL"
+from tests.pg import pg_schema_url
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -27,20 +24,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'inspector.db'}"
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql+psycopg://postgres@127.0.0.1/test)")
-    schema = f"rc_test_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(base)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield make_url(base).update_query_dict(
-            {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    yield from pg_schema_url("rc_test")
 
 
 def _stored(url: str) -> tuple[InspectionStore, EventStore, list]:
