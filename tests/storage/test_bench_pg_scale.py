@@ -8,8 +8,8 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.pg import PG_ENV
 from tests.scripts import load_script
-from tests.storage.conftest import PG_ENV
 
 
 def test_the_scale_bench_measures_both_sizes_and_drops_its_database() -> None:
