@@ -108,21 +108,15 @@ def analyze(
     defect_class: str | None = None, config: RootCauseConfig | None = None,
 ) -> RootCauseReport:
     """The analysis on already loaded rows (the simulator and tests call it directly)."""
-    report = _analyze_rows(outcomes, facts, defect_class, config)
-    return attach_change_points(report, lambda: (outcomes, facts), config)
-
-
-def _analyze_rows(
-    outcomes: Sequence[PartOutcome], facts: Sequence[EventFacts],
-    defect_class: str | None = None, config: RootCauseConfig | None = None,
-) -> RootCauseReport:
     cfg = config or RootCauseConfig()
     if not outcomes:
         raise TraceError("no inspected parts to analyse")
     check_defect_class(outcomes, defect_class)
     feats = build_features(outcomes, facts, defect_class, cfg.count_review_as_defect)
     counts = window_counts(feats, _labels(outcomes))
-    return analyze_counts(counts, lambda features: level_codes(feats, features), defect_class, cfg)
+    report = analyze_counts(counts, lambda features: level_codes(feats, features), defect_class,
+                            cfg)
+    return attach_change_points(report, lambda: (outcomes, facts), cfg)
 
 
 LevelCodes = Callable[[Sequence[LevelFeature]], Iterable[tuple[np.ndarray, np.ndarray]]]
