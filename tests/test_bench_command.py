@@ -28,7 +28,8 @@ def test_bench_json_is_one_line_with_every_figure(tiny_bundle, sample_dataset, t
     assert r["rows"] == 12 and r["station_parts_per_s"] > 0 and r["bare_parts_per_s"] > 0
     assert r["headroom"] == pytest.approx(r["station_parts_per_s"] / 10, abs=0.01)
     assert r["bare_latency_ms_p50"] <= r["bare_latency_ms_p99"]
-    assert r["paced_rows"] == r["paced_parts"] > 0 and r["paced_latency_ms_p99"] is not None
+    # every paced part has its row; a row that was not judged (too few frames) has no latency
+    assert r["paced_rows"] == r["paced_parts"] > 0 and "paced_latency_ms_p99" in r
     assert set(r["stage_ms"]) >= {"decode", "serial", "crop", "quality", "predict", "preprocess",
                                   "classifier", "archive_encode"}
     # (the tiny bundle's threads may end between two polls: which ones are counted varies)

@@ -106,6 +106,11 @@ def test_an_outage_loses_nothing_and_stores_each_part_once(
     assert slowest_write < 4.0
 
 
+def _shipped(central: str) -> int:
+    counts = central_counts(central)
+    return counts["inspections"] + counts["events"]
+
+
 def _forward_forever(local: str, central: str) -> None:
     """The forwarder process body (forked): ships until killed."""
     Forwarder(local, settings(central, batch_rows=40, heartbeat_s=0.5)).run()
@@ -126,14 +131,14 @@ def test_sigkill_mid_batch_five_times_loses_and_duplicates_nothing(
         proc = context.Process(target=_forward_forever, args=(local, central), daemon=True)
         proc.start()
         # kill while rows are flowing: after the central side moved on, before the queue is empty
-        assert wait_for(lambda seen=seen: central_counts(central)["inspections"] > seen, 20,
-                        every=0.05)
+        # (inspections ship first, then events: count both, or a fast run waits for nothing)
+        assert wait_for(lambda seen=seen: _shipped(central) > seen, 20, every=0.05)
         time.sleep(rng.uniform(0.0, 0.15))
         os.kill(proc.pid, signal.SIGKILL)
         proc.join(5)
         assert proc.exitcode == -signal.SIGKILL
         kills += 1
-        seen = central_counts(central)["inspections"]
+        seen = _shipped(central)
         assert queued(station) > 0, "the queue ran dry before the 5th kill: make it longer"
     fwd = Forwarder(local, settings(central, batch_rows=500))
     fwd.run(until_empty=True)
