@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import signal
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from inspector.config import ConfigValidationError, StationConfig, load_config
+from inspector.commands.startup import exit_on_setup_errors, stop_on_signals
+from inspector.config import StationConfig, load_config
 from inspector.errors import InspectorError
 
 logger = logging.getLogger(__name__)
@@ -64,48 +63,19 @@ def forward(
     """Forward the station's rows to the central database as its own process (instead of the
     thread `inspector run` starts): in order, in batches, each row stored once, retrying with
     backoff while the central side is away. SIGINT/SIGTERM stop it; the queue keeps the rest."""
-    from dataclasses import replace
+    from inspector.storage.forwarder import Forwarder
 
-    from inspector.config import expand_env
-    from inspector.storage.engine import create_engine_for
-    from inspector.storage.forward_queue import ForwardQueue
-    from inspector.storage.forwarder import Forwarder, ForwardSettings
-
-    try:
+    with exit_on_setup_errors():
         cfg = load_config(config) if config is not None else None
         local = db or (cfg.db_url() if cfg is not None else None)
         if local is None:
             raise InspectorError("give --config station.yaml or --db sqlite:///.../inspector.db")
         if off:
-            engine = create_engine_for(local)
-            try:
-                dropped = ForwardQueue(engine).disable()
-            finally:
-                engine.dispose()
-            typer.echo(f"forwarding off: {dropped} queued rows dropped")
+            typer.echo(f"forwarding off: {_switch_off(local)} queued rows dropped")
             return
-        central_url = (expand_env("--central", central) if central is not None
-                       else cfg.central_db_url() if cfg is not None else None)
-        if central_url is None:
-            raise InspectorError("no central database: give --central or storage.central_url")
-        if cfg is not None:
-            settings = settings_for(cfg, central_url)
-        elif station_id is None:
-            raise InspectorError("give --station-id (or --config station.yaml)")
-        else:
-            settings = ForwardSettings(station_id=station_id, central_url=central_url)
-        updates = {k: v for k, v in (("station_id", station_id), ("api_url", api_url),
-                                     ("batch_rows", batch_rows)) if v is not None}
-        settings = replace(settings, **updates)
-    except ConfigValidationError as exc:
-        for issue in exc.issues:
-            typer.echo(issue, err=True)
-        raise typer.Exit(1) from exc
-    except InspectorError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
+        settings = _command_settings(cfg, central, station_id, api_url, batch_rows)
     forwarder = Forwarder(local, settings)
-    stop = _stop_on_signals(forwarder)
+    stop = stop_on_signals(forwarder.request_stop)
     try:
         forwarder.run(until_empty=once)
     finally:
@@ -115,15 +85,37 @@ def forward(
     typer.echo(f"forwarded {s.entries} queued rows in {s.batches} batches ({s.errors} failed tries)")
 
 
-def _stop_on_signals(forwarder: Any) -> Any:
-    """SIGINT/SIGTERM end the loop after the batch in hand; returns a function restoring them."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.signal(sig, lambda *_: forwarder.request_stop())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
 
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+def _switch_off(local: str) -> int:
+    """Drop the queue and its triggers; the number of queued rows dropped."""
+    from inspector.storage.engine import create_engine_for
+    from inspector.storage.forward_queue import ForwardQueue
 
-    return restore
+    engine = create_engine_for(local)
+    try:
+        return ForwardQueue(engine).disable()
+    finally:
+        engine.dispose()
+
+
+def _command_settings(cfg: StationConfig | None, central: str | None, station_id: str | None,
+                      api_url: str | None, batch_rows: int | None) -> Any:
+    """The forwarder's settings: station.yaml's when given, each flag given in its place."""
+    from dataclasses import replace
+
+    from inspector.config import expand_env
+    from inspector.storage.forwarder import ForwardSettings
+
+    central_url = (expand_env("--central", central) if central is not None
+                   else cfg.central_db_url() if cfg is not None else None)
+    if central_url is None:
+        raise InspectorError("no central database: give --central or storage.central_url")
+    if cfg is not None:
+        settings = settings_for(cfg, central_url)
+    elif station_id is None:
+        raise InspectorError("give --station-id (or --config station.yaml)")
+    else:
+        settings = ForwardSettings(station_id=station_id, central_url=central_url)
+    updates = {k: v for k, v in (("station_id", station_id), ("api_url", api_url),
+                                 ("batch_rows", batch_rows)) if v is not None}
+    return replace(settings, **updates)

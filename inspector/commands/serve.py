@@ -12,8 +12,9 @@ import typer
 
 from inspector.api.config import ApiSection
 from inspector.commands.mqtt_events import mqtt_ingestion
+from inspector.commands.startup import exit_on_setup_errors
 from inspector.commands.trace import DataDirOption, DbOption, fail, resolve_db
-from inspector.config import ConfigValidationError, load_config
+from inspector.config import load_config
 from inspector.errors import InspectorError
 from inspector.trace.config import MqttEventsConfig, RootCauseConfig
 
@@ -75,16 +76,10 @@ def serve(
     from inspector.storage.partitions import PartitionUpkeep
     from inspector.storage.store import InspectionStore
 
-    try:
+    with exit_on_setup_errors():
         setup = _setup(config, db, data_dir, host, port)
         setup = _with_central(setup, central, config is None, station_timeout)
         store = InspectionStore.open(setup.url)
-    except ConfigValidationError as exc:
-        for issue in exc.issues:
-            typer.echo(issue, err=True)
-        raise typer.Exit(1) from exc
-    except InspectorError as exc:
-        raise fail(str(exc), code=1) from exc
     try:
         check_listen_allowed(setup.host, KeyStore(store.engine))
         # PostgreSQL: partitions for the months ahead every hour (and retention daily), as long

@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import os
-import signal
-import threading
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-from inspector.config import ConfigValidationError, load_config
-from inspector.errors import InspectorError
-
-if TYPE_CHECKING:
-    from inspector.image_upload import ImageUploader
+from inspector.commands.startup import exit_on_setup_errors, stop_on_signals
+from inspector.config import load_config
 
 
 def upload_images(
@@ -34,22 +28,15 @@ def upload_images(
     from inspector.pipeline.station import data_paths
     from inspector.storage.delivery import DeliveryStore
 
-    try:
+    with exit_on_setup_errors():
         cfg = load_config(config)
         settings = UploadSettings(
             station_id=cfg.station.id, central_api=central_api,
             images_dir=data_paths(cfg.station.data_dir)[1],
             api_key=os.environ.get(CENTRAL_KEY_ENV) or None, timeout_s=timeout)
         store = DeliveryStore.open(cfg.db_url())
-    except ConfigValidationError as exc:
-        for issue in exc.issues:
-            typer.echo(issue, err=True)
-        raise typer.Exit(1) from exc
-    except InspectorError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from exc
     uploader = ImageUploader(store, settings)
-    restore = _stop_on_signals(uploader)
+    restore = stop_on_signals(uploader.request_stop)
     try:
         uploader.run(until_empty=once)
     finally:
@@ -61,16 +48,3 @@ def upload_images(
     typer.echo(f"uploaded {s.files} files over {s.rows} rows ({s.missing} gone or refused, "
                f"{s.errors} failed tries){waiting}")
 
-
-def _stop_on_signals(uploader: ImageUploader) -> Callable[[], None]:
-    """SIGINT/SIGTERM end the loop after the file in hand; returns a function restoring them."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {sig: signal.signal(sig, lambda *_: uploader.request_stop())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore() -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
