@@ -17,6 +17,7 @@ stations' write p99 and the central API's p50/p99 per endpoint; CPU and load ave
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
@@ -196,56 +197,78 @@ def central_counts(url: str) -> dict[str, dict[str, int]]:
     return {s: {"rows": n, "distinct": d, "rollups": int(rolled.get(s, 0))} for s, n, d in rows}
 
 
-def main(args: argparse.Namespace) -> dict:
-    if not args.pg:
-        raise SystemExit(f"give --pg or set {PG_ENV}")
+@contextlib.contextmanager
+def _bench_schema(pg: str):
+    """A throw-away schema on the central PostgreSQL, migrated once, dropped afterwards."""
     schema = f"bench_fleet_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(args.pg)
+    admin = create_engine(pg)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    central = make_url(args.pg).update_query_dict({"options": f"-csearch_path={schema}"}
-                                                  ).render_as_string(hide_password=False)
-    server = None
+    central = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"}
+                                             ).render_as_string(hide_password=False)
     try:
         InspectionStore.open(central).close()  # migrated once, before the stations race to it
-        keys_engine = create_engine(central)
-        key = KeyStore(keys_engine).create("bench-fleet", "viewer", actor="bench").secret
-        keys_engine.dispose()
-        base, stop, timings = None, threading.Event(), {"inspections": [], "stats": [],
-                                                        "root_cause": []}
-        if not args.no_api:
-            port = free_port()
-            server = _serve(central, port)
-            base = f"http://127.0.0.1:{port}/api/v1"
-            with httpx.Client(base_url=base) as client:
-                wait_ready(client, server)
-        with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
-            ctx = multiprocessing.get_context("spawn")
-            results = ctx.Queue()
-            seconds = args.minutes * 60
-            procs = [ctx.Process(target=station_main,
-                                 args=(i, str(Path(tmp) / f"st{i}"), central, seconds, args.rate,
-                                       results)) for i in range(args.stations)]
-            for proc in procs:
-                proc.start()
-            loader = None
-            if base is not None:
-                loader = threading.Thread(target=api_load, args=(base, key, stop, timings))
-                loader.start()
-            reports = [results.get(timeout=seconds + DRAIN_TIMEOUT_S + 120) for _ in procs]
-            stop.set()
-            if loader is not None:
-                loader.join()
-            for proc in procs:
-                proc.join(30)
-        counts = central_counts(central)
+        yield central
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(10)
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+def _run_fleet(args: argparse.Namespace, central: str, base: str | None, key: str,
+               timings: dict) -> list[dict]:
+    """Start the station processes (and the API load), wait for every station's report."""
+    stop = threading.Event()
+    with tempfile.TemporaryDirectory(prefix="bench-fleet-") as tmp:
+        ctx = multiprocessing.get_context("spawn")
+        results = ctx.Queue()
+        seconds = args.minutes * 60
+        procs = [ctx.Process(target=station_main,
+                             args=(i, str(Path(tmp) / f"st{i}"), central, seconds, args.rate,
+                                   results)) for i in range(args.stations)]
+        for proc in procs:
+            proc.start()
+        loader = None
+        if base is not None:
+            loader = threading.Thread(target=api_load, args=(base, key, stop, timings))
+            loader.start()
+        reports = [results.get(timeout=seconds + DRAIN_TIMEOUT_S + 120) for _ in procs]
+        stop.set()
+        if loader is not None:
+            loader.join()
+        for proc in procs:
+            proc.join(30)
+    return reports
+
+
+def main(args: argparse.Namespace) -> dict:
+    if not args.pg:
+        raise SystemExit(f"give --pg or set {PG_ENV}")
+    server = None
+    timings: dict = {"inspections": [], "stats": [], "root_cause": []}
+    with _bench_schema(args.pg) as central:
+        try:
+            keys_engine = create_engine(central)
+            key = KeyStore(keys_engine).create("bench-fleet", "viewer", actor="bench").secret
+            keys_engine.dispose()
+            base = None
+            if not args.no_api:
+                port = free_port()
+                server = _serve(central, port)
+                base = f"http://127.0.0.1:{port}/api/v1"
+                with httpx.Client(base_url=base) as client:
+                    wait_ready(client, server)
+            reports = _run_fleet(args, central, base, key, timings)
+            counts = central_counts(central)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(10)
+    return _summary(args, reports, counts, timings)
+
+
+def _summary(args: argparse.Namespace, reports: list[dict], counts: dict, timings: dict) -> dict:
+    """The JSON line: parts produced, stored once, lost, lag, write times, the API's latencies."""
     produced = sum(r["produced"] for r in reports)
     stored = {r["station"]: counts.get(r["station"], {"rows": 0, "distinct": 0, "rollups": 0})
               for r in reports}
