@@ -18,6 +18,7 @@ the central process's peak memory (VmHWM); CPU and load average.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -33,11 +33,10 @@ from pathlib import Path
 import cv2
 import httpx
 import numpy as np
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_ingest_api import free_port, wait_ready
+from bench_pg import throwaway_schema
 
 from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.machine import cpu_model
@@ -177,56 +176,60 @@ def _peak_mb(pid: int) -> float | None:
     return None
 
 
+@contextlib.contextmanager
+def _central_db(args: argparse.Namespace, root: Path):
+    """The central database: a throw-away schema on --pg, or SQLite in the bench's folder."""
+    if args.pg:
+        with throwaway_schema(args.pg, "bench_central") as url:
+            yield url
+    else:
+        yield sqlite_url(root / "central")
+
+
+def _measure(args: argparse.Namespace, root: Path, central_db: str, station_db: str,
+             station_key: str, rows: int, t0: datetime) -> dict[str, object]:
+    """Serve a station and the central side; time images direct vs through, and the fleet view."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        station_port, central_port = free_port(), free_port()
+        station_url = f"http://127.0.0.1:{station_port}"
+        central_key = _central(central_db, rows, station_url, args.fleet_stations, args.days, t0,
+                               args.old_status)
+        procs.append(_serve(station_db, root / "station", station_port, False, {}))
+        procs.append(_serve(central_db, root / "central", central_port, True,
+                            {"INSPECTOR_STATION_API_KEY": station_key}))
+        direct = httpx.Client(base_url=f"{station_url}/api/v1",
+                              headers={"X-API-Key": station_key}, timeout=30)
+        through = httpx.Client(base_url=f"http://127.0.0.1:{central_port}/api/v1",
+                               headers={"X-API-Key": central_key}, timeout=30)
+        wait_ready(direct, procs[0])
+        wait_ready(through, procs[1])
+        _image_round(direct, 10, 0)  # warm both paths
+        _image_round(through, 10, 0)
+        a, b = [], []
+        for r in range(args.rounds):  # A and B alternated, so drift in load hits both
+            a.append(_image_round(direct, args.requests, r * args.requests))
+            b.append(_image_round(through, args.requests, r * args.requests))
+        span = {"since": t0.isoformat(), "until": datetime.now(UTC).isoformat()}
+        fleet_ms = {name: _fleet(through, params, args.fleet_stations + 1)
+                    for name, params in (("span", span), ("24h", {}))}
+        return {"a": a, "b": b, "fleet_ms": fleet_ms, "peak": _peak_mb(procs[1].pid)}
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(10)
+
+
 def main(args: argparse.Namespace) -> dict[str, object]:
     t0 = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=args.days)
-    schema, admin = None, None
     with tempfile.TemporaryDirectory(prefix="bench-central-") as tmp:
         root = Path(tmp)
         station_db, station_key, rows, image_bytes = _station(root / "station", t0)
-        if args.pg:
-            schema = f"bench_central_{uuid.uuid4().hex[:10]}"
-            admin = create_engine(args.pg)
-            with admin.begin() as conn:
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            central_db = make_url(args.pg).update_query_dict(
-                {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
-        else:
-            central_db = sqlite_url(root / "central")
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            station_port, central_port = free_port(), free_port()
-            station_url = f"http://127.0.0.1:{station_port}"
-            central_key = _central(central_db, rows, station_url, args.fleet_stations, args.days, t0,
-                                   args.old_status)
-            procs.append(_serve(station_db, root / "station", station_port, False, {}))
-            procs.append(_serve(central_db, root / "central", central_port, True,
-                                {"INSPECTOR_STATION_API_KEY": station_key}))
-            direct = httpx.Client(base_url=f"{station_url}/api/v1",
-                                  headers={"X-API-Key": station_key}, timeout=30)
-            through = httpx.Client(base_url=f"http://127.0.0.1:{central_port}/api/v1",
-                                   headers={"X-API-Key": central_key}, timeout=30)
-            wait_ready(direct, procs[0])
-            wait_ready(through, procs[1])
-            _image_round(direct, 10, 0)  # warm both paths
-            _image_round(through, 10, 0)
-            a, b = [], []
-            for r in range(args.rounds):  # A and B alternated, so drift in load hits both
-                a.append(_image_round(direct, args.requests, r * args.requests))
-                b.append(_image_round(through, args.requests, r * args.requests))
-            ratios = [y / x for x, y in zip(a, b, strict=True)]
-            span = {"since": t0.isoformat(), "until": datetime.now(UTC).isoformat()}
-            fleet_ms = {name: _fleet(through, params, args.fleet_stations + 1)
-                        for name, params in (("span", span), ("24h", {}))}
-            peak = _peak_mb(procs[1].pid)
-        finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(10)
-            if admin is not None and schema is not None:
-                with admin.begin() as conn:
-                    conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-                admin.dispose()
+        with _central_db(args, root) as central_db:
+            m = _measure(args, root, central_db, station_db, station_key, rows, t0)
+    a, b, fleet_ms = m["a"], m["b"], m["fleet_ms"]
+    ratios = [y / x for x, y in zip(a, b, strict=True)]
     result = {
         "bench": "central", "central_db": "postgresql" if args.pg else "sqlite",
         "image_kb": round(image_bytes / 1024, 1), "rounds": args.rounds,
@@ -238,7 +241,7 @@ def main(args: argparse.Namespace) -> dict[str, object]:
         "status_names_model": not args.old_status,
         "fleet_ms_p50_span": _p(fleet_ms["span"], 50), "fleet_ms_p99_span": _p(fleet_ms["span"], 99),
         "fleet_ms_p50_24h": _p(fleet_ms["24h"], 50), "fleet_ms_p99_24h": _p(fleet_ms["24h"], 99),
-        "central_peak_mb": peak, "cpu": cpu_model(),
+        "central_peak_mb": m["peak"], "cpu": cpu_model(),
         "loadavg": [round(x, 2) for x in os.getloadavg()],
     }
     print(json.dumps(result))

@@ -17,7 +17,6 @@ stations' write p99 and the central API's p50/p99 per endpoint; CPU and load ave
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import multiprocessing
 import os
@@ -28,16 +27,15 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import create_engine, func, select
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_ingest_api import free_port, wait_ready
+from bench_pg import throwaway_schema
 
 from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.machine import cpu_model
@@ -197,24 +195,6 @@ def central_counts(url: str) -> dict[str, dict[str, int]]:
     return {s: {"rows": n, "distinct": d, "rollups": int(rolled.get(s, 0))} for s, n, d in rows}
 
 
-@contextlib.contextmanager
-def _bench_schema(pg: str):
-    """A throw-away schema on the central PostgreSQL, migrated once, dropped afterwards."""
-    schema = f"bench_fleet_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(pg)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    central = make_url(pg).update_query_dict({"options": f"-csearch_path={schema}"}
-                                             ).render_as_string(hide_password=False)
-    try:
-        InspectionStore.open(central).close()  # migrated once, before the stations race to it
-        yield central
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 def _run_fleet(args: argparse.Namespace, central: str, base: str | None, key: str,
                timings: dict) -> list[dict]:
     """Start the station processes (and the API load), wait for every station's report."""
@@ -246,8 +226,9 @@ def main(args: argparse.Namespace) -> dict:
         raise SystemExit(f"give --pg or set {PG_ENV}")
     server = None
     timings: dict = {"inspections": [], "stats": [], "root_cause": []}
-    with _bench_schema(args.pg) as central:
+    with throwaway_schema(args.pg, "bench_fleet") as central:
         try:
+            InspectionStore.open(central).close()  # migrated once, before the stations race to it
             keys_engine = create_engine(central)
             key = KeyStore(keys_engine).create("bench-fleet", "viewer", actor="bench").secret
             keys_engine.dispose()

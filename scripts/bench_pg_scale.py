@@ -217,6 +217,31 @@ def main(args: argparse.Namespace) -> dict:
         admin.dispose()
 
 
+def _timed_reps(args: argparse.Namespace, stores: dict, eventstores: dict, facts: dict,
+                sizes: dict[str, int], end: datetime) -> tuple[dict, dict, dict]:
+    """Serial lookups, batch writes and root cause, small and large alternated every rep."""
+    rng = random.Random(7)
+    run = f"{time.time_ns():x}"
+    lookups: dict[str, list[float]] = {n: [] for n in sizes}
+    writes: dict[str, list[float]] = {n: [] for n in sizes}
+    causes: dict[str, list[float]] = {n: [] for n in sizes}
+    for name in sizes:  # warm: connection pools, caches, the planner's statistics
+        time_lookups(stores[name], [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(20)])
+        _, facts[name]["root_cause"] = time_root_cause(eventstores[name], end)
+    for rep in range(args.reps):
+        for name in (("small", "large") if rep % 2 == 0 else ("large", "small")):
+            serials = [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(args.lookups)]
+            lookups[name].append(time_lookups(stores[name], serials))
+            writes[name].append(time_write(stores[name], args.batch, rep, end, run))
+            seconds, _ = time_root_cause(eventstores[name], end)
+            causes[name].append(seconds)
+        log(f"rep {rep + 1}: serial ms small {lookups['small'][-1]:.2f} large "
+            f"{lookups['large'][-1]:.2f}; root cause s small {causes['small'][-1]:.2f} "
+            f"large {causes['large'][-1]:.2f}; write ms small {writes['small'][-1]:.0f} "
+            f"large {writes['large'][-1]:.0f}")
+    return lookups, writes, causes
+
+
 def _run(args: argparse.Namespace, url: URL) -> dict:
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     sizes = {"small": args.small, "large": args.large}
@@ -240,26 +265,7 @@ def _run(args: argparse.Namespace, url: URL) -> dict:
         else:
             log(f"{name}: generating {parts:,} inspections")
             facts[name] = fill(stores[name], parts, args.per_day, end)
-    rng = random.Random(7)
-    run = f"{time.time_ns():x}"
-    step = 86400.0 / args.per_day
-    lookups: dict[str, list[float]] = {n: [] for n in sizes}
-    writes: dict[str, list[float]] = {n: [] for n in sizes}
-    causes: dict[str, list[float]] = {n: [] for n in sizes}
-    for name in sizes:  # warm: connection pools, caches, the planner's statistics
-        time_lookups(stores[name], [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(20)])
-        _, facts[name]["root_cause"] = time_root_cause(eventstores[name], end)
-    for rep in range(args.reps):
-        for name in (("small", "large") if rep % 2 == 0 else ("large", "small")):
-            serials = [f"SN{rng.randrange(sizes[name]):010d}" for _ in range(args.lookups)]
-            lookups[name].append(time_lookups(stores[name], serials))
-            writes[name].append(time_write(stores[name], args.batch, rep, end, run))
-            seconds, _ = time_root_cause(eventstores[name], end)
-            causes[name].append(seconds)
-        log(f"rep {rep + 1}: serial ms small {lookups['small'][-1]:.2f} large "
-            f"{lookups['large'][-1]:.2f}; root cause s small {causes['small'][-1]:.2f} "
-            f"large {causes['large'][-1]:.2f}; write ms small {writes['small'][-1]:.0f} "
-            f"large {writes['large'][-1]:.0f}")
+    lookups, writes, causes = _timed_reps(args, stores, eventstores, facts, sizes, end)
     for store in stores.values():
         store.close()
     serial_ms = {n: round(statistics.median(v), 3) for n, v in lookups.items()}
@@ -267,7 +273,7 @@ def _run(args: argparse.Namespace, url: URL) -> dict:
     write_ms = {n: round(statistics.median(v), 1) for n, v in writes.items()}
     return {
         "bench": "pg_scale", "cpu": cpu_model(), "load_avg": [round(x, 2) for x in os.getloadavg()],
-        "per_day": args.per_day, "seconds_between_parts": round(step, 3), "reps": args.reps,
+        "per_day": args.per_day, "seconds_between_parts": round(86400.0 / args.per_day, 3), "reps": args.reps,
         "lookups_per_rep": args.lookups, "reused": args.reuse,
         "small": facts["small"], "large": facts["large"],
         "serial_lookup_ms": serial_ms,
