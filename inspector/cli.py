@@ -31,10 +31,11 @@ def _setup(verbose: bool = typer.Option(False, "--verbose", "-v", help="debug lo
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
-# train and crossval hand every argument (--help too) to the training package's own parser.
+# train, crossval and quantize hand every argument (--help too) to the training package's own parser.
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
 app.command("train", context_settings=PASS_THROUGH)(model_cmds.train)
 app.command("crossval", context_settings=PASS_THROUGH)(model_cmds.crossval)
+app.command("quantize", context_settings=PASS_THROUGH)(model_cmds.quantize)
 app.command("eval")(model_cmds.evaluate)
 app.command("classify")(model_cmds.classify)
 app.command("tune-thresholds")(model_cmds.tune_thresholds)

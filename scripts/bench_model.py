@@ -4,7 +4,8 @@ The backends alternate over --rounds (order reversed every other round); each fi
 of the rounds' medians, each ratio the median of the rounds' ratios. --compare-sessions compares
 ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning, runs of up to
 16 network inputs) instead of torch; --session-options times each session option against the chosen
-settings (docs/experiments/benchmarks-history.md, issue 32) and prints a table.
+settings (docs/experiments/benchmarks-history.md, issue 32) and prints a table; --compare-graphs
+times the bundle's INT8 graph (model.int8.onnx, `inspector quantize`) against its float one.
 Prints one JSON line. Example:
     .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2 --rounds 6
 """
@@ -14,9 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,6 +53,8 @@ def _time(fn, repeats: int) -> list[float]:
 
 
 def _load(name: str, args):
+    if name in ("int8", "float"):  # the classifier's graph named outright, whatever the card says
+        return load_classifier(args.model, "onnx", threads=args.threads, max_batch=16, graph=name)
     if name == "onnx_before":  # the sessions before issue 32: spinning, runs of up to max_batch
         return load_classifier(args.model, "onnx", max_batch=16, session=SessionSettings(
             threads=args.threads, spinning=True, run_inputs=None))
@@ -111,12 +116,25 @@ _LAUNCHER = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], che
              "stdout=subprocess.DEVNULL); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
 
 
-def _classify_peak_memory(model: Path, paths: list[Path]) -> float:
-    """Peak resident memory (MiB) of `inspector classify` on the given images."""
-    cmd = [sys.executable, "-c", _LAUNCHER, str(ROOT / ".venv" / "bin" / "inspector"), "classify",
-           str(model), *map(str, paths), "--json"]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+def _classify_peak_memory(model: Path, paths: list[Path], graph: str | None = None) -> float:
+    """Peak resident memory (MiB) of `inspector classify` on the given images; `graph` runs a copy
+    of the bundle whose card names that graph."""
+    with tempfile.TemporaryDirectory(prefix="bench-graph-") as tmp:
+        if graph is not None:
+            model = _bundle_running(model, graph, Path(tmp))
+        cmd = [sys.executable, "-c", _LAUNCHER, str(ROOT / ".venv" / "bin" / "inspector"), "classify",
+               str(model), *map(str, paths), "--json"]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024.0  # KiB -> MiB
+
+
+def _bundle_running(model: Path, graph: str, tmp: Path) -> Path:
+    """A copy of the bundle whose card names `graph`."""
+    copy = tmp / model.name
+    shutil.copytree(model, copy)
+    card = json.loads((copy / "card.json").read_text())
+    (copy / "card.json").write_text(json.dumps({**card, "graph": graph}))
+    return copy
 
 
 def main() -> None:
@@ -128,6 +146,8 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--compare-sessions", action="store_true",
                    help="ONNX Runtime tuned vs the sessions before issue 32, instead of vs torch")
+    p.add_argument("--compare-graphs", action="store_true",
+                   help="the INT8 classifier graph vs the float one (both ONNX Runtime), instead of vs torch")
     p.add_argument("--session-options", type=int, default=None, metavar="IMAGES_PER_PREDICT",
                    help="time each session option against the chosen settings; print a table")
     args = p.parse_args()
@@ -136,21 +156,25 @@ def main() -> None:
         print(f"{cpu_model()}, load average {[round(x, 2) for x in os.getloadavg()]}")
         return _session_options(args, [read_image(path) for path in paths[:48]], args.session_options)
     images = [read_image(path) for path in paths[:16]]
-    other = "onnx_before" if args.compare_sessions else "torch"
-    models = {"onnx": _load("onnx", args), other: _load(other, args)}
+    first, other = (("int8", "float") if args.compare_graphs else
+                    ("onnx", "onnx_before" if args.compare_sessions else "torch"))
+    models = {first: _load(first, args), other: _load(other, args)}
     for clf in models.values():
         clf.predict(images[:1])  # warm-up: first call allocates
     rounds: dict[str, list[dict]] = {name: [] for name in models}
     for r in range(max(1, args.rounds)):
         for name in (list(models) if r % 2 == 0 else list(models)[::-1]):
             rounds[name].append(_bench_round(models[name], args, images))
-    views = len(models["onnx"].card.tta_views)
+    views = len(models[first].card.tta_views)
     out = {"bench": "model", "model": str(args.model), "threads": args.threads, "rounds": args.rounds,
            "cpu": cpu_model(), "load_average": [round(x, 2) for x in os.getloadavg()],
            **{name: _summary(rs, views) for name, rs in rounds.items()}}
     for key in ("predict_b1_ms", "predict_b16_ms", "forward_single_view_b1_ms"):
-        out[f"onnx_over_{other}_{key.removesuffix('_ms')}"] = _ratio(rounds, "onnx", other, key)
-    if not args.compare_sessions:
+        out[f"{first}_over_{other}_{key.removesuffix('_ms')}"] = _ratio(rounds, first, other, key)
+    if args.compare_graphs:
+        out.update({f"classify_100_images_peak_rss_mib_{g}": _classify_peak_memory(args.model, paths, g)
+                    for g in ("int8", "float")})
+    elif not args.compare_sessions:
         out["classify_100_images_peak_rss_mib"] = _classify_peak_memory(args.model, paths)
     print(json.dumps(out))
 

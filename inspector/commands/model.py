@@ -1,4 +1,4 @@
-"""Model commands: train, crossval, eval, classify, tune-thresholds, attach-gate."""
+"""Model commands: train, crossval, quantize, eval, classify, tune-thresholds, attach-gate."""
 
 from __future__ import annotations
 
@@ -86,6 +86,11 @@ def train(ctx: typer.Context) -> None:
 def crossval(ctx: typer.Context) -> None:
     """Train a recipe once per fold of train+val and pool the held-out figures (--help: options)."""
     raise _run_training("crossval", "crossval", ctx.args)
+
+
+def quantize(ctx: typer.Context) -> None:
+    """An INT8 classifier graph beside model.onnx; the card runs it only where test figures hold (--help)."""
+    raise _run_training("quantize", "quantize", ctx.args)
 
 
 def evaluate(

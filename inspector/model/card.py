@@ -13,6 +13,8 @@ from inspector.model.quality import QualityProfile
 
 CARD_FILE = "card.json"
 CARD_SCHEMA = 1
+# The classifier graphs a bundle may hold, by the card's `graph` field (None: "float").
+GRAPH_FILES = {"float": "model.onnx", "int8": "model.int8.onnx"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,12 @@ class ModelCard:
     # Image-quality limits learnt from the training images (inspector.model.quality); None: the
     # generic limits, which refuse only what no camera image of a part looks like.
     quality: dict[str, Any] | None = None
+    # Which classifier graph runs (GRAPH_FILES): None or "float" is model.onnx; "int8" is
+    # model.int8.onnx, which `inspector quantize` names only where it kept the test figures.
+    graph: str | None = None
+    # The INT8 graph beside model.onnx, when one was made: its sha256 (`weights_hash`), the
+    # float graph it was made from (`from_weights_hash`), calibration, both graphs' figures.
+    int8: dict[str, Any] | None = None
 
     @property
     def defect_classes(self) -> list[str]:
@@ -71,6 +79,17 @@ class ModelCard:
     def gate_card(self) -> ModelCard | None:
         """The attached anomaly gate's card, or None when the bundle carries no gate."""
         return None if self.gate is None else ModelCard.from_dict(self.gate)
+
+    @property
+    def graph_file(self) -> str:
+        """The classifier graph's file name in the bundle: the graph the card names."""
+        return GRAPH_FILES[self.graph or "float"]
+
+    def graph_hash(self, graph: str | None = None) -> str:
+        """The sha256 a graph's file must have ("" where the card records none)."""
+        if (graph or self.graph or "float") == "float":
+            return self.weights_hash
+        return str((self.int8 or {}).get("weights_hash", ""))
 
     @property
     def quality_profile(self) -> QualityProfile:
@@ -92,13 +111,19 @@ class ModelCard:
         base = f"{self.name}@{self.data_hash[:8] or 'nohash'}"
         if self.weights_hash:  # the same data retrained (another seed) is another model
             base += f".{self.weights_hash[:8]}"
+        if self.graph == "int8":  # its scores differ from the float graph's a little
+            base += f".int8-{self.graph_hash()[:8]}"
         if self.gate is None:
             return base
         gate_hash = str(self.gate.get("data_hash", ""))[:8] or "nohash"
         return f"{base}+{'fused' if self.fusion is not None else 'gate'}@{gate_hash}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
+        raw = asdict(self)
+        for key in ("graph", "int8"):  # unset: the card stays readable by an Inspector before them
+            if raw[key] is None:
+                del raw[key]
+        return json.dumps(raw, indent=2, sort_keys=True)
 
     def save(self, folder: Path) -> None:
         (Path(folder) / CARD_FILE).write_text(self.to_json() + "\n")
@@ -150,7 +175,21 @@ class ModelCard:
                 raise ModelError("card fuses its gate into the defect score: thresholds.anomaly "
                                  "(the OR rule) must be null")
             Fusion.from_dict(self.fusion)
+        self._validate_graph()
         if self.quality is not None:
             if not isinstance(self.quality, dict):
                 raise ModelError("card quality must be a JSON object of image-quality limits")
             self.quality_profile  # noqa: B018 - validates the limits
+
+    def _validate_graph(self) -> None:
+        if self.graph is not None and self.graph not in GRAPH_FILES:
+            raise ModelError(f"card graph {self.graph!r}: choose one of {', '.join(GRAPH_FILES)}")
+        if self.int8 is not None and not isinstance(self.int8, dict):
+            raise ModelError("card int8 must be a JSON object (the INT8 graph's record)")
+        if self.graph == "int8" and not self.graph_hash():
+            raise ModelError(f"card names graph int8 but records no int8.weights_hash of "
+                             f"{GRAPH_FILES['int8']}: run inspector quantize again")
+        made_from = (self.int8 or {}).get("from_weights_hash")
+        if self.graph == "int8" and made_from and self.weights_hash and made_from != self.weights_hash:
+            raise ModelError(f"card names graph int8, but its {GRAPH_FILES['int8']} was made from another "
+                             "model.onnx (int8.from_weights_hash differs): run inspector quantize again")

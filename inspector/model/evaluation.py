@@ -129,6 +129,15 @@ def _auroc_by_defect_class(scored: ScoredSamples, is_defect: np.ndarray) -> dict
     return figures
 
 
+def judge(model: BundleRuntime, scored: ScoredSamples) -> list[Verdict]:
+    """Each sample's verdict by the card's thresholds, judged as predict() judges a part."""
+    none = [None] * len(scored.defect_scores)
+    anomaly = scored.anomaly_scores if scored.anomaly_scores is not None else none
+    own = scored.classifier_scores if scored.classifier_scores is not None else none  # fused only
+    return [decide(float(v), model.card.thresholds, a, o, model.own_ng())
+            for v, a, o in zip(scored.defect_scores, anomaly, own, strict=True)]
+
+
 def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     """The evaluation JSON: counts, accuracy, macro-F1, defect recall, false-reject rate, AUROC."""
     card = model.card
@@ -140,11 +149,7 @@ def summarise(model: BundleRuntime, scored: ScoredSamples) -> dict:
     y_true = np.array([classes.index(label) for label in labels], dtype=np.int64)
     y_pred = scored.probs.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
     is_defect = np.array([label not in card.good_classes for label in labels], dtype=bool)
-    none = [None] * len(scored.defect_scores)
-    anomaly = scored.anomaly_scores if scored.anomaly_scores is not None else none
-    own = scored.classifier_scores if scored.classifier_scores is not None else none  # fused only
-    verdicts = [decide(float(v), card.thresholds, a, o, model.own_ng())  # judged as predict() does
-                for v, a, o in zip(scored.defect_scores, anomaly, own, strict=True)]
+    verdicts = judge(model, scored)
     flagged = np.array([v is not Verdict.OK for v in verdicts], dtype=bool)
     judged = list(zip(verdicts, is_defect, strict=True))
     recall, frr = metrics.flag_rates(is_defect, flagged)

@@ -12,11 +12,13 @@ BACKENDS = ("onnx", "torch")
 
 
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
-                    max_batch: int = 16, session=None) -> Classifier:
+                    max_batch: int = 16, session=None, graph: str | None = None) -> Classifier:
     """ONNX Runtime by default (no torch import); `torch` needs the [train] extra.
 
     `session` (onnx_backend.SessionSettings) overrides the ONNX Runtime sessions' settings,
-    for the classifier and its gate alike; by default they follow `threads`.
+    for the classifier and its gate alike; by default they follow `threads`. The classifier's
+    graph is the one the card names (`graph`: model.onnx, or model.int8.onnx); `graph` ("float"
+    or "int8") overrides it, for comparisons. The torch backend always runs model.pt (float).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -25,7 +27,8 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     if backend == "onnx":
         from inspector.model.onnx_backend import OnnxClassifier
 
-        clf = OnnxClassifier(folder, card, threads=threads, max_batch=max_batch, session=session)
+        clf = OnnxClassifier(folder, card, threads=threads, max_batch=max_batch, session=session,
+                             graph=graph)
     elif backend == "torch":
         try:
             from inspector.model.torch_backend import TorchClassifier

@@ -9,11 +9,12 @@ from pathlib import Path
 import numpy as np
 
 from inspector.errors import ModelError
-from inspector.model.card import ModelCard
+from inspector.model.card import GRAPH_FILES, ModelCard
 from inspector.model.feature_bank import FeatureBank
 from inspector.model.runtime import BundleRuntime
 
-ONNX_FILE = "model.onnx"
+ONNX_FILE = GRAPH_FILES["float"]
+INT8_ONNX_FILE = GRAPH_FILES["int8"]  # inspector quantize writes it beside model.onnx
 GATE_ONNX_FILE = "anomaly.onnx"  # an attached good-only anomaly gate
 
 
@@ -74,30 +75,49 @@ class SessionSettings:
 
 
 class OnnxClassifier(BundleRuntime):
-    """Runs model.onnx with ONNX Runtime on the CPU."""
+    """Runs a bundle's ONNX graph (the one its card names) with ONNX Runtime on the CPU."""
 
     def __init__(self, folder: Path, card: ModelCard, threads: int = 2, max_batch: int = 16,
-                 onnx_file: str = ONNX_FILE, session: SessionSettings | None = None) -> None:
+                 onnx_file: str | None = None, session: SessionSettings | None = None,
+                 graph: str | None = None) -> None:
+        """`graph` ("float" or "int8") overrides the card's choice of classifier graph (benchmarks);
+        `onnx_file` names another graph outright (an attached gate's), checked against the card."""
         import onnxruntime as ort  # imported here: building a session is the only use
 
-        self.card, self.max_batch, self.onnx_file = card, max_batch, onnx_file
-        path = Path(folder) / onnx_file
-        if not path.is_file():
-            raise ModelError(f"model bundle {folder}: {onnx_file} is missing")
+        graph = graph or card.graph or "float"
+        if graph not in GRAPH_FILES:
+            raise ModelError(f"graph {graph!r}: choose one of {', '.join(GRAPH_FILES)}")
+        self.card, self.max_batch, self.graph = card, max_batch, graph
+        self.onnx_file = onnx_file or GRAPH_FILES[graph]
+        path = Path(folder) / self.onnx_file
+        self._check_graph_present(folder, path)
         self.settings = session or SessionSettings(threads=threads)
         if self.settings.run_inputs is not None:
             self.max_batch = max(1, min(max_batch, self.settings.run_inputs))
-        opts = self.settings.options()
         try:
-            self.session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            self.session = ort.InferenceSession(str(path), self.settings.options(),
+                                                providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
-            raise ModelError(f"model bundle {folder}: {onnx_file} cannot be loaded ({exc})") from exc
+            raise ModelError(f"model bundle {folder}: {self.onnx_file} cannot be loaded ({exc})") from exc
         self._check_against_card(folder)
-        if card.weights_hash and weights_hash(path) != card.weights_hash:
-            raise ModelError(f"model bundle {folder}: {onnx_file} is not the graph its card was "
+        expected = card.graph_hash(graph) if onnx_file is None else card.weights_hash
+        if expected and weights_hash(path) != expected:
+            raise ModelError(f"model bundle {folder}: {self.onnx_file} is not the graph its card was "
                              "written for (weights_hash differs): files of two runs are mixed")
         if card.feature_bank is not None:
-            self.bank = FeatureBank.load(Path(folder) / bank_file_for(onnx_file), card.feature_bank)
+            bank = bank_file_for(onnx_file or ONNX_FILE)  # a gate's bank, whichever graph runs
+            self.bank = FeatureBank.load(Path(folder) / bank, card.feature_bank)
+
+    def _check_graph_present(self, folder: Path, path: Path) -> None:
+        """The graph the card names is recorded in it and is there."""
+        int8 = self.graph == "int8"
+        if int8 and not self.card.graph_hash("int8"):
+            raise ModelError(f"model bundle {folder}: card.json records no INT8 graph; make one with "
+                             "inspector quantize BUNDLE DATASET")
+        if not path.is_file():
+            hint = (f" (card.json names graph int8: run inspector quantize again, or set \"graph\": "
+                    f"\"float\" to run {ONNX_FILE})") if int8 else ""
+            raise ModelError(f"model bundle {folder}: {self.onnx_file} is missing{hint}")
 
     def _check_against_card(self, folder: Path) -> None:
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -1,0 +1,130 @@
+"""inspector quantize: an INT8 graph beside model.onnx, the card's choice of graph, clear errors."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from inspector.errors import ModelError
+from inspector.model.card import CARD_FILE, ModelCard
+from inspector.model.loader import load_classifier
+from inspector.model.onnx_backend import INT8_ONNX_FILE, ONNX_FILE, OnnxClassifier, weights_hash
+from tests.synthetic import plant, tile
+
+pytest.importorskip("onnx")  # onnxruntime.quantization needs it (the [train] extra)
+
+
+@pytest.fixture(scope="module")
+def quantized(tmp_path_factory, tiny_bundle, synthetic_dataset):
+    """The tiny bundle quantised (a copy), with what the command printed."""
+    from training.quantize import get_args_parser, main
+
+    bundle = tmp_path_factory.mktemp("quantized") / "tiny"
+    shutil.copytree(tiny_bundle, bundle)
+    args = get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--method", "minmax",
+                                         "--calibration-images", "8", "--threads", "1"])
+    return bundle, main(args)
+
+
+@pytest.fixture
+def images():
+    rng = np.random.default_rng(3)
+    return [tile(rng), plant(tile(rng), "blob", rng)[0], tile(rng)]
+
+
+def _card_with(bundle, **fields):
+    raw = json.loads((bundle / CARD_FILE).read_text())
+    raw.update(fields)
+    (bundle / CARD_FILE).write_text(json.dumps(raw))
+
+
+def _copy(bundle, tmp_path):
+    dst = tmp_path / "bundle"
+    shutil.copytree(bundle, dst)
+    return dst
+
+
+def test_quantize_writes_the_int8_graph_and_records_it_in_the_card(quantized, tiny_bundle):
+    bundle, printed = quantized
+    card = ModelCard.load(bundle)
+    assert (bundle / ONNX_FILE).read_bytes() == (tiny_bundle / ONNX_FILE).read_bytes()  # float kept
+    assert card.int8["weights_hash"] == weights_hash(bundle / INT8_ONNX_FILE) == printed["weights_hash"]
+    assert card.int8["from_weights_hash"] == card.weights_hash
+    assert card.int8["calibration_inputs"] == 8 * len(card.tta_views)  # every view of each image
+    figures = card.int8["figures"]
+    assert set(figures) == {"val", "test"}
+    for split in figures.values():
+        assert split["float"]["n"] == split["int8"]["n"] > 0
+        for change in split["changed"]:  # a part listed changed its verdict or its class
+            assert change["float"] != change["int8"]
+    test = figures["test"]
+    kept = all(test["int8"][k] == test["float"][k] for k in ("defect_recall", "false_reject_rate",
+                                                            "macro_f1"))
+    assert card.int8["kept_test_figures"] is kept and card.graph == ("int8" if kept else "float")
+    assert not [p for p in bundle.iterdir() if p.name.startswith("int8-")]  # no staging left
+
+
+def test_the_loader_runs_the_graph_the_card_names(quantized, tmp_path, images):
+    bundle = _copy(quantized[0], tmp_path)
+    _card_with(bundle, graph="int8")
+    int8 = load_classifier(bundle)
+    assert int8.onnx_file == INT8_ONNX_FILE and ".int8-" in int8.card.version
+    _card_with(bundle, graph="float")
+    plain = load_classifier(bundle)
+    assert plain.onnx_file == ONNX_FILE and ".int8-" not in plain.card.version
+    # The int8 session is the quantised graph: its scores are its own, and close to float's.
+    direct = OnnxClassifier(bundle, int8.card, graph="int8").predict(images, heatmaps=False)
+    got, ref = int8.predict(images, heatmaps=False), plain.predict(images, heatmaps=False)
+    assert [p.defect_score for p in got] == [p.defect_score for p in direct]
+    diffs = [abs(a.defect_score - b.defect_score) for a, b in zip(got, ref, strict=True)]
+    assert max(diffs) > 0 and max(diffs) < 0.2
+    assert load_classifier(bundle, graph="int8").onnx_file == INT8_ONNX_FILE  # a benchmark's override
+
+
+def test_a_card_without_the_field_runs_model_onnx(tiny_bundle):
+    card = ModelCard.load(tiny_bundle)
+    assert card.graph is None and card.int8 is None
+    assert load_classifier(tiny_bundle).onnx_file == ONNX_FILE
+    assert "graph" not in json.loads(card.to_json())  # unset: a card older Inspectors still read
+    with pytest.raises(ModelError, match=r"records no INT8 graph.*inspector quantize"):
+        load_classifier(tiny_bundle, graph="int8")
+
+
+def test_a_missing_int8_graph_is_a_clear_error(quantized, tmp_path):
+    bundle = _copy(quantized[0], tmp_path)
+    _card_with(bundle, graph="int8")
+    (bundle / INT8_ONNX_FILE).unlink()
+    with pytest.raises(ModelError, match=r"model\.int8\.onnx is missing.*inspector quantize"):
+        load_classifier(bundle)
+
+
+def test_a_mismatched_int8_graph_is_refused(quantized, tmp_path):
+    bundle = _copy(quantized[0], tmp_path)
+    _card_with(bundle, graph="int8")
+    shutil.copyfile(bundle / ONNX_FILE, bundle / INT8_ONNX_FILE)  # another graph under its name
+    with pytest.raises(ModelError, match=r"model\.int8\.onnx is not the graph its card was written for"):
+        load_classifier(bundle)
+
+
+def test_a_card_naming_int8_needs_a_record_of_it_from_its_own_float_graph(quantized, tmp_path):
+    bundle = _copy(quantized[0], tmp_path)
+    _card_with(bundle, graph="int8", int8=None)
+    with pytest.raises(ModelError, match=r"records no int8\.weights_hash"):
+        ModelCard.load(bundle)
+    record = ModelCard.load(quantized[0]).int8
+    _card_with(bundle, graph="int8", int8={**record, "from_weights_hash": "0" * 64})
+    with pytest.raises(ModelError, match=r"made from another model\.onnx"):
+        ModelCard.load(bundle)
+    _card_with(bundle, graph="fp16")
+    with pytest.raises(ModelError, match="card graph 'fp16'"):
+        ModelCard.load(bundle)
+
+
+def test_quantize_command_gives_a_clear_error_for_a_missing_bundle(tmp_path, synthetic_dataset):
+    out = subprocess.run([sys.executable, "-m", "training.quantize", str(tmp_path / "nothing"),
+                          str(synthetic_dataset)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "does not exist" in out.stderr
+    assert not (tmp_path / "nothing").exists()
