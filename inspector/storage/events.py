@@ -15,6 +15,7 @@ from inspector.domain import Status
 from inspector.errors import StoreError
 from inspector.storage.access import DatabaseAccess
 from inspector.storage.tables import inspections, process_event_revisions, process_events
+from inspector.storage.values import fill_values
 
 logger = logging.getLogger(__name__)
 
@@ -103,15 +104,19 @@ class EventStore(DatabaseAccess):
         stmt = (
             self._insert(process_events)
             .on_conflict_do_nothing(index_elements=list(EVENT_KEY))
-            .returning(*(cols[k] for k in EVENT_KEY))
+            .returning(cols.id, *(cols[k] for k in EVENT_KEY))
         )
         stored = revised = 0
         with self._transaction(f"store {len(rows)} process events in") as conn:
             for start in range(0, len(rows), INSERT_CHUNK):
                 chunk = rows[start:start + INSERT_CHUNK]
-                new = {tuple(r) for r in conn.execute(stmt, chunk).all()}
+                inserted = conn.execute(stmt, chunk).all()
+                new = {tuple(r[1:]) for r in inserted}
                 stored += len(new)
-                revised += _revise(conn, _known(chunk, new), now)
+                fill_values(conn, [r[0] for r in inserted])
+                changed = _revise(conn, _known(chunk, new), now)
+                fill_values(conn, changed, replace=True)
+                revised += len(changed)
         return EventWrite(stored, revised)
 
     def revisions(self, serial: str) -> list[EventRevision]:
@@ -201,10 +206,11 @@ def _known(chunk: list[dict[str, Any]], new: set[tuple[Any, ...]]) -> list[dict[
     return known
 
 
-def _revise(conn: Any, known: list[dict[str, Any]], now: datetime) -> int:
-    """Replace stored events whose parameters differ from `known`; keep the old as revisions."""
+def _revise(conn: Any, known: list[dict[str, Any]], now: datetime) -> list[int]:
+    """Replace stored events whose parameters differ from `known`; keep the old as revisions.
+    Returns the ids of the events replaced."""
     if not known:
-        return 0
+        return []
     cols = process_events.c
     stmt = (select(cols.id, *(cols[k] for k in EVENT_KEY), cols.parameters, cols.received_at)
             .where(cols.serial.in_({r["serial"] for r in known})))
@@ -224,7 +230,7 @@ def _revise(conn: Any, known: list[dict[str, Any]], now: datetime) -> int:
             parameters=bindparam("b_parameters"), received_at=bindparam("b_at")), updates)
         logger.info("replaced %d corrected events (earlier versions kept as revisions)",
                     len(updates))
-    return len(updates)
+    return [u["b_id"] for u in updates]
 
 
 def _window(since: datetime, until: datetime) -> list[Any]:

@@ -20,6 +20,7 @@ from inspector.storage.tables import (
     station_status,
     stations,
 )
+from inspector.storage.values import fill_values
 
 EVENT_KEY = ("serial", "machine", "step", "ts")
 # What changes on a station after a row is first stored: its review. A re-shipped row carries
@@ -126,7 +127,9 @@ def _events(conn: Connection, rows: list[dict[str, Any]]) -> int:
         set_={"parameters": stmt.excluded.parameters, "received_at": stmt.excluded.received_at},
         where=cast(process_events.c.parameters, Text) != cast(stmt.excluded.parameters, Text),
     ).returning(process_events.c.id)
-    return len(conn.execute(stmt, values).all())
+    ids = [r[0] for r in conn.execute(stmt, values).all()]
+    fill_values(conn, ids, replace=True)  # new or corrected: their typed values follow
+    return len(ids)
 
 
 def _audit(conn: Connection, station_id: str, rows: list[dict[str, Any]]) -> int:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -23,12 +25,22 @@ from inspector.storage.window_counts import (
 )
 
 CHUNK = 50_000  # parts per fetch of level codes
-# Text that stands for a missing value (inspector.trace.missing.MISSING_TEXT; storage may not
-# import trace): such values are left out, as the in-memory path does.
-MISSING_TEXT = ("", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind",
-                "1.#qnan", "<na>", "n/a", "na", "null", "nan", "none")
-TEMP_TABLES = ("rc_levels", "rc_tmap", "rc_nmap", "rc_values", "rc_rework", "rc_steps",
-               "rc_parts")
+TEMP_TABLES = ("rc_values", "rc_rework", "rc_steps", "rc_parts")
+
+
+@dataclass(frozen=True)
+class SequenceRows:
+    """A window's parts in line order and their events by time (see sequence_rows)."""
+
+    serials: list[str]              # per part, in line order
+    defect: np.ndarray              # bool per part
+    part: np.ndarray                # per event (by ts, id): its part's line index
+    machine: np.ndarray             # per event
+    step: np.ndarray                # per event
+    event_id: np.ndarray            # per event
+    setting_event: np.ndarray       # per setting value: its event's id
+    setting_key: np.ndarray         # 'step.name'
+    setting_value: np.ndarray       # text, or a whole number as text
 
 
 class RootCauseQueries(DatabaseAccess):
@@ -68,6 +80,21 @@ class RootCauseWindow:
             stmt = stmt.bindparams(*typed)
         return self._conn.execute(stmt, params)
 
+    def _fetch(self, sql: str, params: dict | None = None) -> list[tuple]:
+        """All rows of a query through the driver's own cursor (SQLAlchemy's row objects cost
+        more than the query at a hundred thousand rows); :name parameters."""
+        if self._pg:  # psycopg's parameter style
+            sql = re.sub(r"(?<!:):([a-z_]+)", r"%(\1)s", sql)
+        cursor = self._conn.connection.cursor()
+        try:
+            if params:
+                cursor.execute(sql, params)
+            else:
+                cursor.execute(sql)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def close(self) -> None:
         if self._conn.in_transaction():
             self._conn.rollback()
@@ -97,11 +124,14 @@ class RootCauseWindow:
         self._params = params
         self._run(
             "CREATE TEMP TABLE rc_parts AS SELECT row_number() OVER (ORDER BY serial) AS part, "
-            "serial, defect FROM (SELECT serial, CASE WHEN verdict IN (" + bad_sql + ")" + cls +
-            " THEN 1 ELSE 0 END AS defect, row_number() OVER (PARTITION BY serial ORDER BY "
-            "inspected_at DESC, id DESC) AS rn FROM inspections WHERE " + where +
+            "serial, defect, first_at, first_id FROM (SELECT serial, CASE WHEN verdict IN (" +
+            bad_sql + ")" + cls + " THEN 1 ELSE 0 END AS defect, row_number() OVER (PARTITION "
+            "BY serial ORDER BY inspected_at DESC, id DESC) AS rn, min(inspected_at) OVER "
+            "(PARTITION BY serial) AS first_at, first_value(id) OVER (PARTITION BY serial ORDER "
+            "BY inspected_at, id) AS first_id FROM inspections WHERE " + where +
             ") latest WHERE rn = 1", **params)
         self._run("CREATE UNIQUE INDEX rc_parts_serial ON rc_parts (serial)")
+        self._run("CREATE UNIQUE INDEX rc_parts_part ON rc_parts (part)")
         if self._pg:
             self._run("ANALYZE rc_parts")
             mset = "string_agg(DISTINCT e.machine, '|' ORDER BY e.machine)"
@@ -117,41 +147,27 @@ class RootCauseWindow:
                   "WHERE passes > 1")
         self._run("CREATE INDEX rc_rework_part ON rc_rework (part, step)")
         self._run(f"CREATE TEMP TABLE rc_values AS {self._values_sql()}")
-        self._run("CREATE INDEX rc_values_key ON rc_values (key, part)")
+        self._run("CREATE INDEX rc_values_key ON rc_values (key, part, num, txt)")
         if self._pg:
             self._run("ANALYZE rc_steps")
             self._run("ANALYZE rc_values")
 
     def _values_sql(self) -> str:
-        """Every known parameter value of the window's parts; a part that passed a step more
-        than once keeps each parameter's value from its latest pass (ts, then id)."""
-        missing = ", ".join(f"'{m}'" for m in MISSING_TEXT)
-        if self._pg:
-            each = "jsonb_each(e.parameters) j"
-            kind = "jsonb_typeof(j.value)"
-            num = f"CASE WHEN {kind} = 'number' THEN (j.value #>> '{{}}')::float8 END"
-            txt = (f"CASE WHEN {kind} = 'string' THEN j.value #>> '{{}}' WHEN {kind} = "
-                   "'boolean' THEN CASE WHEN j.value = 'true'::jsonb THEN 'True' ELSE 'False' "
-                   f"END WHEN {kind} IN ('object', 'array') THEN j.value::text END")
-        else:
-            each = "json_each(e.parameters) j"
-            num = "CASE WHEN j.type IN ('integer', 'real') THEN j.value END"
-            txt = ("CASE j.type WHEN 'text' THEN j.value WHEN 'true' THEN 'True' WHEN 'false' "
-                   "THEN 'False' WHEN 'object' THEN j.value WHEN 'array' THEN j.value END")
-        select = (f"SELECT p.part, e.step || '.' || j.key AS key, {num} AS num, {txt} AS txt, "
-                  "p.defect, e.ts, e.id")
-        known = f"(num IS NOT NULL OR (txt IS NOT NULL AND lower(trim(txt)) NOT IN ({missing})))"
-        once = (f"{select} FROM rc_parts p {self._join} process_events e ON e.serial = p.serial, "
-                f"{each} "
+        """Every known parameter value of the window's parts (typed at ingest: process_values);
+        a part that passed a step more than once keeps each parameter's value from its latest
+        pass (ts, then event id)."""
+        select = ("SELECT p.part, v.step || '.' || v.name AS key, v.num, v.txt, p.defect, v.ts, "
+                  "v.event_id")
+        once = (f"{select} FROM rc_parts p {self._join} process_values v ON v.serial = p.serial "
                 "WHERE NOT EXISTS (SELECT 1 FROM rc_rework r WHERE r.part = p.part AND "
-                "r.step = e.step)")
+                "r.step = v.step)")
         again = (f"SELECT part, key, num, txt, defect FROM (SELECT r.*, row_number() OVER "
-                 f"(PARTITION BY part, key ORDER BY ts DESC, id DESC) AS rn FROM ({select} FROM "
-                 f"rc_rework w {self._join} rc_parts p ON p.part = w.part {self._join} "
-                 f"process_events e ON e.serial = p.serial AND e.step = w.step, {each}) r) "
-                 "latest WHERE rn = 1")
-        return (f"SELECT part, key, num, txt, defect FROM ({once}) o WHERE {known} "
-                f"UNION ALL SELECT * FROM ({again}) a WHERE {known}")
+                 f"(PARTITION BY part, key ORDER BY ts DESC, event_id DESC) AS rn FROM ({select} "
+                 f"FROM rc_rework w {self._join} rc_parts p ON p.part = w.part {self._join} "
+                 "process_values v ON v.serial = p.serial AND v.step = w.step) r) latest "
+                 "WHERE rn = 1")
+        return (f"SELECT part, key, num, txt, defect FROM ({once}) o "
+                f"UNION ALL SELECT * FROM ({again}) a")
 
     def counts(self) -> WindowCounts:
         """Parts, defects and the histograms root cause tests, each a GROUP BY."""
@@ -171,13 +187,17 @@ class RootCauseWindow:
         for machine in sorted({m for step in counts.machine_sets
                                for m in counts.machine_names(step)}):
             counts.machines[machine] = self._machine(counts, machine)
-        for column, target, numeric in (("num", counts.numbers, True),
-                                        ("txt", counts.texts, False)):
-            found_by_key: dict[str, list] = {}
-            for key, value, n, d in self._run(
-                    f"SELECT key, {column}, count(*), sum(defect) FROM rc_values WHERE {column} "
-                    f"IS NOT NULL GROUP BY key, {column}"):
-                found_by_key.setdefault(key, []).append((value, int(n), int(d)))
+        numbers: dict[str, list] = {}
+        texts: dict[str, list] = {}
+        # one scan for both types: a row holds a number or a text
+        for key, num, txt, n, d in self._fetch("SELECT key, num, txt, count(*), sum(defect) "
+                                               "FROM rc_values GROUP BY key, num, txt"):
+            if num is not None:
+                numbers.setdefault(key, []).append((num, int(n), int(d)))
+            else:
+                texts.setdefault(key, []).append((txt, int(n), int(d)))
+        for found_by_key, target, numeric in ((numbers, counts.numbers, True),
+                                              (texts, counts.texts, False)):
             for key, found in found_by_key.items():
                 target[key] = Histogram.of(*_columns(found), numeric=numeric)
         return counts
@@ -200,55 +220,78 @@ class RootCauseWindow:
         pool_n, pool_d = self._run(sql.format(where=where, extra=""), **names).one()
         return MachineCounts(int(n), int(d), int(pool_n), int(pool_d))
 
+    def sequence_rows(self) -> SequenceRows:
+        """The window's parts in line order (first inspection), each event of them by time, and
+        the setting values (text and whole numbers) of those events: what the change-point
+        search orders per machine. Typed values, no JSON; one row per event or setting."""
+        parts = self._fetch("SELECT part, serial, defect FROM rc_parts ORDER BY first_at, first_id")
+        line = np.full(len(parts) + 1, -1, dtype=np.int64)   # rc_parts.part -> line index
+        line[[r[0] for r in parts]] = np.arange(len(parts))
+        events = self._fetch(f"SELECT p.part, e.machine, e.step, e.id FROM rc_parts p {self._join} "
+                             "process_events e ON e.serial = p.serial ORDER BY e.ts, e.id")
+        whole = "CAST(CAST(v.num AS BIGINT) AS TEXT)" if self._pg else \
+            "CAST(CAST(v.num AS INTEGER) AS TEXT)"
+        settings = self._fetch(
+            f"SELECT v.event_id, v.step || '.' || v.name, CASE WHEN v.kind = 'integer' THEN "
+            f"{whole} ELSE v.txt END FROM rc_parts p {self._join} process_values v ON v.serial = "
+            "p.serial WHERE v.kind IN ('integer', 'text')")
+        cols = list(zip(*events, strict=True)) or [(), (), (), ()]
+        sets = list(zip(*settings, strict=True)) or [(), (), ()]
+        return SequenceRows(
+            serials=[r[1] for r in parts], defect=np.array([r[2] for r in parts], dtype=bool),
+            part=line[np.asarray(cols[0], dtype=np.int64)],
+            machine=np.asarray(cols[1], dtype=object), step=np.asarray(cols[2], dtype=object),
+            event_id=np.asarray(cols[3], dtype=np.int64),
+            setting_event=np.asarray(sets[0], dtype=np.int64),
+            setting_key=np.asarray(sets[1], dtype=object),
+            setting_value=np.asarray(sets[2], dtype=object))
+
     def level_codes(self, features: Sequence[LevelFeature]
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Chunks of (level per part and feature, -1 where unknown; defect per part): the
-        levels are computed and pivoted in the database, Python sees CHUNK parts at a time."""
-        self._run("CREATE TEMP TABLE rc_tmap (f INTEGER, txt TEXT, level INTEGER)")
-        self._run("CREATE TEMP TABLE rc_nmap (f INTEGER, num FLOAT, level INTEGER)")
-        # keyed by (part, f): the pivot below reads it in part order instead of sorting it
-        self._run("CREATE TEMP TABLE rc_levels (part BIGINT, f INTEGER, level INTEGER, defect "
-                  "INTEGER, PRIMARY KEY (part, f))" + ("" if self._pg else " WITHOUT ROWID"))
-        tmap, nmap = [], []
-        for f, lf in enumerate(features):
-            if lf.source in ("machines", "text"):
-                tmap += [{"f": f, "t": str(k), "l": v} for k, v in lf.mapping.items()]
-            elif lf.source == "number_value":
-                nmap += [{"f": f, "n": float(k), "l": v} for k, v in lf.mapping.items()]
-        if tmap:
-            self._conn.execute(text("INSERT INTO rc_tmap VALUES (:f, :t, :l)"), tmap)
-        if nmap:
-            self._conn.execute(text("INSERT INTO rc_nmap VALUES (:f, :n, :l)"), nmap)
-        self._run("CREATE INDEX rc_tmap_f ON rc_tmap (f, txt)")
-        self._run("CREATE INDEX rc_nmap_f ON rc_nmap (f, num)")
-        for f, lf in enumerate(features):
-            self._run(f"INSERT INTO rc_levels {_level_sql(lf)}", f=f, key=lf.key)
-        if self._pg:
-            self._run("ANALYZE rc_levels")
-        width = len(features)
-        pivot = ", ".join(f"max(CASE WHEN l.f = {f} THEN l.level END)" for f in range(width))
-        result = self._run(f"SELECT l.part, max(l.defect), {pivot} FROM rc_levels l "
-                           "GROUP BY l.part ORDER BY l.part")
-        while rows := result.fetchmany(CHUNK):
-            arr = np.array([[-1 if v is None else v for v in r[2:]] for r in rows],
-                           dtype=np.int32).reshape(len(rows), width)
-            yield arr, np.array([r[1] for r in rows], dtype=np.int8)
+        """Chunks of (level per part and feature, -1 where unknown; defect per part), CHUNK
+        parts at a time: each feature's values of those parts read by index and turned into
+        levels with numpy (no per-part rows are stored or pivoted in the database)."""
+        last = int(self._fetch("SELECT coalesce(max(part), 0) FROM rc_parts")[0][0])
+        for lo in range(0, last, CHUNK):
+            size = min(CHUNK, last - lo)
+            between = {"lo": lo, "hi": lo + size}
+            codes = np.full((size, len(features)), -1, dtype=np.int32)
+            for f, lf in enumerate(features):
+                part, value = self._feature(lf, between)
+                codes[part - lo - 1, f] = _levels(lf, value)
+            part, defect = _two(self._fetch("SELECT part, defect FROM rc_parts WHERE part > :lo "
+                                            "AND part <= :hi", between), np.int8)
+            flags = np.zeros(size, dtype=np.int8)
+            flags[part - lo - 1] = defect
+            yield codes, flags
+
+    def _feature(self, lf: LevelFeature, between: dict) -> tuple[np.ndarray, np.ndarray]:
+        """(part, value) of one feature for the parts in (lo, hi]: the machine set at a step,
+        a parameter's number or its text."""
+        if lf.source == "machines":
+            sql = "SELECT part, mset FROM rc_steps WHERE step = :key"
+        else:
+            column = "txt" if lf.source == "text" else "num"
+            sql = f"SELECT part, {column} FROM rc_values WHERE key = :key AND {column} IS NOT NULL"
+        rows = self._fetch(f"{sql} AND part > :lo AND part <= :hi", {**between, "key": lf.key})
+        return _two(rows, np.float64 if lf.source.startswith("number") else object)
 
 
-def _level_sql(lf: LevelFeature) -> str:
-    """SELECT part, f, level, defect for one feature (binds :f and :key)."""
-    if lf.source == "machines":
-        return ("SELECT s.part, :f, m.level, s.defect FROM rc_steps s JOIN rc_tmap m ON "
-                "m.f = :f AND m.txt = s.mset WHERE s.step = :key")
-    if lf.source == "text":
-        return ("SELECT v.part, :f, m.level, v.defect FROM rc_values v JOIN rc_tmap m ON "
-                "m.f = :f AND m.txt = v.txt WHERE v.key = :key")
-    if lf.source == "number_value":
-        return ("SELECT v.part, :f, m.level, v.defect FROM rc_values v JOIN rc_nmap m ON "
-                "m.f = :f AND m.num = v.num WHERE v.key = :key")
-    level = " + ".join(f"CASE WHEN v.num >= {float(e)!r} THEN 1 ELSE 0 END" for e in lf.edges)
-    return (f"SELECT v.part, :f, {level or '0'}, v.defect FROM rc_values v WHERE v.key = :key "
-            "AND v.num IS NOT NULL")
+def _two(rows: list[tuple], kind: type) -> tuple[np.ndarray, np.ndarray]:
+    """Two columns of rows as (int64 array, array of `kind`)."""
+    both = np.array(rows, dtype=np.float64 if kind is not object else object).reshape(-1, 2)
+    return both[:, 0].astype(np.int64), both[:, 1].astype(kind)
+
+
+def _levels(lf: LevelFeature, values: np.ndarray) -> np.ndarray:
+    """A feature's level of each value (-1: a value its levels do not map)."""
+    if lf.source == "number":  # the number of edges at or below the value
+        return np.searchsorted(np.asarray(lf.edges, dtype=np.float64), values, side="right")
+    if not values.size:
+        return np.zeros(0, dtype=np.int64)
+    distinct, inverse = np.unique(values, return_inverse=True)
+    cast = float if lf.source == "number_value" else str
+    return np.array([lf.mapping.get(cast(v), -1) for v in distinct], dtype=np.int64)[inverse]
 
 
 def _columns(rows: list[tuple]) -> tuple[list, list[int], list[int]]:

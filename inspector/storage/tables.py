@@ -197,6 +197,22 @@ process_event_revisions = Table(  # earlier versions of events that a corrected 
     Index("ix_process_event_revisions_serial", "serial"),
 )
 
+process_values = Table(  # each event's parameters typed once at ingest: root cause reads no JSON
+    "process_values",
+    metadata,
+    Column("serial", String(128), primary_key=True),
+    Column("event_id", Id, primary_key=True, autoincrement=False),  # process_events.id
+    Column("name", String(64), primary_key=True),   # the parameter; its key is step.name
+    Column("step", String(64), nullable=False),
+    Column("machine", String(64), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False),
+    Column("kind", String(8), nullable=False),      # the JSON type: integer real text boolean json
+    Column("num", Float, nullable=True),            # integer and real values
+    Column("txt", Text, nullable=True),             # text; 'True'/'False'; JSON of the rest
+    Index("ix_process_values_event_id", "event_id"),
+    sqlite_with_rowid=False,  # clustered by serial: a window's parts read adjacent rows
+)
+
 forward_queue = Table(  # station side: rows still to reach the central database, in order
     "forward_queue",
     metadata,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
-from inspector.storage.events import EventFacts, EventStore, PartOutcome
+from inspector.storage.events import EventFacts, PartOutcome
+from inspector.storage.rootcause_queries import SequenceRows
 from inspector.trace.config import ChangePointConfig, RootCauseConfig
 from inspector.trace.features import is_defect
 from inspector.trace.missing import is_missing
@@ -159,23 +159,13 @@ def change_points(
     return segment_machines(defect, sequences, defect_class, config, alpha)
 
 
-def with_change_points(report: RootCauseReport, events: EventStore, since: datetime,
-                       until: datetime, station_id: str | None = None,
-                       config: RootCauseConfig | None = None) -> RootCauseReport:
-    """The report with the change points of its window read from the store (see
-    attach_change_points); a report that has them already is returned as it is."""
-    at = () if station_id is None else (station_id,)
-    return attach_change_points(
-        report, lambda: (events.outcomes(since, until, *at), events.facts(since, until, *at)),
-        config)
-
-
 def attach_change_points(
-    report: RootCauseReport, rows: Callable[[], tuple[Sequence[PartOutcome], Sequence[EventFacts]]],
+    report: RootCauseReport, sequences: Callable[[], tuple[np.ndarray, list[MachineSequence]]],
     config: RootCauseConfig | None = None,
 ) -> RootCauseReport:
-    """The report with the change points of its parts (`rows` loads them, only when the window
-    has at most changes.max_parts), or with the reason they were not searched."""
+    """The report with the change points of its parts (`sequences` orders them per machine,
+    only when the window has at most changes.max_parts), or with the reason they were not
+    searched."""
     if report.changes_message:
         return report
     cfg = config or RootCauseConfig()
@@ -187,14 +177,48 @@ def attach_change_points(
         return replace(report, changes_message=f"change points: not searched, the window has "
                        f"{report.parts} parts (changes.max_parts {search.max_parts}): choose a "
                        "shorter window")
-    outcomes, facts = rows()
-    found = change_points(outcomes, facts, report.defect_class, search, cfg.alpha,
-                          cfg.count_review_as_defect)
+    defect, machines = sequences()
+    found = segment_machines(defect, machines, report.defect_class, search, cfg.alpha)
     significant = sum(c.significant for c in found)
-    machines = len({c.machine for c in found})
-    message = (f"change points: {machines} machines with enough parts and defects searched, "
+    searched = len({c.machine for c in found})
+    message = (f"change points: {searched} machines with enough parts and defects searched, "
                f"{significant} significant at {cfg.alpha} (their own family at alpha/2)")
     return replace(report, changes=tuple(found), changes_message=message)
+
+
+def sequences_from_rows(rows: SequenceRows) -> tuple[np.ndarray, list[MachineSequence]]:
+    """What build_sequences makes of loaded rows, from a window counted in the database: each
+    machine's parts in its event order (a part's first pass there), and its settings."""
+    names, machine = np.unique(rows.machine.astype(str), return_inverse=True)
+    # a part's first pass on each machine, in event order
+    _, first = np.unique(machine * (rows.defect.size + 1) + rows.part, return_index=True)
+    first = np.sort(first)
+    by_machine = first[np.argsort(machine[first], kind="stable")]
+    starts = np.searchsorted(machine[by_machine], np.arange(names.size + 1))
+    # each setting value's event among the first passes (-1: a rework pass, not used)
+    ids = rows.event_id[by_machine]
+    order = np.argsort(ids)
+    found = np.searchsorted(ids[order], rows.setting_event)
+    found = np.minimum(found, max(ids.size - 1, 0))
+    hit = ids.size > 0 and rows.setting_event.size > 0
+    row = np.where(hit & (ids[order][found] == rows.setting_event), order[found], -1) \
+        if hit else np.full(rows.setting_event.size, -1)
+    serials = np.asarray(rows.serials, dtype=object)
+    sequences = []
+    for m, name in enumerate(names):
+        lo, hi = starts[m], starts[m + 1]
+        mine = by_machine[lo:hi]
+        parts = rows.part[mine]
+        values = {}
+        inside = np.flatnonzero((row >= lo) & (row < hi))
+        for key in sorted(set(rows.setting_key[inside].tolist())):
+            at = inside[rows.setting_key[inside] == key]
+            position = row[at] - lo
+            keep = np.argsort(position, kind="stable")
+            values[key] = (position[keep], rows.setting_value[at][keep])
+        sequences.append(MachineSequence(str(name), tuple(sorted(set(rows.step[mine].tolist()))),
+                                         parts, list(serials[parts]), values))
+    return rows.defect, sequences
 
 
 def segment_machines(defect: np.ndarray, sequences: Sequence[MachineSequence],

@@ -15,7 +15,11 @@ from inspector.errors import TraceError
 from inspector.storage.events import EventFacts, EventStore, PartOutcome
 from inspector.storage.rootcause_queries import RootCauseQueries
 from inspector.storage.window_counts import LevelFeature, WindowCounts
-from inspector.trace.changepoints import attach_change_points, with_change_points
+from inspector.trace.changepoints import (
+    attach_change_points,
+    build_sequences,
+    sequences_from_rows,
+)
 from inspector.trace.conditions import build_conditions
 from inspector.trace.config import RootCauseConfig
 from inspector.trace.counts import level_codes, window_counts
@@ -64,7 +68,8 @@ def root_cause(
             raise TraceError(_empty_window(events, since, until, station_id))
         check_labels(counts.labels, counts.parts, defect_class)
         report = analyze_counts(counts, window.level_codes, defect_class, cfg)
-    report = with_change_points(report, events, since, until, station_id, config)
+        report = attach_change_points(
+            report, lambda: sequences_from_rows(window.sequence_rows()), cfg)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
 
@@ -116,7 +121,8 @@ def analyze(
     counts = window_counts(feats, _labels(outcomes))
     report = analyze_counts(counts, lambda features: level_codes(feats, features), defect_class,
                             cfg)
-    return attach_change_points(report, lambda: (outcomes, facts), cfg)
+    return attach_change_points(report, lambda: build_sequences(
+        outcomes, facts, defect_class, cfg.count_review_as_defect), cfg)
 
 
 LevelCodes = Callable[[Sequence[LevelFeature]], Iterable[tuple[np.ndarray, np.ndarray]]]
