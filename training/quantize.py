@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from inspector.datasets import Sample, scan_dataset
-from inspector.errors import InspectorError, ModelError
+from inspector.errors import DatasetError, InspectorError, ModelError
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import headline, judge, score_samples, summarise
 from inspector.model.loader import load_classifier
@@ -48,8 +48,6 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def calibration_inputs(card: ModelCard, samples: list[Sample], n: int, seed: int) -> list[np.ndarray]:
     """N train images preprocessed as at serving time, each in every view: 1 x C x H x W arrays."""
-    if not samples:
-        raise InspectorError("the dataset has no train images to calibrate on")
     rng = np.random.default_rng(seed)
     chosen = [samples[i] for i in sorted(rng.permutation(len(samples))[:max(1, n)])]
     batch, _ = prepare_batch([read_image(s.path) for s in chosen], card.input_size)
@@ -94,23 +92,26 @@ def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: a
         # fold in; calibration holds every input's activations, ~4 GB at 64 images x 4 views)
 
 
-def _judged(model, samples: list[Sample]) -> tuple[dict, dict[str, tuple[str, str]]]:
-    """(headline figures, each part's (verdict, class)) of one graph on one split."""
+def _judged(model, samples: list[Sample]) -> tuple[dict, dict[str, tuple[str, str, float]]]:
+    """(headline figures, each part's (verdict, class, defect score)) of one graph on one split."""
     scored = score_samples(model, samples)
     verdicts = judge(model, scored)
     labels = [model.card.classes[int(k)] for k in scored.probs.argmax(axis=1)]
-    parts = {f"{s.label}/{s.path.name}": (v.value, c)
-             for s, v, c in zip(scored.samples, verdicts, labels, strict=True)}
+    parts = {f"{s.label}/{s.path.name}": (v.value, c, round(float(score), 4))
+             for s, v, c, score in zip(scored.samples, verdicts, labels, scored.defect_scores, strict=True)}
     return headline(summarise(model, scored)), parts
 
 
 def compare(float_model, int8_model, samples: list[Sample]) -> dict:
-    """Both graphs' figures on one split and every part whose verdict or class changes."""
+    """Both graphs' figures on one split and every part whose verdict or class changes (with both
+    defect scores), and how far the defect scores moved."""
     f_fig, f_parts = _judged(float_model, samples)
     q_fig, q_parts = _judged(int8_model, samples)
     changed = [{"part": k, "float": list(f_parts[k]), "int8": list(q_parts[k])}
-               for k in f_parts if f_parts[k] != q_parts.get(k)]
-    return {"float": f_fig, "int8": q_fig, "changed": changed}
+               for k in f_parts if f_parts[k][:2] != q_parts[k][:2]]
+    moved = np.abs([f_parts[k][2] - q_parts[k][2] for k in f_parts])
+    return {"float": f_fig, "int8": q_fig, "changed": changed,
+            "score_moved": {"median": float(np.median(moved)), "max": float(moved.max())}}
 
 
 def _command() -> str:
@@ -125,6 +126,9 @@ def main(args: argparse.Namespace) -> dict:
         raise ModelError(f"{bundle} is a good-only gate: its bank and calibration were fitted on "
                          "float features; quantise a classifier")
     index = scan_dataset(args.dataset, args.split_csv)
+    empty = [split for split in ("train", "val", "test") if not index.split(split)]
+    if empty:  # train calibrates, val and test judge: each needs images
+        raise DatasetError(f"{args.dataset}: no images in split(s) {', '.join(empty)}")
     inputs = calibration_inputs(card, index.split("train"), args.calibration_images, args.seed)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         staged = Path(tmp) / INT8_ONNX_FILE

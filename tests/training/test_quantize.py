@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from inspector.errors import ModelError
+from inspector.errors import DatasetError, ModelError
 from inspector.model.card import CARD_FILE, ModelCard
 from inspector.model.loader import load_classifier
 from inspector.model.onnx_backend import INT8_ONNX_FILE, ONNX_FILE, OnnxClassifier, weights_hash
@@ -128,3 +128,18 @@ def test_quantize_command_gives_a_clear_error_for_a_missing_bundle(tmp_path, syn
                           str(synthetic_dataset)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "does not exist" in out.stderr
     assert not (tmp_path / "nothing").exists()
+
+
+def test_quantize_needs_val_and_test_images_and_writes_nothing_without(tmp_path, tiny_bundle,
+                                                                      synthetic_dataset):
+    from training.quantize import get_args_parser, main
+
+    paths = sorted((synthetic_dataset / "images").rglob("*.png"))
+    rows = [f"{p.relative_to(synthetic_dataset)},{p.parent.name},train" for p in paths]
+    csv = tmp_path / "split.csv"
+    csv.write_text("image,label,split\n" + "\n".join(rows) + "\n")
+    bundle = _copy(tiny_bundle, tmp_path)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    with pytest.raises(DatasetError, match=r"no images in split\(s\) val, test"):
+        main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--split-csv", str(csv)]))
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
