@@ -37,10 +37,13 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
     p.add_argument("--format", choices=FORMATS, default="qdq",
                    help="QDQ (quantise/dequantise pairs ONNX Runtime fuses) or QOperator (QLinearConv)")
-    p.add_argument("--method", choices=METHODS, default="entropy", help="activation range calibration")
+    p.add_argument("--method", choices=METHODS, default="minmax", help="activation range calibration")
     p.add_argument("--calibration-images", type=int, default=64,
                    help="train images to calibrate on, each in every test-time view of the card")
     p.add_argument("--keep-float", default="", help="comma-separated node names left in float32")
+    p.add_argument("--quantize-input", action="store_true",
+                   help="quantise the nodes that read the image too (by default they stay float: on "
+                        "magnetic-tile val an 8-bit input lost a defect, docs/benchmarks.md)")
     p.add_argument("--seed", type=int, default=0, help="which train images calibrate")
     p.add_argument("--threads", type=int, default=2)
     return p
@@ -68,8 +71,22 @@ class _Reader:
         return self._items
 
 
-def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: argparse.Namespace) -> None:
-    """ONNX Runtime's static quantisation: int8 per-channel weights, uint8 activations."""
+def kept_float(graph: Path, args: argparse.Namespace) -> list[str]:
+    """The nodes left in float32: those named, and unless --quantize-input those reading the image."""
+    import onnx
+
+    named = [n for n in args.keep_float.split(",") if n]
+    if args.quantize_input:
+        return named
+    model = onnx.load(str(graph))
+    inputs = {i.name for i in model.graph.input}
+    return named + [n.name for n in model.graph.node if inputs & set(n.input) and n.name not in named]
+
+
+def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: argparse.Namespace
+                   ) -> list[str]:
+    """ONNX Runtime's static quantisation: int8 per-channel weights, uint8 activations; returns the
+    nodes left in float32."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -81,15 +98,17 @@ def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: a
     with tempfile.TemporaryDirectory(prefix="quantize-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shapes inferred, graph simplified first
+        left_float = kept_float(prepared, args)
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[args.method]
         quantize_static(
             str(prepared), str(target), _Reader("image", inputs),
             quant_format=QuantFormat.QDQ if args.format == "qdq" else QuantFormat.QOperator,
             per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-            calibrate_method=method, nodes_to_exclude=[n for n in args.keep_float.split(",") if n])
+            calibrate_method=method, nodes_to_exclude=left_float)
         # (not CalibMaxIntermediateOutputs: in ONNX Runtime 1.32 it drops the outputs it should
         # fold in; calibration holds every input's activations, ~4 GB at 64 images x 4 views)
+    return left_float
 
 
 def _judged(model, samples: list[Sample]) -> tuple[dict, dict[str, tuple[str, str, float]]]:
@@ -132,12 +151,12 @@ def main(args: argparse.Namespace) -> dict:
     inputs = calibration_inputs(card, index.split("train"), args.calibration_images, args.seed)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         staged = Path(tmp) / INT8_ONNX_FILE
-        quantize_graph(bundle / ONNX_FILE, staged, inputs, args)
+        left_float = quantize_graph(bundle / ONNX_FILE, staged, inputs, args)
         record = {"weights_hash": weights_hash(staged), "from_weights_hash": card.weights_hash,
                   "format": args.format, "per_channel": True, "weights": "int8", "activations": "uint8",
                   "method": args.method, "calibration_images": args.calibration_images,
                   "calibration_inputs": len(inputs), "calibration_seed": args.seed,
-                  "views": card.tta_views, "keep_float": [n for n in args.keep_float.split(",") if n]}
+                  "views": card.tta_views, "keep_float": left_float}
         trial = dataclasses.replace(card, int8=record)
         int8_model = OnnxClassifier(Path(tmp), trial, threads=args.threads, graph="int8")
         int8_model.gate = float_model.gate  # the gate stays float: its bank holds float features

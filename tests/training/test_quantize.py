@@ -54,6 +54,7 @@ def test_quantize_writes_the_int8_graph_and_records_it_in_the_card(quantized, ti
     assert card.int8["weights_hash"] == weights_hash(bundle / INT8_ONNX_FILE) == printed["weights_hash"]
     assert card.int8["from_weights_hash"] == card.weights_hash
     assert card.int8["calibration_inputs"] == 8 * len(card.tta_views)  # every view of each image
+    assert len(card.int8["keep_float"]) == 1  # the node reading the image stays float by default
     figures = card.int8["figures"]
     assert set(figures) == {"val", "test"}
     for split in figures.values():
