@@ -229,7 +229,7 @@ class RootCauseWindow:
         search orders per machine. Typed values, no JSON; one row per event or setting."""
         parts = self._fetch("SELECT part, serial, defect FROM rc_parts ORDER BY first_at, first_id")
         line = np.full(len(parts) + 1, -1, dtype=np.int64)   # rc_parts.part -> line index
-        line[[r[0] for r in parts]] = np.arange(len(parts))
+        line[np.fromiter((r[0] for r in parts), np.int64, len(parts))] = np.arange(len(parts))
         events = self._fetch(f"SELECT p.part, e.machine, e.step, e.id FROM rc_parts p {self._join} "
                              "process_events e ON e.serial = p.serial ORDER BY e.ts, e.id")
         whole = "CAST(CAST(v.num AS BIGINT) AS TEXT)" if self._pg else \
@@ -238,16 +238,14 @@ class RootCauseWindow:
             f"SELECT v.event_id, v.step || '.' || v.name, CASE WHEN v.kind = 'integer' THEN "
             f"{whole} ELSE v.txt END FROM rc_parts p {self._join} process_values v ON v.serial = "
             "p.serial WHERE v.kind IN ('integer', 'text')")
-        cols = list(zip(*events, strict=True)) or [(), (), (), ()]
-        sets = list(zip(*settings, strict=True)) or [(), (), ()]
+        p = np.array(parts, dtype=object).reshape(-1, 3)
+        e = np.array(events, dtype=object).reshape(-1, 4)
+        v = np.array(settings, dtype=object).reshape(-1, 3)
         return SequenceRows(
-            serials=[r[1] for r in parts], defect=np.array([r[2] for r in parts], dtype=bool),
-            part=line[np.asarray(cols[0], dtype=np.int64)],
-            machine=np.asarray(cols[1], dtype=object), step=np.asarray(cols[2], dtype=object),
-            event_id=np.asarray(cols[3], dtype=np.int64),
-            setting_event=np.asarray(sets[0], dtype=np.int64),
-            setting_key=np.asarray(sets[1], dtype=object),
-            setting_value=np.asarray(sets[2], dtype=object))
+            serials=p[:, 1].tolist(), defect=p[:, 2].astype(bool),
+            part=line[e[:, 0].astype(np.int64)], machine=e[:, 1], step=e[:, 2],
+            event_id=e[:, 3].astype(np.int64), setting_event=v[:, 0].astype(np.int64),
+            setting_key=v[:, 1], setting_value=v[:, 2])
 
     def level_codes(self, features: Sequence[LevelFeature]
                     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
