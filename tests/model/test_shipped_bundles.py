@@ -14,6 +14,7 @@ from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate
 from inspector.model.feature_bank import FeatureBank
 from inspector.model.loader import load_classifier
+from inspector.model.onnx_backend import INT8_ONNX_FILE, weights_hash
 from inspector.model.preprocess import prepare_batch, read_image
 from inspector.model.runtime import image_only_score
 from inspector.model.thresholds import NG_ABOVE_GOOD
@@ -196,3 +197,31 @@ def test_attach_gate_options_make_the_gate_lighter(tmp_path):
     assert card.tta_views == ["identity"] and card.feature_bank["window_bank"] is False
     plain = CliRunner().invoke(app, ["attach-gate", str(bundle), gate])  # re-attached as shipped
     assert plain.exit_code == 0 and "window_bank" not in ModelCard.load(bundle).gate_card.feature_bank
+
+
+def test_default_model_runs_its_int8_graph_which_kept_the_test_figures():
+    # Issue 32: the INT8 graph (inspector quantize) runs only because, at the card's thresholds,
+    # it kept the float graph's test recall, false-reject rate and macro-F1.
+    folder = WEIGHTS / "magnetic-tile"
+    card = ModelCard.load(folder)
+    assert card.graph == "int8" and card.int8["kept_test_figures"] is True
+    assert card.int8["from_weights_hash"] == card.weights_hash == weights_hash(folder / "model.onnx")
+    assert card.int8["weights_hash"] == weights_hash(folder / INT8_ONNX_FILE)
+    assert card.int8["command"].startswith("inspector quantize weights/magnetic-tile ")
+    test = card.int8["figures"]["test"]
+    for key in ("defect_recall", "false_reject_rate", "macro_f1"):
+        assert test["int8"][key] == test["float"][key] == card.metrics["test"][key]
+    assert test["int8"]["n"] == 268 and test["changed"] == []  # no test part changed verdict or class
+    model = load_classifier(folder)
+    assert model.onnx_file == INT8_ONNX_FILE and ".int8-" in model.card.version
+
+
+def test_default_models_int8_and_float_graphs_judge_the_sample_alike(sample):
+    images = [read_image(s.path) for s in sample]
+    folder = WEIGHTS / "magnetic-tile"
+    int8 = load_classifier(folder).predict(images, heatmaps=False)
+    plain = load_classifier(folder, graph="float").predict(images, heatmaps=False)
+    assert [p.verdict for p in int8] == [p.verdict for p in plain]
+    assert [p.label for p in int8] == [p.label for p in plain]
+    moved = [abs(a.defect_score - b.defect_score) for a, b in zip(int8, plain, strict=True)]
+    assert 0 < max(moved) < 0.06  # its own scores (test: median 0.0001, most 0.057)
