@@ -101,6 +101,11 @@ class MqttLineConfig(BaseModel):
     stop_timeout_s: float = Field(
         5.0, ge=0, le=120,
         description="At stop, longest wait for the broker to acknowledge published results.")
+    linger_s: float = Field(
+        0.05, ge=0, le=1,
+        description="While results keep coming, the result worker reads the store and publishes "
+        "at most this often, so one read and one wake serve many results: a result waits at most "
+        "this much longer; one after a quiet spell goes at once. 0: every result at once.")
 
     @field_validator(*TOPIC_PLACEHOLDERS)
     @classmethod

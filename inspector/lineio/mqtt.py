@@ -96,7 +96,8 @@ class MqttLine:
         self._looping = False  # paho's network thread runs
         self.sender = ResultSender(
             SenderSettings(ctx.station_id, cfg.name, cfg.queue_size, cfg.max_inflight,
-                           cfg.save_interval_s, cfg.poll_interval_s, cfg.stop_timeout_s),
+                           cfg.save_interval_s, cfg.poll_interval_s, cfg.stop_timeout_s,
+                           cfg.linger_s),
             partial(DeliveryStore.open, ctx.db_url), self._send_result, lambda: self.connected)
 
     @classmethod

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -68,11 +68,15 @@ def _finite(value: Any) -> float | None:
 
 
 def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
+    # In UTC, as the store gives it back: a row sent from memory reads as one read from the store.
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def result_payload(row: Inspection, seq: int | None = None) -> dict[str, Any]:
-    """One part's result message: its row's facts a PLC/MES needs (dedupe on part_id)."""
+    """One part's result message: its row's facts a PLC/MES needs (dedupe on part_id).
+
+    Numbers as the store keeps them (plain floats; NaN, and infinity, which JSON cannot carry,
+    as null) so the message is the same whether the row came from memory or from the store."""
     return {
         "part_id": row.part_id,
         "part_ref": row.part_ref,
@@ -82,14 +86,14 @@ def result_payload(row: Inspection, seq: int | None = None) -> dict[str, Any]:
         "verdict": str(row.verdict),
         "status": str(row.status),
         "label": row.label,
-        "defect_score": row.defect_score,
-        "anomaly_score": row.anomaly_score,
+        "defect_score": _finite(row.defect_score),
+        "anomaly_score": _finite(row.anomaly_score),
         "scores": {str(k): _finite(v) for k, v in dict(row.scores or {}).items()},
         "model_version": row.model_version,
-        "thresholds": {"ng": row.threshold_ng, "review": row.threshold_review},
+        "thresholds": {"ng": _finite(row.threshold_ng), "review": _finite(row.threshold_review)},
         "captured_at": _time(row.captured_at),
         "inspected_at": _time(row.inspected_at),
-        "latency_ms": row.latency_ms,
+        "latency_ms": _finite(row.latency_ms),
         "error": row.error,
         "seq": seq,
     }

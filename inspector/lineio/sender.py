@@ -42,6 +42,10 @@ class SenderSettings:
     save_interval_s: float = 0.5
     poll_interval_s: float = 1.0
     stop_timeout_s: float = 5.0
+    # After a step that sent or settled rows, the worker waits this long before the next, so
+    # that one store read and one wake take the rows and acknowledgements that came meanwhile.
+    # A result waits at most this much longer; one after a quiet spell goes at once.
+    linger_s: float = 0.05
 
 
 class ResultSender:
@@ -52,6 +56,11 @@ class ResultSender:
     which is the truth. The worker sends up to `max_inflight` unacknowledged rows; the cursor
     moves over each acknowledged prefix and is saved every `save_interval_s` and at stop. After
     a restart, rows after the saved cursor are sent again (consumers dedupe on part_id).
+
+    What to send and in which order always comes from the store (ids and part ids after the
+    last row sent); a row's content comes from the offered row in memory when there is one, and
+    from the store otherwise (journal replays, a full queue, a restart). While rows keep coming
+    the worker steps at most every `linger_s`, so one read serves many rows.
     """
 
     def __init__(self, settings: SenderSettings, open_store: Callable[[], DeliveryStore],
@@ -59,6 +68,10 @@ class ResultSender:
         self.settings = settings
         self._open_store, self._send, self._connected = open_store, send, connected
         self._queue: queue.Queue[Inspection] = queue.Queue(settings.queue_size)
+        self._offered: dict[str, Inspection] = {}  # part_id -> offered row not sent yet, oldest first
+        self._news = True         # rows offered (or missed) since the last store read
+        self._caught_up = False   # the last store read reached the newest row
+        self._next_read = 0.0     # the store is read at least this often without news
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -90,6 +103,7 @@ class ResultSender:
             self._queue.put_nowait(row)
         except queue.Full:
             self.queue_full += 1
+        self._news = True
         self._wake.set()
 
     def wake(self) -> None:
@@ -111,22 +125,27 @@ class ResultSender:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._step()
+                if self._step() and self._caught_up:
+                    # Coalesce: wakes during the linger (offers, acks) are served by one step.
+                    # Not when behind: the window's acknowledgements must refill it at once.
+                    self._stop.wait(self.settings.linger_s)
             except Exception:  # the worker's top: log with the traceback and go on
                 logger.exception("result sender %s failed; retrying", self.settings.output)
                 self._stop.wait(self.settings.poll_interval_s)
         self._finish()
 
-    def _step(self) -> None:
+    def _step(self) -> bool:
+        """One round of work; True when it sent or acknowledged rows."""
         self._wake.wait(self.settings.poll_interval_s)
         self._wake.clear()
         self._drain()
         if self._store is None and not self._open():
-            return
-        self._settle()
+            return False
+        done = self._settle()
         if self._connected():
-            self._fill()
+            done += self._fill()
         self._measure()
+        return done > 0
 
     def _open(self) -> bool:
         s = self.settings
@@ -145,34 +164,64 @@ class ResultSender:
         return True
 
     def _drain(self) -> None:
-        """Announced rows only wake the worker: the store says what to send, in order."""
+        """Keep the announced rows' content; the store says what to send, and in which order."""
+        offered, cap = self._offered, self.settings.queue_size
         try:
             while True:
-                self._queue.get_nowait()
+                row = self._queue.get_nowait()
+                offered[row.part_id] = row
+                if len(offered) > cap:  # never found in the store yet (away, or stored later)
+                    del offered[next(iter(offered))]
         except queue.Empty:
             pass
 
-    def _fill(self) -> None:
-        """Send rows after the last one sent, up to max_inflight unacknowledged."""
-        assert self._store is not None
+    def _fill(self, force: bool = False) -> int:
+        """Send rows after the last one sent, up to the window of unacknowledged ones.
+
+        The store is read when rows were offered since the last read, when that read did not
+        reach the newest row, or every poll interval (rows stored without an offer)."""
+        now, sent = time.monotonic(), 0
+        if not (force or self._news or not self._caught_up or now >= self._next_read):
+            return 0
         room = self.window - len(self._inflight)
         while room > 0:
-            rows = self._store.rows_after(self.settings.station_id, self._read_pos,
-                                          min(room, BATCH))
+            self._news, self._caught_up = False, False
+            self._next_read = now + self.settings.poll_interval_s
+            rows, more = self._next_rows(min(room, BATCH))
             for row_id, row in rows:
                 receipt = self._send(row_id, row)
                 if receipt is None:  # the transport cannot take more now: again later
-                    return
+                    return sent
                 self._inflight[row_id] = (row, receipt)
                 self._read_pos = row_id
                 self.sent += 1
+                sent += 1
                 room -= 1
-            if len(rows) < BATCH:
-                return
+            if not more:
+                self._caught_up = True
+                return sent
+        return sent
 
-    def _settle(self) -> None:
-        """Move the cursor over the acknowledged prefix; save it when due."""
+    def _next_rows(self, want: int) -> tuple[list[tuple[int, Inspection]], bool]:
+        """Up to `want` rows after the last one sent (the offered row's content, else the
+        store's), and whether more are stored after them."""
+        assert self._store is not None
+        station = self.settings.station_id
+        ids = self._store.ids_after(station, self._read_pos, want + 1)  # one more: any left?
+        self._drain()  # rows offered while the store was read
+        rows = [(row_id, self._offered.pop(part_id, None)) for row_id, part_id in ids[:want]]
+        missing = [row_id for row_id, row in rows if row is None]
+        if missing:
+            stored = self._store.rows_by_id(station, missing)
+            # A row deleted between the two reads is gone: passed over, as one read would.
+            rows = [(row_id, stored[row_id] if row is None else row) for row_id, row in rows
+                    if row is not None or row_id in stored]
+        return rows, len(ids) > want  # type: ignore[return-value]
+
+    def _settle(self) -> int:
+        """Move the cursor over the acknowledged prefix; save it when due. Returns how many."""
         self._resend_refused()
+        settled = 0
         while self._inflight:
             row_id, (_, receipt) = next(iter(self._inflight.items()))
             if not receipt.is_published() or receipt.refused:
@@ -180,8 +229,10 @@ class ResultSender:
             self._inflight.popitem(last=False)
             self.cursor = row_id
             self.delivered += 1
+            settled += 1
         if self.cursor != self._saved and time.monotonic() >= self._next_save:
             self._save()
+        return settled
 
     def _resend_refused(self) -> None:
         """Rows the receiver answered without taking them (over its quota, say) go again, in
@@ -212,6 +263,10 @@ class ResultSender:
 
     def _measure(self, force: bool = False) -> None:
         assert self._store is not None
+        if self._caught_up and not force and self._connected():
+            # The last read reached the newest row: what lies after the cursor is in flight.
+            self.backlog = len(self._inflight)
+            return
         now = time.monotonic()
         if now < self._next_measure and not force:
             return
@@ -229,7 +284,7 @@ class ResultSender:
         try:
             while time.monotonic() < deadline and self._connected():
                 self._settle()
-                self._fill()
+                self._fill(force=True)
                 if not self._inflight:
                     break
                 time.sleep(0.02)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from inspector.domain import Inspection
 from inspector.errors import StoreError
@@ -13,6 +14,15 @@ from inspector.storage.engine import create_engine_for
 from inspector.storage.migrate import upgrade
 from inspector.storage.rows import from_row
 from inspector.storage.tables import delivery_cursors, inspections
+
+# Built once: a result output runs these many times a second, and a prebuilt statement skips
+# SQLAlchemy's per-call construction (its compiled form is cached).
+_IDS_AFTER = (select(inspections.c.id, inspections.c.part_id)
+              .where(inspections.c.station_id == bindparam("station_id"),
+                     inspections.c.id > bindparam("after_id"))
+              .order_by(inspections.c.id).limit(bindparam("limit")))
+_ROWS_BY_ID = select(inspections).where(inspections.c.station_id == bindparam("station_id"),
+                                        inspections.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class DeliveryStore(DatabaseAccess):
@@ -72,6 +82,20 @@ class DeliveryStore(DatabaseAccess):
                 .order_by(c.id).limit(limit))
         with self._connection("read undelivered rows from") as conn:
             return [(row.id, from_row(row._mapping)) for row in conn.execute(stmt)]
+
+    def ids_after(self, station_id: str, after_id: int, limit: int) -> list[tuple[int, str]]:
+        """Up to `limit` (id, part_id) of the station's rows with id > after_id, oldest first:
+        what to send next, without reading whole rows."""
+        with self._connection("read undelivered row ids from") as conn:
+            result = conn.execute(_IDS_AFTER, {"station_id": station_id, "after_id": after_id,
+                                               "limit": limit})
+            return [(row_id, part_id) for row_id, part_id in result]
+
+    def rows_by_id(self, station_id: str, ids: Sequence[int]) -> dict[int, Inspection]:
+        """The station's rows with these ids (those that exist), by id."""
+        with self._connection("read undelivered rows from") as conn:
+            result = conn.execute(_ROWS_BY_ID, {"station_id": station_id, "ids": list(ids)})
+            return {row.id: from_row(row._mapping) for row in result}
 
     def result(self, station_id: str, key: str) -> tuple[int, Inspection] | None:
         """The station's stored row whose part id, or else whose part_ref, is `key` (with its id)."""
