@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from inspector.model.preprocess import place, standardise
+from inspector.model.preprocess import Canvas, canvas_hw, place, standardise
 
 
 @dataclass(frozen=True)
@@ -26,13 +26,15 @@ class AugmentConfig:
     crop_margin: int = 0
 
 
-def _geometry(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, cfg: AugmentConfig):
+def _geometry(img: np.ndarray, mask: np.ndarray | None, rng: np.random.Generator, cfg: AugmentConfig,
+              quarter_turns: bool = True):
     s = rng.uniform(*cfg.scale)
     if s < 0.999:
         h, w = max(1, round(img.shape[0] * s)), max(1, round(img.shape[1] * s))
         img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
         mask = None if mask is None else cv2.resize(mask, (w, h), interpolation=cv2.INTER_NEAREST)
-    k = int(rng.integers(4))
+    # A non-square canvas takes no quarter turn: it would stand the part across the canvas.
+    k = int(rng.integers(4)) if quarter_turns else 2 * int(rng.integers(2))
     flip = bool(rng.integers(2))
     img = np.rot90(img, k)
     mask = None if mask is None else np.rot90(mask, k)
@@ -50,18 +52,20 @@ def _photometric(img: np.ndarray, rng: np.random.Generator, cfg: AugmentConfig) 
     return standardise(np.clip(x, 0.0, 1.0) * 255.0)
 
 
-def augment_full(img: np.ndarray, mask: np.ndarray | None, size: int, rng: np.random.Generator,
+def augment_full(img: np.ndarray, mask: np.ndarray | None, size: Canvas, rng: np.random.Generator,
                  cfg: AugmentConfig) -> tuple[np.ndarray, np.ndarray | None]:
-    """A full training canvas: random scale, rot90/flip, photometric jitter, random placement."""
-    img, mask = _geometry(img, mask, rng, cfg)
+    """A full training canvas: random scale, rot90 (square canvases; else rot180) and flip,
+    photometric jitter, random placement."""
+    height, width = canvas_hw(size)
+    img, mask = _geometry(img, mask, rng, cfg, quarter_turns=height == width)
     content = _photometric(img, rng, cfg)
     h, w = content.shape
-    top, left = int(rng.integers(size - h + 1)), int(rng.integers(size - w + 1))
-    canvas, _ = place(content, size, top, left)
+    top, left = int(rng.integers(height - h + 1)), int(rng.integers(width - w + 1))
+    canvas, _ = place(content, (height, width), top, left)
     canvas += rng.normal(0.0, cfg.noise, canvas.shape).astype(np.float32)
     mask_canvas = None
     if mask is not None:
-        mask_canvas = np.zeros((size, size), dtype=np.uint8)
+        mask_canvas = np.zeros((height, width), dtype=np.uint8)
         mask_canvas[top:top + h, left:left + w] = mask
     return canvas, mask_canvas
 

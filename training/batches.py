@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from inspector.model.preprocess import Canvas
 from training.augment import AugmentConfig, augment_crop, augment_full
 from training.data import CachedSplit
 from training.synthetic_defects import MIXES, synthesize
@@ -69,7 +70,7 @@ class BalancedSampler:
     [good, anomaly]; synthetic defects are the anomaly class).
     """
 
-    def __init__(self, data: CachedSplit, n_classes: int, good_index: int, size: int, seed: int,
+    def __init__(self, data: CachedSplit, n_classes: int, good_index: int, size: Canvas, seed: int,
                  augment: AugmentConfig | None = None, recipe: str = MASK_SUPERVISED,
                  synth: SynthConfig | None = None, anomaly_index: int = 1,
                  good_share: float | None = None) -> None:

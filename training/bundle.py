@@ -29,6 +29,7 @@ from inspector.model.thresholds import choose as choose_thresholds_by_rule
 from training import feature_bank
 from training import report as reports
 from training.batches import GOOD_ONLY
+from training.canvas import canvas_of
 from training.export import write_bundle
 from training.loop import fast_bf16
 from training.prepare import Run
@@ -73,9 +74,12 @@ def code_version() -> str:
 
 def make_card(run: Run, parts: Parts, thresholds: Thresholds, data_hash: str, metrics_: dict) -> ModelCard:
     args = run.args
+    height, width = canvas_of(args)
+    square = height == width
     return ModelCard(
-        name=args.name or args.out.name, arch="segdec",
-        classes=run.classes, good_classes=run.good, input_size=args.input_size, thresholds=thresholds,
+        name=args.name or args.out.name, arch="segdec", classes=run.classes, good_classes=run.good,
+        input_size=height if square else args.input_size, input_shape=None if square else [height, width],
+        thresholds=thresholds,
         arch_params={"widths": [int(w) for w in args.widths.split(",")], "head_width": args.head_width},
         tta_views=[v for v in args.tta.split(",") if v], recipe=run.recipe, data_hash=data_hash,
         weights_hash=parts.weights_hash,
@@ -200,7 +204,7 @@ def _val_rule(run: Run) -> ThresholdRule:
 def _add_feature_bank(run: Run, parts: Parts, model: torch.nn.Module, provisional: ModelCard) -> None:
     """Good-only: bank the good training windows and images beside the graph, calibrate (ONNX)."""
     args, folder = run.args, parts.folder
-    bank = feature_bank.build_bank(model, run.train.samples, args.input_size, torch.device("cpu"),
+    bank = feature_bank.build_bank(model, run.train.samples, canvas_of(args), torch.device("cpu"),
                                    args.seed, args.bank_size, args.bank_pool,
                                    not args.no_image_bank)
     bank.save(folder / bank_file_for(ONNX_FILE))

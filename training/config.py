@@ -13,6 +13,7 @@ from inspector.model.feature_bank import POOL
 from inspector.model.preprocess import DEFAULT_VIEWS, VIEWS
 from inspector.model.thresholds import GATE_FRR
 from training.batches import GOOD_ONLY, LABELS_ONLY, MASK_SUPERVISED
+from training.canvas import parse_canvas
 from training.feature_bank import BANK_SIZE
 from training.synthetic_defects import MIXES
 
@@ -45,6 +46,10 @@ class TrainingConfig(BaseModel):
     loader_workers: int = 0
     # The network and its input.
     input_size: int = 320
+    # auto: a rectangle of about input_size^2 pixels shaped like the training images when their
+    # median height/width is past 1.25 (long narrow parts keep their resolution), else the square;
+    # square; or HEIGHTxWIDTH.
+    canvas: str = "auto"
     widths: str = "32,32,48,64"
     head_width: int = 64
     tta: str = ",".join(DEFAULT_VIEWS)
@@ -81,6 +86,12 @@ class TrainingConfig(BaseModel):
         if not views or len(set(views)) != len(views):
             raise ValueError(f"name each view once, got {value!r}")
         return ",".join(views)
+
+    @field_validator("canvas")
+    @classmethod
+    def _canvas(cls, value: str) -> str:
+        parse_canvas(value)  # a ValueError names what it takes
+        return value
 
     @field_validator("widths")
     @classmethod

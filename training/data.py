@@ -10,7 +10,7 @@ import numpy as np
 
 from inspector.datasets import Sample
 from inspector.errors import DatasetError
-from inspector.model.preprocess import read_image, resize_to_fit
+from inspector.model.preprocess import Canvas, read_image, resize_to_fit
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class CachedSplit:
         return [np.flatnonzero(labels == k) for k in range(n_classes)]
 
 
-def _load_mask(sample: Sample, shape: tuple[int, int], size: int, use_masks: bool,
+def _load_mask(sample: Sample, shape: tuple[int, int], size: Canvas, use_masks: bool,
                good: set[str]) -> np.ndarray | None:
     if not use_masks:
         return None
@@ -49,7 +49,7 @@ def _load_mask(sample: Sample, shape: tuple[int, int], size: int, use_masks: boo
     return (resize_to_fit(raw, size, mask=True) > 127).astype(np.uint8)[:h, :w]
 
 
-def load_split(samples: list[Sample], classes: list[str], size: int, use_masks: bool,
+def load_split(samples: list[Sample], classes: list[str], size: Canvas, use_masks: bool,
                good: set[str]) -> CachedSplit:
     """Read every sample once; corrupt, unreadable or empty files are skipped with a warning."""
     out = CachedSplit()

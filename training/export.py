@@ -25,7 +25,7 @@ def export_onnx(model: torch.nn.Module, card: ModelCard, path: Path) -> None:
     outputs = ["logits", "defect_map"]
     if card.feature_bank is not None:  # a gate with a feature bank also outputs patch features
         net, outputs = WithFeatures(net), [*outputs, "features"]
-    dummy = torch.zeros(2, card.channels, card.input_size, card.input_size)
+    dummy = torch.zeros(2, card.channels, *card.canvas)  # the graph's input is fixed to the card's canvas
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter is not actionable here
         torch.onnx.export(

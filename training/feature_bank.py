@@ -19,7 +19,7 @@ from inspector.model.feature_bank import (
     image_descriptor,
     pooled_cells,
 )
-from inspector.model.preprocess import Placement, prepare_batch, read_image
+from inspector.model.preprocess import Canvas, Placement, prepare_batch, read_image
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ POOL_SIZE = 40_000      # random patches the greedy selection starts from
 PROJECTION_DIMS = 32    # the greedy selection compares random projections (faster, nearly as good)
 
 
-def _prepared_batches(samples: Sequence[Sample], size: int, batch: int, purpose: str
+def _prepared_batches(samples: Sequence[Sample], size: Canvas, batch: int, purpose: str
                       ) -> Iterator[tuple[np.ndarray, list[Placement]]]:
     """Readable images in batches, prepared like serving; unreadable ones are named and skipped."""
     for start in range(0, len(samples), batch):
@@ -43,7 +43,7 @@ def _prepared_batches(samples: Sequence[Sample], size: int, batch: int, purpose:
 
 
 @torch.inference_mode()
-def good_features(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+def good_features(model: torch.nn.Module, samples: Sequence[Sample], size: Canvas, device: torch.device,
                   pool: int, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
     """(window features P x C, image descriptors N x 2C) of every readable image, as served."""
     model.eval()
@@ -79,7 +79,7 @@ def greedy_coreset(patches: np.ndarray, k: int, seed: int) -> np.ndarray:
     return patches[np.array(chosen)]
 
 
-def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, device: torch.device,
+def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: Canvas, device: torch.device,
                seed: int, k: int = BANK_SIZE, pool: int = POOL, image_bank: bool = True) -> FeatureBank:
     """The uncalibrated bank from the good training images (calibrate() on val goods next)."""
     windows, descriptors = good_features(model, samples, size, device, pool)
@@ -93,7 +93,7 @@ def build_bank(model: torch.nn.Module, samples: Sequence[Sample], size: int, dev
 def calibrate(gate, samples: Sequence[Sample], p_weight: float = 0.0, batch: int = 16) -> Calibration:
     """Standardise p(anomaly) and the distances on the val good images, through the serving runtime."""
     p_all, parts_all = [], []
-    for x, placements in _prepared_batches(samples, gate.card.input_size, batch, "calibration"):
+    for x, placements in _prepared_batches(samples, gate.card.canvas, batch, "calibration"):
         _, p_anomaly, distances, _ = gate.raw_gate_scores(x, placements)
         if distances is None:
             raise DatasetError("the gate bundle has no feature bank to calibrate")

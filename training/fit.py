@@ -15,10 +15,11 @@ from tqdm import tqdm
 
 from inspector.model import metrics
 from inspector.model.network import build_network
-from inspector.model.preprocess import place, standardise
+from inspector.model.preprocess import Canvas, place, standardise
 from training.augment import AugmentConfig
 from training.batches import LABELS_ONLY, BalancedSampler, SynthConfig
 from training.budget import LOCATE_EVERY, Eta, Job
+from training.canvas import canvas_of
 from training.data import CachedSplit
 from training.locate import locate_defects
 from training.loop import LossConfig, predict_probs, train_step
@@ -43,7 +44,7 @@ class Fitting:
     eta: Eta | None = None
 
 
-def val_canvases(val: CachedSplit, size: int) -> np.ndarray:
+def val_canvases(val: CachedSplit, size: Canvas) -> np.ndarray:
     """Validation inputs prepared exactly like serving (standardise, centre on the canvas)."""
     return np.stack([place(standardise(img), size)[0] for img in val.images])[:, None]
 
@@ -79,7 +80,7 @@ def fit(run: Run, job: Job | None = None, eta: Eta | None = None) -> torch.nn.Mo
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=max(total, 1))
     good_index = run.classes.index(run.good[0])
-    sampler = BalancedSampler(run.train, len(run.classes), good_index, args.input_size, args.seed,
+    sampler = BalancedSampler(run.train, len(run.classes), good_index, canvas_of(args), args.seed,
                               augment=AugmentConfig(crop_margin=args.crop_margin),
                               recipe=run.recipe, synth=synth_config(run), good_share=args.good_share)
     fitting = Fitting(model, opt, sched, sampler, loss_config(run), args.seed, job, eta)
@@ -104,7 +105,7 @@ def _phase_crops(run: Run, fitting: Fitting) -> None:
     for epoch in bar:
         if epoch >= first_locate and (epoch - first_locate) % LOCATE_EVERY == 0:
             # Real defects join the crops where the map (trained on synthetic defects) peaks.
-            sampler.pseudo = locate_defects(fitting.model, run.train, sampler.good_index, args.input_size,
+            sampler.pseudo = locate_defects(fitting.model, run.train, sampler.good_index, canvas_of(args),
                                             run.device, precision=args.precision)
         losses = _epoch_losses(run, fitting, "crops", epoch)
         cls_loss, seg_loss = np.mean(losses, axis=0)
@@ -155,7 +156,7 @@ def _phase_full(run: Run, fitting: Fitting) -> torch.nn.Module:
     if run.refit is not None:
         return _phase_full_refit(run, fitting)
     model, args = fitting.model, run.args
-    canvases = val_canvases(run.select or run.val, args.input_size)
+    canvases = val_canvases(run.select or run.val, canvas_of(args))
     planned = fitting.job.full_epoch_s() if fitting.job else 0.0
     best, best_state, since_best = -math.inf, copy.deepcopy(model.state_dict()), 0
     bar = tqdm(range(args.epochs), desc="full", disable=args.no_progress, file=sys.stderr)

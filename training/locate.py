@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import torch
 
-from inspector.model.preprocess import place, standardise
+from inspector.model.preprocess import Canvas, place, standardise
 from training.data import CachedSplit
 from training.loop import STRIDE, autocast
 
@@ -22,7 +22,7 @@ def _peak(dmap: np.ndarray, top: int, left: int, h: int, w: int) -> tuple[int, i
 
 
 @torch.inference_mode()
-def locate_defects(model: torch.nn.Module, data: CachedSplit, good_index: int, size: int,
+def locate_defects(model: torch.nn.Module, data: CachedSplit, good_index: int, size: Canvas,
                    device: torch.device, radius: int = 12, batch: int = 16,
                    precision: str = "fp32") -> dict[int, np.ndarray]:
     """Pseudo-masks (a disk at the defect map's peak) for every defect image of `data`."""

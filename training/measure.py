@@ -11,6 +11,7 @@ import torch
 from training.augment import AugmentConfig
 from training.batches import BalancedSampler, to_batch
 from training.budget import StepCost
+from training.canvas import canvas_of
 from training.fit import build_model, loss_config, synth_config, val_canvases
 from training.loop import PRECISIONS, predict_probs, train_step
 from training.prepare import Run
@@ -29,7 +30,7 @@ def measure(run: Run, precision: str, steps: int = STEPS) -> StepCost:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=4 * (steps + 1))
     sampler = BalancedSampler(run.train, len(run.classes), run.classes.index(run.good[0]),
-                              args.input_size, args.seed + MEASURE_SEED,
+                              canvas_of(args), args.seed + MEASURE_SEED,
                               augment=AugmentConfig(crop_margin=args.crop_margin), recipe=run.recipe,
                               synth=synth_config(run), good_share=args.good_share)
     cfg = loss_config(run)
@@ -46,7 +47,7 @@ def measure(run: Run, precision: str, steps: int = STEPS) -> StepCost:
         if args.crop_epochs > 0 and _can_crop(run, sampler) else 0.0
     full_s = per_step(lambda: sampler.full_items(args.batch))
     scored = run.select or (run.val if len(run.val) else run.train)  # a refit has no val
-    canvases = val_canvases(scored, args.input_size)[:32]
+    canvases = val_canvases(scored, canvas_of(args))[:32]
     predict_probs(model, canvases[:2], run.device, precision=precision)  # warm-up
     start = time.perf_counter()
     predict_probs(model, canvases, run.device, precision=precision)

@@ -13,6 +13,7 @@ from inspector.datasets import DatasetIndex, pick_good_classes, scan_dataset
 from inspector.errors import ConfigError, DatasetError
 from training import anomaly
 from training.batches import GOOD_ONLY, MASK_SUPERVISED
+from training.canvas import resolve_canvas
 from training.data import CachedSplit, load_split
 from training.recipe import resolve_settings
 from training.refit import RefitPlan, check_same_recipe, load_plan, refit_index
@@ -56,8 +57,9 @@ def _prepare_good_only(args: argparse.Namespace) -> Run:
     train_rows, val_rows = (anomaly.good_rows(index, split, good) for split in ("train", "val"))
     classes = [good[0], anomaly.ANOMALY if good[0] != anomaly.ANOMALY else "anomalous"]
     run = Run(args, index, [good[0]], GOOD_ONLY, pick_device(args.device), classes)
-    run.train = load_split(train_rows, classes, args.input_size, False, {good[0]})
-    run.val = load_split(val_rows, classes, args.input_size, False, {good[0]})
+    canvas = resolve_canvas(args, (s.path for s in train_rows))
+    run.train = load_split(train_rows, classes, canvas, False, {good[0]})
+    run.val = load_split(val_rows, classes, canvas, False, {good[0]})
     if len(run.train) == 0 or len(run.val) == 0:
         raise DatasetError(f"{args.dataset}: no readable good images in the train or val split")
     run.select = anomaly.synthetic_val(run.val, args.seed)
@@ -91,10 +93,15 @@ def prepare_run(args: argparse.Namespace, index: DatasetIndex | None = None) -> 
             if name in fold_args[0]:
                 setattr(args, name, fold_args[0][name])
         args.fixed_schedule = ["crop_epochs", "epochs"]
+        # ... and their canvas (a cross-validation from before the canvas setting ran square).
+        shape = fold_args[0].get("input_shape")
+        args.canvas = f"{shape[0]}x{shape[1]}" if shape else "square"
+    canvas = resolve_canvas(args, (s.path for s in index.split("train")))
+    if plan is not None:
         check_same_recipe(args, fold_args)
     use_masks = run.recipe == MASK_SUPERVISED
-    run.train = load_split(index.split("train"), index.classes, args.input_size, use_masks, set(good))
-    run.val = load_split(index.split("val"), index.classes, args.input_size, False, set(good))
+    run.train = load_split(index.split("train"), index.classes, canvas, use_masks, set(good))
+    run.val = load_split(index.split("val"), index.classes, canvas, False, set(good))
     if len(run.train) == 0 or (len(run.val) == 0 and plan is None):
         raise DatasetError(f"{args.dataset}: no readable images in the train or val split")
     return run
@@ -115,6 +122,8 @@ def gate_args(args: argparse.Namespace, out) -> argparse.Namespace:
     gate = argparse.Namespace(**{k: getattr(args, k, None) for k in keep})
     gate.out, gate.name = out, f"{args.name or args.out.name}-gate"
     gate.sets = [f"{k}={getattr(args, k)}" for k in SHARED_WITH_GATE]
+    # The classifier's canvas, not one of the good images' own: the fused scores must see one part alike.
+    gate.sets.append(f"canvas={args.input_shape[0]}x{args.input_shape[1]}")
     gate.recipe, gate.good_only, gate.gate, gate.no_gate = None, True, None, True
     gate.crop_epochs = gate.epochs = gate.precision = gate.refit_from = None
     return gate

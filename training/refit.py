@@ -29,7 +29,9 @@ NOT_RECIPE = frozenset({"dataset", "out", "name", "seed", "no_progress", "thread
                         "split_csv", "folds", "refit_from", "gate", "fuse_gate", "loader_workers",
                         "stop_not_before",  # a refit keeps the folds' epoch: it never stops early
                         # how the run was asked for, not what it trained
-                        "sets", "budget_min", "no_gate", "fixed_schedule", "train_gate"})
+                        "sets", "budget_min", "no_gate", "fixed_schedule", "train_gate",
+                        # a refit trains on the canvas its folds did (prepare sets it from theirs)
+                        "canvas", "input_shape"})
 # Options removed after failing their adoption rules: a crossval that recorded them at their
 # default trained what the current code trains.
 REMOVED = {"ema_decay": 0.0, "focal_gamma": 0.0, "pseudo_masks": False, "crop_good_share": None,

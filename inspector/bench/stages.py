@@ -51,7 +51,7 @@ def _one_part(clock: _Clock, classifier, archive: ImageArchive, path: Path, i: i
     image = clock.time("crop", InspectRegion().crop, image)
     clock.time("quality", QualityGate(card.quality_profile).check, image)
     pred = clock.time("predict", classifier.predict, [image])[0]
-    clock.time("preprocess", prepare_batch, [image], card.input_size)
+    clock.time("preprocess", prepare_batch, [image], card.canvas)
     if gate is not None:
         clock.ms["preprocess"][-1] *= 2  # the classifier and the gate each prepare their input
     clock.time("classifier", classifier.score_images, [image])

@@ -9,6 +9,7 @@ from typing import Any
 
 from inspector.errors import ModelError
 from inspector.model.fusion import Fusion
+from inspector.model.preprocess import SHAPE_KEEPING_VIEWS
 from inspector.model.quality import QualityProfile
 
 CARD_FILE = "card.json"
@@ -46,6 +47,9 @@ class ModelCard:
     channels: int = 1
     normalisation: str = "per_image"  # per-image standardisation: mean 0, std 1
     tta_views: list[str] = field(default_factory=lambda: ["identity"])
+    # A non-square canvas [height, width] (training chose it from the images' aspect ratio: long
+    # narrow parts keep their resolution); None: the input_size square, as every older card.
+    input_shape: list[int] | None = None
     recipe: str = "mask-supervised"
     data_hash: str = ""
     weights_hash: str = ""  # sha256 of model.onnx: two runs on the same data are two models
@@ -102,6 +106,26 @@ class ModelCard:
         return None if self.fusion is None else Fusion.from_dict(self.fusion)
 
     @property
+    def canvas(self) -> tuple[int, int]:
+        """The network's input (height, width): input_shape, else the input_size square."""
+        if self.input_shape is None:
+            return self.input_size, self.input_size
+        return int(self.input_shape[0]), int(self.input_shape[1])
+
+    def _validate_shape(self) -> None:
+        """A non-square canvas: two sides of 16 px or more, and views that keep its shape."""
+        shape = self.input_shape
+        if (not isinstance(shape, list | tuple) or len(shape) != 2
+                or not all(isinstance(v, int) and v >= 16 for v in shape)):
+            raise ModelError(f"card input_shape must be [height, width] of 16 px or more, got {shape!r}")
+        if shape[0] != shape[1]:
+            turned = [v for v in self.tta_views if v not in SHAPE_KEEPING_VIEWS]
+            if turned:
+                raise ModelError(f"card input_shape {shape} is not square: test-time view(s) "
+                                 f"{', '.join(turned)} do not keep its shape (use "
+                                 f"{', '.join(SHAPE_KEEPING_VIEWS)})")
+
+    @property
     def version(self) -> str:
         """Short identifier stored with each inspection row: name, data and weights, and how a
         gate joins in.
@@ -120,7 +144,7 @@ class ModelCard:
 
     def to_json(self) -> str:
         raw = asdict(self)
-        for key in ("graph", "int8"):  # unset: the card stays readable by an Inspector before them
+        for key in ("graph", "int8", "input_shape"):  # unset: readable by an Inspector before them
             if raw[key] is None:
                 del raw[key]
         return json.dumps(raw, indent=2, sort_keys=True)
@@ -160,6 +184,8 @@ class ModelCard:
             raise ModelError(f"card good_classes {self.good_classes!r} must name listed classes")
         if self.channels not in (1, 3) or self.input_size < 16:
             raise ModelError(f"card has bad input: channels={self.channels} size={self.input_size}")
+        if self.input_shape is not None:
+            self._validate_shape()
         if self.feature_bank is not None and not isinstance(self.feature_bank, dict):
             raise ModelError("card feature_bank must be a JSON object (top_k, calibration)")
         if self.gate is not None:

@@ -67,7 +67,7 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
                 skipped.append(str(s.path))
         if not chunk:
             continue
-        x, placements = prepare_batch(images, model.card.input_size)
+        x, placements = prepare_batch(images, model.card.canvas)
         p, batch_scores, dmaps, raw = model.score_batch(x, placements)
         for name, values in (raw or {}).items():
             parts.setdefault(name, []).append(values)
@@ -80,9 +80,9 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
             by_gate = model.gate_heatmap_shown(batch_scores, a_scores)  # as the station shows it
         for i, s in enumerate(chunk):
             if s.mask is not None and s.label not in good:
-                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], model.gate.card.input_size,
+                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], model.gate.card.canvas,
                                     images[i].shape) if by_gate[i] else
-                        heatmap_for(dmaps[i, 0], placements[i], model.card.input_size, images[i].shape))
+                        heatmap_for(dmaps[i, 0], placements[i], model.card.canvas, images[i].shape))
                 hit = _peak_hit(heat, s.mask)
                 if hit is not None:
                     peaks.append(hit)

@@ -17,11 +17,23 @@ VIEWS = ("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
 # What `inspector train` puts in a card unless --tta says otherwise (the shipped bundles' views).
 DEFAULT_VIEWS = ("identity", "hflip", "vflip", "rot90")
 _TURNS = {"rot90": 1, "rot180": 2, "rot270": 3}
+# The views that keep a canvas's height and width: the only ones a non-square canvas can run.
+SHAPE_KEEPING_VIEWS = ("identity", "hflip", "vflip", "rot180")
+# A canvas: an int is a square of that side (every card before input_shape), else (height, width).
+Canvas = int | tuple[int, int]
+
+
+def canvas_hw(canvas: Canvas) -> tuple[int, int]:
+    """(height, width) of a canvas given as a square's side or as (height, width)."""
+    if isinstance(canvas, int | np.integer):
+        return int(canvas), int(canvas)
+    height, width = canvas
+    return int(height), int(width)
 
 
 @dataclass(frozen=True)
 class Placement:
-    """Where the resized image content sits on the square canvas (top, left, height, width)."""
+    """Where the resized image content sits on the canvas (top, left, height, width)."""
 
     top: int
     left: int
@@ -56,14 +68,16 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return gray
 
 
-def fit_size(height: int, width: int, size: int, scale: float = 1.0) -> tuple[int, int]:
-    """Size that fits a `size` square with the aspect ratio kept (never squashed)."""
-    factor = size * scale / max(height, width)
+def fit_size(height: int, width: int, size: Canvas, scale: float = 1.0) -> tuple[int, int]:
+    """Size that fits the canvas with the aspect ratio kept (never squashed)."""
+    ch, cw = canvas_hw(size)
+    # min of the two: on a square exactly the old size * scale / max(height, width)
+    factor = min(ch * scale / height, cw * scale / width)
     return max(1, round(height * factor)), max(1, round(width * factor))
 
 
-def resize_to_fit(image: np.ndarray, size: int, scale: float = 1.0, mask: bool = False) -> np.ndarray:
-    """Resize so the longer side is size*scale; masks use nearest neighbour."""
+def resize_to_fit(image: np.ndarray, size: Canvas, scale: float = 1.0, mask: bool = False) -> np.ndarray:
+    """Resize to fit the canvas (times scale); masks use nearest neighbour."""
     h, w = fit_size(image.shape[0], image.shape[1], size, scale)
     shrink = cv2.INTER_AREA if h < image.shape[0] else cv2.INTER_LINEAR
     interp = cv2.INTER_NEAREST if mask else shrink
@@ -77,25 +91,26 @@ def standardise(content: np.ndarray) -> np.ndarray:
     return (x - mean) / max(std, 1e-3 * 255.0)
 
 
-def place(content: np.ndarray, size: int, top: int | None = None, left: int | None = None
+def place(content: np.ndarray, size: Canvas, top: int | None = None, left: int | None = None
           ) -> tuple[np.ndarray, Placement]:
     """Put standardised content on a zero canvas (zero = the image mean), centred by default."""
     h, w = content.shape[:2]
-    top = (size - h) // 2 if top is None else top
-    left = (size - w) // 2 if left is None else left
-    canvas = np.zeros((size, size), dtype=np.float32)
+    ch, cw = canvas_hw(size)
+    top = (ch - h) // 2 if top is None else top
+    left = (cw - w) // 2 if left is None else left
+    canvas = np.zeros((ch, cw), dtype=np.float32)
     canvas[top:top + h, left:left + w] = content
     return canvas, Placement(top, left, h, w)
 
 
-def prepare(image: np.ndarray, size: int) -> tuple[np.ndarray, Placement]:
+def prepare(image: np.ndarray, size: Canvas) -> tuple[np.ndarray, Placement]:
     """Serving-time preprocessing of one image: gray, fit, standardise, centre on the canvas."""
     gray = to_gray(image)
     return place(standardise(resize_to_fit(gray, size)), size)
 
 
-def prepare_batch(images: list[np.ndarray], size: int) -> tuple[np.ndarray, list[Placement]]:
-    """Stack prepared images into an N x 1 x size x size float32 batch."""
+def prepare_batch(images: list[np.ndarray], size: Canvas) -> tuple[np.ndarray, list[Placement]]:
+    """Stack prepared images into an N x 1 x height x width float32 batch."""
     prepared = [prepare(img, size) for img in images]
     batch = np.stack([p[0] for p in prepared])[:, None, :, :]
     return np.ascontiguousarray(batch, dtype=np.float32), [p[1] for p in prepared]

@@ -11,7 +11,7 @@ from inspector.domain import Prediction, Verdict
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard
 from inspector.model.feature_bank import FeatureBank, content_cells, image_descriptor
-from inspector.model.preprocess import Placement, apply_view, invert_view, prepare_batch
+from inspector.model.preprocess import Canvas, Placement, apply_view, canvas_hw, invert_view, prepare_batch
 from inspector.model.verdict import decide
 
 
@@ -45,10 +45,11 @@ def image_only_score(cal, p_anomaly: np.ndarray, image_distance: np.ndarray) -> 
     return sigmoid(cal.p_weight * z_p + (1.0 - cal.p_weight) * z_g - 2.0)
 
 
-def heatmap_for(defect_map: np.ndarray, placement: Placement, canvas: int, shape: tuple[int, int]
+def heatmap_for(defect_map: np.ndarray, placement: Placement, canvas: Canvas, shape: tuple[int, int]
                 ) -> np.ndarray:
     """Defect-map probabilities upsampled to the canvas, cropped to the content, resized to the image."""
-    full = cv2.resize(defect_map.astype(np.float32), (canvas, canvas), interpolation=cv2.INTER_LINEAR)
+    height, width = canvas_hw(canvas)
+    full = cv2.resize(defect_map.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
     p = placement
     content = full[p.top:p.top + p.height, p.left:p.left + p.width]
     return cv2.resize(content, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
@@ -119,7 +120,7 @@ class BundleRuntime:
 
     def gate_descriptors(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """A banked gate's (p(anomaly) N, image descriptors N x 2C) for uint8 images, as served."""
-        batch, placements = prepare_batch(images, self.card.input_size)
+        batch, placements = prepare_batch(images, self.card.canvas)
         probs, _, features = self._views_forward(batch)
         if features is None:
             raise ModelError(f"{self.card.name} has no feature output to describe images by")
@@ -157,7 +158,7 @@ class BundleRuntime:
     def score_images(self, images: list[np.ndarray]
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[Placement]]:
         """(probabilities, scores, defect maps, placements) for uint8 images, prepared like serving."""
-        batch, placements = prepare_batch(images, self.card.input_size)
+        batch, placements = prepare_batch(images, self.card.canvas)
         probs, scores, dmaps, _ = self.score_batch(batch, placements)
         return probs, scores, dmaps, placements
 
@@ -216,9 +217,9 @@ class BundleRuntime:
             verdict = decide(float(scores[i]), self.card.thresholds, a_score, float(own[i]), own_ng)
             heat = None
             if heatmaps and verdict is not Verdict.OK:
-                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.input_size,
+                heat = (heatmap_for(gate_maps[i, 0], gate_places[i], self.gate.card.canvas,
                                     image.shape[:2]) if by_gate[i] else
-                        heatmap_for(dmaps[i, 0], placements[i], self.card.input_size, image.shape[:2]))
+                        heatmap_for(dmaps[i, 0], placements[i], self.card.canvas, image.shape[:2]))
             out.append(Prediction(
                 label=self.card.classes[int(probs[i].argmax())],
                 scores={c: float(probs[i, k]) for k, c in enumerate(self.card.classes)},
