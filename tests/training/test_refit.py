@@ -133,3 +133,23 @@ def test_a_crossval_from_before_an_option_ran_as_the_old_behaviour(option, resol
         check_same_recipe(args, [fold])
     setattr(args, option, before)
     check_same_recipe(args, [fold])
+
+
+@pytest.mark.parametrize(("recorded", "canvas"), [(None, (64, 64)), ([64, 128], (64, 128))])
+def test_a_refit_trains_on_the_canvas_its_folds_trained_on(synthetic_dataset, cross_validated, tmp_path,
+                                                            recorded, canvas):
+    """Not one chosen again from the pooled images, whose median may round to another canvas; a
+    cross-validation from before the canvas setting (no input_shape in its args) ran square."""
+    cv_dir = tmp_path / "cv"
+    shutil.copytree(cross_validated, cv_dir)
+    for report_path in cv_dir.glob("fold-*/report.json"):
+        report = json.loads(report_path.read_text())
+        report["args"].pop("canvas", None)
+        report["args"].pop("input_shape", None)
+        if recorded is not None:
+            report["args"]["input_shape"] = recorded
+            report["args"]["tta"] = "identity,hflip,vflip"  # what a shaped canvas's folds kept
+        report_path.write_text(json.dumps(report))
+    _refit(synthetic_dataset, tmp_path / "refit", cv_dir)
+    card = load_classifier(tmp_path / "refit").card
+    assert card.canvas == canvas
