@@ -130,7 +130,7 @@ def test_auto_precision_keeps_bf16_only_where_it_measures_faster(monkeypatch, bf
 
     measured = []
 
-    def fake_measure(run, precision, steps=3):
+    def fake_measure(run, precision, steps=6):
         measured.append(precision)
         full = 1.0 if precision == "fp32" else bf16_full_s
         return StepCost(crop_s=full / 2, full_s=full, image_s=0.01)
