@@ -37,6 +37,8 @@ class CardPublic(BaseModel):
     classes: list[str]
     good_classes: list[str]
     input_size: int
+    input_shape: list[int] = Field(description="The network's input canvas, [height, width] in "
+                                               "pixels (square unless trained on long parts).")
     recipe: str
     thresholds: ThresholdsPublic
     gate: bool = Field(description="An anomaly gate is attached.")
@@ -49,6 +51,7 @@ class CardPublic(BaseModel):
     def of(cls, card: ModelCard) -> CardPublic:
         return cls(version=card.version, arch=card.arch, classes=list(card.classes),
                    good_classes=list(card.good_classes), input_size=card.input_size,
+                   input_shape=list(card.canvas),
                    recipe=card.recipe, thresholds=ThresholdsPublic.of(card.thresholds),
                    gate=card.gate is not None, fused=card.fusion is not None,
                    data_hash=card.data_hash, created_at=card.created_at,

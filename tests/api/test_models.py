@@ -57,6 +57,8 @@ def test_lists_every_bundle_and_a_broken_one_with_its_error(api):
     assert sorted(by_name) == ["alpha", "beta", "broken"] and body["count"] == 3
     assert by_name["alpha"]["active"] and by_name["alpha"]["card"]["thresholds"]["ng"] == 0.8
     assert by_name["beta"]["card"]["classes"] == ["good", "crack", "dent"]
+    card = by_name["alpha"]["card"]  # a square bundle: its canvas is input_size x input_size
+    assert card["input_shape"] == [card["input_size"], card["input_size"]]
     assert not by_name["broken"]["ok"] and "malformed" in by_name["broken"]["error"]
     assert body["active"] == "alpha@nohash"
 
