@@ -30,6 +30,7 @@ from inspector.machine import cpu_model
 from inspector.storage.events import EventStore
 from inspector.storage.partitions import ensure_partitions
 from inspector.storage.store import InspectionStore
+from inspector.storage.values import fill_all
 from inspector.trace.rootcause import root_cause
 
 DATABASE = "bench_scale"
@@ -121,6 +122,7 @@ def fill(store: InspectionStore, parts: int, per_day: int, end: datetime) -> dic
         args = {"start": start, "step": step}
         conn.execute(text(EVENTS), {"lo": 0, "hi": last_day, "every": 100, **args})
         conn.execute(text(EVENTS), {"lo": last_day, "hi": parts, "every": 1, **args})
+        fill_all(conn)  # the parameters typed as ingest types them (root cause reads these)
         log("  building keys and indexes")
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         for statement in rebuild:
