@@ -53,7 +53,7 @@ def calibration_inputs(card: ModelCard, samples: list[Sample], n: int, seed: int
     """N train images preprocessed as at serving time, each in every view: 1 x C x H x W arrays."""
     rng = np.random.default_rng(seed)
     chosen = [samples[i] for i in sorted(rng.permutation(len(samples))[:max(1, n)])]
-    batch, _ = prepare_batch([read_image(s.path) for s in chosen], card.input_size)
+    batch, _ = prepare_batch([read_image(s.path) for s in chosen], card.canvas)  # as served
     views = card.tta_views or ["identity"]
     return [np.ascontiguousarray(apply_view(batch[i:i + 1], v)) for i in range(len(batch)) for v in views]
 
