@@ -48,6 +48,7 @@ def test_bench_rootcause_scale_small(tmp_path: Path, capsys) -> None:
                                             str(tmp_path)], capsys)
     sqlite = result["sqlite"]
     assert sqlite["events_stored"] == 15_000
+    assert "error" not in sqlite["1d"] and "error" not in sqlite["30d"], sqlite
     assert sqlite["1d"]["parts"] == 86 and sqlite["30d"]["parts"] == 2592
     assert sqlite["30d"]["peak_rss_mb"] >= sqlite["30d"]["rss_after_imports_mb"] > 0
     assert not (tmp_path / "bench_rc.db").exists()
