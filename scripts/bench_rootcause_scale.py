@@ -7,6 +7,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import queue as queue_module
 import resource
 import statistics
 import sys
@@ -179,7 +180,14 @@ def measure(url: str, days: int, repeats: int) -> dict:
     proc = ctx.Process(target=_case, args=(url, since, since + timedelta(days=days), repeats,
                                            queue))
     proc.start()
-    result = queue.get()
+    while True:  # a child that dies (killed, out of memory) puts nothing: do not wait forever
+        try:
+            result = queue.get(timeout=5)
+            break
+        except queue_module.Empty:
+            if not proc.is_alive():
+                result = {"error": f"the child process exited with code {proc.exitcode}"}
+                break
     proc.join()
     return result
 

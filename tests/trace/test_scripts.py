@@ -43,12 +43,14 @@ def test_bench_trace_scale_small(tmp_path: Path, capsys) -> None:
 
 
 def test_bench_rootcause_scale_small(tmp_path: Path, capsys) -> None:
-    result = _run("bench_rootcause_scale", ["--parts", "3000", "--cycle-s", "1000", "--db",
+    # 864 parts a day: the generator draws with SQL random(), and at 86 parts a day a day
+    # without one crack (then an unknown class in that window) came up in about 1 run in 10
+    result = _run("bench_rootcause_scale", ["--parts", "3000", "--cycle-s", "100", "--db",
                                             "sqlite", "--repeats", "1", "--workdir",
                                             str(tmp_path)], capsys)
     sqlite = result["sqlite"]
     assert sqlite["events_stored"] == 15_000
     assert "error" not in sqlite["1d"] and "error" not in sqlite["30d"], sqlite
-    assert sqlite["1d"]["parts"] == 86 and sqlite["30d"]["parts"] == 2592
+    assert sqlite["1d"]["parts"] == 864 and sqlite["30d"]["parts"] == 1338
     assert sqlite["30d"]["peak_rss_mb"] >= sqlite["30d"]["rss_after_imports_mb"] > 0
     assert not (tmp_path / "bench_rc.db").exists()
