@@ -1,8 +1,10 @@
 """A folder station in its own process for kill tests; its outputs log what they announced.
 
-Usage: python station_proc.py FOLDER DATA_DIR ANNOUNCED [--delay S] [--jobs N]
+Usage: python station_proc.py FOLDER DATA_DIR ANNOUNCED [--delay S] [--jobs N] [--say-triggered N]
 Each output appends `<kind> <part_id>` to ANNOUNCED (flushed before it returns), so a test that
-kills the process knows exactly which parts the line had heard of.
+kills the process knows exactly which parts the line had heard of. With --say-triggered N the
+process prints `triggered` once N parts are triggered: a test that signals then knows the backlog
+it signals into, however slowly a busy machine reads the folder.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "pipeline"))
@@ -38,6 +41,14 @@ class AnnouncingOutput:
         os.fsync(self._fh.fileno())
 
 
+def say_triggered(station: Station, n: int) -> None:
+    """Print `triggered` once `n` parts are triggered (or the station has finished)."""
+    while station.metrics().triggered < n and not station.wait(0.01):
+        pass
+    sys.stdout.write("triggered\n")
+    sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("folder", type=Path)
@@ -45,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("announced", type=Path)
     p.add_argument("--delay", type=float, default=0.01)
     p.add_argument("--jobs", type=int, default=64)
+    p.add_argument("--say-triggered", type=int, default=0)
     args = p.parse_args(argv)
     cfg = StationConfig.model_validate({
         "station": {"id": "kill", "data_dir": str(args.data_dir)},
@@ -62,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     station.start()
     sys.stdout.write("started\n")
     sys.stdout.flush()
+    if args.say_triggered:
+        threading.Thread(target=say_triggered, args=(station, args.say_triggered),
+                         daemon=True).start()
     metrics = supervise(station)
     sys.stdout.write(f"done {metrics.parts} {metrics.statuses.get('aborted', 0)}\n")
     return 0

@@ -68,9 +68,12 @@ def test_sigkill_at_ten_random_moments_leaves_one_row_per_file_and_no_unstored_a
 def test_sigterm_with_400_queued_parts_stores_400_rows(image_folder, tmp_path):
     folder = image_folder(400)
     data, announced = tmp_path / "data", tmp_path / "announced.txt"
-    # A slow model and a backlog as long as the folder: the stop comes with ~400 parts waiting.
-    proc = _start(folder, data, announced, "--delay", "0.02", "--jobs", "400")
-    time.sleep(0.3)
+    # A slow model and a backlog as long as the folder: the stop comes once 300 parts are
+    # triggered (not after a fixed 0.3 s: on two loaded cores the folder was read at under
+    # 100 parts a second and the stop came with 45 to 260 triggered).
+    proc = _start(folder, data, announced, "--delay", "0.02", "--jobs", "400",
+                  "--say-triggered", "300")
+    assert proc.stdout.readline().strip() == "triggered"
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=180)
     assert proc.returncode == 0, out
@@ -83,10 +86,12 @@ def test_sigterm_with_400_queued_parts_stores_400_rows(image_folder, tmp_path):
 def test_a_second_signal_records_the_backlog_as_aborted_at_once(image_folder, tmp_path):
     folder = image_folder(400)
     data, announced = tmp_path / "data", tmp_path / "announced.txt"
-    # A model slow enough (0.1 s a part) that the backlog is still long at the second signal,
-    # however busy the machine is.
-    proc = _start(folder, data, announced, "--delay", "0.1", "--jobs", "400")
-    time.sleep(0.5)
+    # A model slow enough (0.1 s a call) that the backlog is still long at the second signal,
+    # however busy the machine is; the first signal waits until 300 parts are triggered (a
+    # fixed 0.5 s on two loaded cores caught as few as 21, and aborted 0 to 13).
+    proc = _start(folder, data, announced, "--delay", "0.1", "--jobs", "400",
+                  "--say-triggered", "300")
+    assert proc.stdout.readline().strip() == "triggered"
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
