@@ -73,8 +73,11 @@ def test_frames_keep_increasing(camera, wait_until):
 def test_device_loss_goes_offline_reconnects_with_backoff_and_recovers(
     fake_device, wait_until, caplog
 ):
+    # Roomy for two loaded cores: a 0.1 s watchdog window (10 frames) let a scheduling stall
+    # of the grab thread log a second camera_offline (1 run in 16 there), and backoff gaps of
+    # 0.04 .. 0.16 s were within one such stall of each other.
     policy = CameraPolicy(
-        reconnect_initial_s=0.02, reconnect_max_s=0.16, stale_after_frames=10, fps=100.0
+        reconnect_initial_s=0.05, reconnect_max_s=0.4, stale_after_frames=50, fps=100.0
     )
     camera = OpenCvCamera("fake", fake_device.factory, policy)
     camera.open()
@@ -87,7 +90,7 @@ def test_device_loss_goes_offline_reconnects_with_backoff_and_recovers(
             health = camera.health()
             assert not health.online and health.reconnects >= 4
             assert "unplugged" in health.last_error
-            # Attempts 1..4 after the loss are 0.04, 0.08, 0.16 s apart: backing off.
+            # Attempts 1..4 after the loss are 0.1, 0.2, 0.4 s apart: backing off.
             gaps = [b - a for a, b in itertools.pairwise(fake_device.opens[1:5])]
             assert gaps[0] < gaps[-1]
             assert camera.read(0.0) is None  # no stale frame is handed out while offline
