@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -119,9 +120,12 @@ def test_signal_stops_the_demo_cleanly_with_every_part_stored(sig, tiny_bundle, 
     final = [ln for ln in err.splitlines() if ln.startswith("parts ")][-1]
     parts = int(final.split()[1])
     assert parts >= 3 and _stored(data) == parts
-    # No history: too few parts (or too uniform a sample) to name a cause, and it says so.
+    # No history: a slow machine stores too few parts to name a cause and says so; a fast one may
+    # store enough for the planted cause to rank first. Either way one well-formed answer.
     root_cause = [ln for ln in err.splitlines() if ln.startswith("root cause:")][-1]
-    assert "insufficient data" in root_cause or "NOT significant" in root_cause
+    assert re.fullmatch(r"root cause: (insufficient data: .+|nothing could be tested \(.+\)|.+ "
+                        r"ranks first: .+, q = \S+, (significant|NOT significant: no clear cause); "
+                        r"\d+ parts, \d+ defects)", root_cause), root_cause
 
 
 def _count_or_zero(data: Path) -> int:
