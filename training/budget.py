@@ -64,6 +64,7 @@ class Plan:
     seconds: float
     budget_s: float
     fits: bool  # False when even the shortest schedule overruns the budget
+    whole_s: float = 0.0  # the recipe's whole schedule (every job at its own epochs), seconds
 
     def job(self, name: str) -> Job:
         return next(j for j in self.jobs if j.name == name)
@@ -73,9 +74,9 @@ def fit_schedule(jobs: list[Job], budget_s: float, spent_s: float = 0.0) -> Plan
     """Shorten every job not fixed by one common factor (both phases alike, so the recipe's balance
     of crops and full canvases holds) until the whole run fits `budget_s`, of which `spent_s` is
     gone already. A budget of 0 or less keeps every job's full schedule. Never lengthens."""
+    whole = spent_s + sum(j.seconds() for j in jobs)
     if budget_s <= 0:
-        total = spent_s + sum(j.seconds() for j in jobs)
-        return Plan(tuple(jobs), total, budget_s, True)
+        return Plan(tuple(jobs), whole, budget_s, True, whole)
     free = [j for j in jobs if not j.fixed]
     fixed_s = sum(j.seconds() for j in jobs if j.fixed) + sum(j.finish_s() for j in free)
     train_s = sum(j.seconds() - j.finish_s() for j in free)
@@ -83,7 +84,7 @@ def fit_schedule(jobs: list[Job], budget_s: float, spent_s: float = 0.0) -> Plan
     factor = 1.0 if train_s <= 0 else min(1.0, max(0.0, left / train_s))
     fitted = [j if j.fixed else _shortened(j, factor) for j in jobs]
     total = spent_s + sum(j.seconds() for j in fitted)
-    return Plan(tuple(fitted), total, budget_s, total <= budget_s * 1.001)
+    return Plan(tuple(fitted), total, budget_s, total <= budget_s * 1.001, whole)
 
 
 def _shortened(job: Job, factor: float) -> Job:
@@ -101,6 +102,9 @@ def describe(plan: Plan, where: str = "this CPU") -> str:
     text = f"about {_minutes(plan.seconds)} on {where}: " + "; ".join(parts)
     if plan.budget_s > 0 and not plan.fits:
         text += f" (over the {_minutes(plan.budget_s)} budget even at the shortest schedule)"
+    if plan.whole_s > plan.seconds * 1.05:  # shortened: say what the best model would take
+        text += (f"; the recipe's whole schedule would take about {_minutes(plan.whole_s)} "
+                 "(--budget-min 0), a shortened one gives a weaker model")
     return text
 
 

@@ -121,6 +121,7 @@ def plan_runs(runs: list[Run], budget_s: float, start: float) -> Plan:
     for run, job in zip(runs, plan.jobs, strict=True):
         args = run.args
         run.schedule = {"budget_min": round(budget_s / 60, 2), "planned_minutes": round(plan.seconds / 60, 2),
+                        "whole_schedule_minutes": round(plan.whole_s / 60, 2) if budget_s > 0 else None,
                         "recipe_crop_epochs": args.crop_epochs, "recipe_epochs": args.epochs,
                         "crop_epochs": job.crop_epochs, "epochs": job.epochs, "precision": args.precision,
                         "fixed_by_user": job.fixed, "fits_budget": plan.fits,

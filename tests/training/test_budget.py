@@ -76,6 +76,15 @@ def test_the_plan_reads_as_minutes_and_epochs():
     assert f"{plan.jobs[0].crop_epochs} crop epochs, {plan.jobs[0].epochs} full epochs" in text
 
 
+def test_a_shortened_plan_says_how_long_the_whole_schedule_takes():
+    job = _job()
+    whole = job.seconds()
+    short = describe(fit_schedule([job], budget_s=0.5 * whole))
+    assert f"whole schedule would take about {round(whole / 60)} min (--budget-min 0)" in short
+    assert "whole schedule" not in describe(fit_schedule([job], budget_s=2 * whole))
+    assert "whole schedule" not in describe(fit_schedule([job], budget_s=0))
+
+
 def test_the_eta_follows_the_pace_measured_so_far():
     now = [0.0]
     eta = Eta(planned_s=100.0, clock=lambda: now[0])
