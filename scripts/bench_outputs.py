@@ -37,6 +37,7 @@ import psutil
 
 import inspector
 from inspector.config import StationConfig
+from inspector.lineio.config import MqttLineConfig
 from inspector.machine import cpu_model
 from inspector.pipeline.station import Station
 from inspector.storage.store import InspectionStore
@@ -53,6 +54,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--broker", default="127.0.0.1:1883", help="host:port of the MQTT broker")
     p.add_argument("--parts", type=int, default=1000, help="parts judged per window")
     p.add_argument("--rounds", type=int, default=3, help="windows of each mode")
+    p.add_argument("--qos", type=int, choices=(1, 2), default=None,
+                   help="QoS of the results (default: the line config's default)")
     p.add_argument("--modes", default=",".join(MODES),
                    help="comma-separated modes (off must be one): off,on,down or off,on")
     return p
@@ -115,7 +118,8 @@ def _config(args, data_dir: Path, mode: str) -> StationConfig:
     host, _, port = args.broker.rpartition(":")
     lineio = [] if mode == "off" else [{
         "type": "mqtt", "host": host if mode == "on" else "127.0.0.1", "triggers": False,
-        "port": int(port) if mode == "on" else _free_port(), "stop_timeout_s": 30}]
+        "port": int(port) if mode == "on" else _free_port(), "stop_timeout_s": 30,
+        **({} if args.qos is None else {"qos": args.qos})}]
     return StationConfig.model_validate({
         "station": {"id": f"bench-{mode}", "data_dir": str(data_dir)},
         "source": {"type": "folder", "path": str(args.tiles), "loop": True},
@@ -190,6 +194,7 @@ def main(args: argparse.Namespace) -> dict:
     summary = {
         "bench": "outputs", "cpu": cpu_model(), "code": _code(),
         "parts_per_window": args.parts, "rounds": args.rounds, "modes": list(modes),
+        "qos": args.qos or MqttLineConfig.model_fields["qos"].default,
         "parts_per_s": {m: _median(windows, m, "parts_per_s") for m in modes},
         "cpu_ms_per_part": {m: _median(windows, m, "cpu_ms_per_part") for m in modes},
     }

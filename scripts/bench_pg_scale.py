@@ -29,6 +29,7 @@ from inspector.domain import Inspection, SerialSource, Status, Verdict
 from inspector.machine import cpu_model
 from inspector.storage.events import EventStore
 from inspector.storage.partitions import ensure_partitions
+from inspector.storage.rootcause_blocks import new_hours
 from inspector.storage.store import InspectionStore
 from inspector.storage.values import fill_all
 from inspector.trace.rootcause import root_cause
@@ -123,6 +124,7 @@ def fill(store: InspectionStore, parts: int, per_day: int, end: datetime) -> dic
         conn.execute(text(EVENTS), {"lo": 0, "hi": last_day, "every": 100, **args})
         conn.execute(text(EVENTS), {"lo": last_day, "hi": parts, "every": 1, **args})
         fill_all(conn)  # the parameters typed as ingest types them (root cause reads these)
+        new_hours(conn)  # what the triggers switched off above would have recorded
         log("  building keys and indexes")
         conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
         for statement in rebuild:

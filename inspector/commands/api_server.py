@@ -47,10 +47,14 @@ def _http_api(cfg: StationConfig, station: Station) -> Iterator[str | None]:
         logger.error("HTTP API not started: %s", exc)  # --journal-only: the station still runs
         yield None
         return
+    from inspector.storage.block_upkeep import BlockUpkeep
+
     try:
         server, thread = _start(cfg, station, store)
         try:
-            yield f"http://{_host_for_url(cfg.api.host)}:{_bound_port(server)}"
+            # the analytics page's root cause reads hour blocks built ahead (paced)
+            with BlockUpkeep(store.engine):
+                yield f"http://{_host_for_url(cfg.api.host)}:{_bound_port(server)}"
         finally:
             server.should_exit = True
             thread.join(STOP_TIMEOUT_S)

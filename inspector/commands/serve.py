@@ -72,6 +72,7 @@ def serve(
 
     from inspector.api import create_app
     from inspector.api.access import check_listen_allowed
+    from inspector.storage.block_upkeep import BlockUpkeep
     from inspector.storage.keys import KeyStore
     from inspector.storage.partitions import PartitionUpkeep
     from inspector.storage.store import InspectionStore
@@ -85,7 +86,9 @@ def serve(
         # PostgreSQL: partitions for the months ahead every hour (and retention daily), as long
         # as the service runs; nothing on SQLite
         upkeep = PartitionUpkeep(store.engine, keep_days)
-        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber, upkeep:
+        # root cause over a month reads cached hour blocks: built ahead as hours close
+        blocks = BlockUpkeep(store.engine)
+        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber, upkeep, blocks:
             app = create_app(store, settings=setup.settings, mqtt=subscriber)
             role = " as the central service" if setup.settings.central is not None else ""
             typer.echo(f"serving {store.url}{role} on http://{setup.host}:{setup.port} "

@@ -151,7 +151,7 @@ class EventStore(DatabaseAccess):
 
     @property
     def engine(self) -> Engine:
-        """The engine (root cause counts its windows in this database, see rootcause_queries)."""
+        """The engine (root cause reads its hour blocks from this database: rootcause_blocks)."""
         return self._engine
 
     def outcomes(self, since: datetime, until: datetime,

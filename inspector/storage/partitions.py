@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.errors import StoreError
+from inspector.storage.upkeep_thread import UpkeepThread
 
 logger = logging.getLogger(__name__)
 
@@ -143,8 +143,13 @@ def apply_retention(engine: Engine, keep_days: int, *, exact: bool = False,
                 conn.execute(text(f"ALTER TABLE inspections DETACH PARTITION {part.name}"))
                 conn.execute(text(f"DROP TABLE {part.name}"))
                 dropped.append(part.name)
+                dropped_before = part.end
             elif exact and part.start < cutoff:
                 deleted += _delete_older(conn, part.name, cutoff)
+        if dropped:  # a dropped partition fires no row trigger: its hours' blocks go with it
+            for table in ("rootcause_blocks", "rootcause_hours"):
+                conn.execute(text(f"DELETE FROM {table} WHERE hour < :h"),
+                             {"h": dropped_before.strftime("%Y-%m-%d %H")})
         if conn.execute(text(f"SELECT to_regclass('{DEFAULT_PARTITION}')")).scalar() is not None:
             deleted += _delete_older(conn, DEFAULT_PARTITION, cutoff)
     logger.info("retention (%d days, before %s): dropped %s, deleted %d rows", keep_days,
@@ -152,56 +157,34 @@ def apply_retention(engine: Engine, keep_days: int, *, exact: bool = False,
     return RetentionResult(cutoff, tuple(dropped), deleted)
 
 
-class PartitionUpkeep:
+class PartitionUpkeep(UpkeepThread):
     """A daemon thread for long-running processes: partitions ahead every hour and, when
     `keep_days` is set, retention once a day. Failures are logged and retried next round."""
 
     def __init__(self, engine: Engine, keep_days: int | None = None,
                  every_s: float = UPKEEP_EVERY_S, retention_every_s: float = RETENTION_EVERY_S
                  ) -> None:
-        self._active = engine.dialect.name == "postgresql"  # SQLite: nothing to maintain
-        if keep_days is not None and not self._active:
+        active = engine.dialect.name == "postgresql"  # SQLite: nothing to maintain
+        if keep_days is not None and not active:
             raise StoreError("row retention is for the central PostgreSQL database; "
                              f"{engine.url.render_as_string(hide_password=True)} is not one")
+        super().__init__("partition-upkeep", every_s, active)
         self._engine = engine
         self._keep_days = keep_days
-        self._every_s = every_s
         self._retention_every_s = retention_every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="partition-upkeep", daemon=True)
+        self._last_retention: float | None = None
+        self._clock = 0.0  # seconds of rounds so far (every_s apart)
 
-    def start(self) -> PartitionUpkeep:
-        if self._active:
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=30)
-
-    def __enter__(self) -> PartitionUpkeep:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    def _run(self) -> None:
-        last_retention: float | None = None
-        clock = 0.0
-        while True:
-            try:
-                ensure_partitions(self._engine)
-                due = last_retention is None or clock - last_retention >= self._retention_every_s
-                if self._keep_days is not None and due:
-                    apply_retention(self._engine, self._keep_days)
-                    last_retention = clock
-            except StoreError as exc:
-                logger.warning("partition upkeep failed (retried in %.0f s): %s",
-                               self._every_s, exc)
-            if self._stop.wait(self._every_s):
-                return
-            clock += self._every_s
+    def _round(self) -> None:
+        try:
+            ensure_partitions(self._engine)
+            due = (self._last_retention is None
+                   or self._clock - self._last_retention >= self._retention_every_s)
+            if self._keep_days is not None and due:
+                apply_retention(self._engine, self._keep_days)
+                self._last_retention = self._clock
+        finally:
+            self._clock += self._every_s
 
 
 @contextmanager

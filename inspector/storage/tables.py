@@ -15,6 +15,7 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -271,4 +272,25 @@ alerts = Table(  # predictive alerts: what a monitor raised and the evidence it 
     Column("cleared_at", UTCDateTime(), nullable=True),  # the statistic fell back to baseline
     Index("ix_alerts_raised_at", "raised_at"),
     Index("ix_alerts_station_id_raised_at", "station_id", "raised_at"),
+)
+
+rootcause_hours = Table(  # per station and UTC hour, a version the triggers of 0009 keep bumping
+    "rootcause_hours",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("hour", String(13), primary_key=True),        # 'YYYY-MM-DD HH'
+    Column("version", BigInteger, nullable=False),       # + 1 at each write that touches it
+    Index("ix_rootcause_hours_hour", "hour"),
+)
+
+rootcause_blocks = Table(  # root cause's numpy columns of a closed hour, valid at its version
+    "rootcause_blocks",
+    metadata,
+    Column("station_id", String(64), primary_key=True),
+    Column("hour", String(13), primary_key=True),
+    Column("version", BigInteger, nullable=False),       # rootcause_hours.version built at
+    Column("format", Integer, nullable=False),           # hour_blocks.FORMAT
+    Column("main", LargeBinary, nullable=False),         # counts' columns (.npz)
+    Column("sequence", LargeBinary, nullable=False),     # change points' columns (.npz)
+    Index("ix_rootcause_blocks_hour", "hour"),
 )

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy import stats
 
+from inspector.storage.block_window import SequenceRows
 from inspector.storage.events import EventFacts, PartOutcome
-from inspector.storage.rootcause_queries import SequenceRows
 from inspector.trace.config import ChangePointConfig, RootCauseConfig
 from inspector.trace.features import is_defect
 from inspector.trace.missing import is_missing

@@ -76,13 +76,17 @@ class Crosstabs:
 
     def add(self, codes: np.ndarray, defect: np.ndarray) -> None:
         """Count one chunk: codes is part x feature (-1: unknown), defect 0/1 per part."""
-        weights = np.asarray(defect, dtype=np.float64)
+        flag = np.asarray(defect, dtype=np.int64)
+        columns = [np.ascontiguousarray(codes[:, f], dtype=np.int64)
+                   for f in range(codes.shape[1])]
+        known = [c >= 0 for c in columns]
         for (fa, fb), n in self.parts.items():
-            ca, cb = codes[:, fa], codes[:, fb]
-            known = (ca >= 0) & (cb >= 0)
-            cell = ca[known].astype(np.int64) * self.sizes[fb] + cb[known]
-            n += np.bincount(cell, minlength=n.size)
-            self.defects[(fa, fb)] += np.bincount(cell, weights=weights[known], minlength=n.size)
+            both = known[fa] & known[fb]
+            # one count per (cell, defect): parts are its sum over defect, defects its second
+            cell = (columns[fa][both] * self.sizes[fb] + columns[fb][both]) * 2 + flag[both]
+            counted = np.bincount(cell, minlength=2 * n.size).reshape(-1, 2)
+            n += counted.sum(axis=1)
+            self.defects[(fa, fb)] += counted[:, 1]
 
     def table(self, fa: int, fb: int) -> tuple[np.ndarray, np.ndarray]:
         shape = (self.sizes[fa], self.sizes[fb])

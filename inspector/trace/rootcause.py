@@ -12,8 +12,9 @@ from datetime import datetime
 import numpy as np
 
 from inspector.errors import TraceError
+from inspector.storage.block_window import BlockWindow
 from inspector.storage.events import EventFacts, EventStore, PartOutcome
-from inspector.storage.rootcause_queries import RootCauseQueries
+from inspector.storage.rootcause_blocks import HourBlocks
 from inspector.storage.window_counts import LevelFeature, WindowCounts
 from inspector.trace.changepoints import (
     attach_change_points,
@@ -59,17 +60,18 @@ def root_cause(
         raise TraceError(f"until ({until.isoformat()}) must be after since ({since.isoformat()})")
     t0 = time.perf_counter()
     cfg = config or RootCauseConfig()
-    # counted in the database (SQLite or PostgreSQL): memory stays flat in the number of parts
-    queries = RootCauseQueries(events.engine)
-    with queries.window(since, until, defect_class, cfg.count_review_as_defect,
-                        station_id) as window:
-        counts = window.counts()
-        if not counts.parts:
-            raise TraceError(_empty_window(events, since, until, station_id))
-        check_labels(counts.labels, counts.parts, defect_class)
-        report = analyze_counts(counts, window.level_codes, defect_class, cfg)
-        report = attach_change_points(
-            report, lambda: sequences_from_rows(window.sequence_rows()), cfg)
+    # one block of columns per station and hour, cached in the database while no write
+    # touches its hour: a month's window reads blocks instead of millions of rows
+    blocks = HourBlocks(events.engine)
+    window = BlockWindow(blocks.read(since, until, station_id), since, until, defect_class,
+                         cfg.count_review_as_defect, blocks.load_sequences)
+    counts = window.counts()
+    if not counts.parts:
+        raise TraceError(_empty_window(events, since, until, station_id))
+    check_labels(counts.labels, counts.parts, defect_class)
+    report = analyze_counts(counts, window.level_codes, defect_class, cfg)
+    report = attach_change_points(
+        report, lambda: sequences_from_rows(window.sequence_rows()), cfg)
     seconds = time.perf_counter() - t0
     return dataclasses.replace(report, since=since, until=until, seconds=seconds)
 

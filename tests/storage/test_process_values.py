@@ -6,10 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, text
 
+from inspector.storage.block_window import BlockWindow
 from inspector.storage.engine import create_engine_for
 from inspector.storage.events import EventStore, ProcessEvent
 from inspector.storage.migrate import upgrade
-from inspector.storage.rootcause_queries import RootCauseQueries
+from inspector.storage.rootcause_blocks import HourBlocks
 from inspector.storage.store import InspectionStore
 from inspector.storage.tables import process_events
 from tests.storage.conftest import MakeInspection
@@ -70,9 +71,9 @@ def test_root_cause_counts_the_corrected_value(db_url: str,
         store.write([make_inspection(i, serial=f"S{i}",
                                      inspected_at=T0 + timedelta(minutes=5, seconds=i))
                      for i in range(3)])
-        with RootCauseQueries(store.engine).window(T0, T0 + timedelta(hours=1), None,
-                                                   False) as window:
-            counts = window.counts()
+        blocks = HourBlocks(store.engine)
+        counts = BlockWindow(blocks.read(T0, T0 + timedelta(hours=1), None), T0,
+                             T0 + timedelta(hours=1), None, False, blocks.load_sequences).counts()
         hist = counts.numbers["firing.temp"]
         assert dict(zip(hist.values.tolist(), hist.parts.tolist(), strict=True)) == {
             850.0: 2, 900.0: 1}

@@ -1,4 +1,4 @@
-"""Fixtures: a fresh migrated SQLite store per test."""
+"""Fixtures: a fresh migrated SQLite store per test; a database URL on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 
 from inspector.storage.events import EventStore
 from inspector.storage.store import InspectionStore
+from tests.pg import pg_schema_url
 
 
 @pytest.fixture
@@ -21,3 +22,12 @@ def store(tmp_path: Path) -> Iterator[InspectionStore]:
 @pytest.fixture
 def events(store: InspectionStore) -> EventStore:
     return EventStore(store.engine)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """SQLite always; PostgreSQL in a schema of its own (the server is shared) when set."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'inspector.db'}"
+        return
+    yield from pg_schema_url("rc_test")

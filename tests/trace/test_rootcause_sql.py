@@ -1,30 +1,17 @@
-"""Root cause counted in SQL (SQLite, PostgreSQL) gives the report of the in-memory analysis."""
+"""Root cause from hour blocks built in SQLite and PostgreSQL gives the in-memory analysis's report."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from inspector.domain import Status, Verdict
 from inspector.storage.events import EventStore, ProcessEvent
 from inspector.storage.store import InspectionStore
 from inspector.trace.rootcause import analyze, root_cause
 from inspector.trace.simulate import LineSpec, simulate, to_inspection
-from tests.pg import pg_schema_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """SQLite always; PostgreSQL in a schema of its own (the server is shared) when set."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'inspector.db'}"
-        return
-    yield from pg_schema_url("rc_test")
 
 
 def _stored(url: str) -> tuple[InspectionStore, EventStore, list]:
@@ -68,7 +55,7 @@ def _comparable(report) -> dict:
 
 
 @pytest.mark.parametrize("defect_class", [None, "crack"])
-def test_sql_counts_give_the_in_memory_report(db_url: str, defect_class: str | None) -> None:
+def test_hour_blocks_give_the_in_memory_report(db_url: str, defect_class: str | None) -> None:
     store, events, parts = _stored(db_url)
     try:
         since = parts[0].inspected_at
@@ -80,17 +67,5 @@ def test_sql_counts_give_the_in_memory_report(db_url: str, defect_class: str | N
         assert in_sql.ranked and in_sql.combinations_tested > 100
         assert {d.parameter for d in in_sql.data_issues} == {"coating.mix"}
         assert _comparable(in_sql) == _comparable(in_memory)
-    finally:
-        store.close()
-
-
-def test_the_temporary_tables_are_gone_afterwards(db_url: str) -> None:
-    store, events, parts = _stored(db_url)
-    try:
-        since, until = parts[0].inspected_at, parts[-1].inspected_at + timedelta(seconds=5)
-        root_cause(events, since, until)
-        with store.engine.connect() as conn:
-            conn.execute(text("CREATE TEMP TABLE rc_parts (x INTEGER)"))  # would clash if left
-            conn.rollback()
     finally:
         store.close()
