@@ -22,8 +22,8 @@ PAUSE_FACTOR = 4.0
 
 class BlockUpkeep(UpkeepThread):
     """Builds and caches the blocks of every hour over in the last `days` days whose cached
-    block is missing or stale (newest first), one at a time and paced; failures are logged and
-    retried next round."""
+    block is missing or stale (newest first), one at a time and paced, and drops older ones;
+    failures are logged and retried next round."""
 
     def __init__(self, engine: Engine, days: int = UPKEEP_DAYS,
                  every_s: float = UPKEEP_EVERY_S, pause_factor: float = PAUSE_FACTOR) -> None:
@@ -34,8 +34,12 @@ class BlockUpkeep(UpkeepThread):
         self.built = 0
 
     def run_once(self) -> int:
-        """One round: every missing or stale block of the window; the number built."""
+        """One round: older blocks dropped, every missing or stale one of the window built;
+        the number built."""
         since = datetime.now(UTC) - timedelta(days=self._days)
+        # older hours are asked for rarely: their blocks are built again when they are, and a
+        # station's disk does not keep a year of them
+        dropped = self._blocks.prune(since)
         built = 0
         for station, hour in self._blocks.stale(since):
             t0 = time.monotonic()
@@ -44,9 +48,10 @@ class BlockUpkeep(UpkeepThread):
             self.built += 1
             if self._stop.wait(self._pause_factor * (time.monotonic() - t0)):
                 break
+        if built or dropped:
+            logger.info("root-cause hour blocks: %d built and cached, %d older dropped", built,
+                        dropped)
         return built
 
     def _round(self) -> None:
-        built = self.run_once()
-        if built:
-            logger.info("root-cause hour blocks: %d built and cached", built)
+        self.run_once()

@@ -19,7 +19,7 @@ from inspector.storage.window_counts import (
     WindowCounts,
 )
 
-CHUNK = 100_000  # parts per chunk of level codes
+CHUNK = 50_000  # parts per chunk of level codes (the crosstabs widen each chunk to int64)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -223,7 +223,8 @@ class BlockWindow:
         """Chunks of (level per part and feature, -1 where unknown; defect per part)."""
         # feature-major: a feature's codes of a chunk are one contiguous run (the crosstabs
         # read them a pair of features at a time)
-        codes = np.full((len(features), self.parts), -1, dtype=np.int32)
+        small = max((lf.size for lf in features), default=0) < 2 ** 15  # half the memory
+        codes = np.full((len(features), self.parts), -1, dtype=np.int16 if small else np.int32)
         for f, lf in enumerate(features):
             part, level = self._levels(lf)
             codes[f, part] = level

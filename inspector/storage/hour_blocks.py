@@ -98,7 +98,9 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
     serial_of: dict[str, int] = {}
     for row in inspections:
         serial_of.setdefault(row[1], len(serial_of))
-    ev = sorted(events, key=lambda e: (e[2], e[1]))  # by time, then id: the last pass wins
+    # the three reads of a build are separate statements: a part inspected between them has
+    # events but no inspection here (its insert bumped the hour: this block is stale anyway)
+    ev = sorted((e for e in events if e[0] in serial_of), key=lambda e: (e[2], e[1]))
     ts_of = {e[1]: (e[2], e[1]) for e in ev}
     machines: dict[tuple[int, int], set[str]] = {}
     for serial, _, _, machine, step in ev:
@@ -107,7 +109,7 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
     settings = []
     for serial, event_id, key, kind, num, txt in values:
         when = ts_of.get(event_id)
-        if when is None:
+        if when is None or serial not in serial_of:
             continue
         k = (strings(key), serial_of[serial])
         if k not in latest or when > latest[k][0]:

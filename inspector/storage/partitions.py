@@ -146,10 +146,11 @@ def apply_retention(engine: Engine, keep_days: int, *, exact: bool = False,
                 dropped_before = part.end
             elif exact and part.start < cutoff:
                 deleted += _delete_older(conn, part.name, cutoff)
-        if dropped:  # a dropped partition fires no row trigger: its hours' blocks go with it
-            for table in ("rootcause_blocks", "rootcause_hours"):
-                conn.execute(text(f"DELETE FROM {table} WHERE hour < :h"),
-                             {"h": dropped_before.strftime("%Y-%m-%d %H")})
+        if dropped:  # a dropped partition fires no row trigger: what the triggers would do
+            hour = {"h": dropped_before.strftime("%Y-%m-%d %H")}
+            conn.execute(text("UPDATE rootcause_hours SET version = version + 1 "
+                              "WHERE hour < :h"), hour)  # a block being built is stale
+            conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"), hour)
         if conn.execute(text(f"SELECT to_regclass('{DEFAULT_PARTITION}')")).scalar() is not None:
             deleted += _delete_older(conn, DEFAULT_PARTITION, cutoff)
     logger.info("retention (%d days, before %s): dropped %s, deleted %d rows", keep_days,

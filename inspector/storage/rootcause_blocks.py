@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import struct
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -89,6 +90,13 @@ class HourBlocks(DatabaseAccess):
                 "h.hour < :closed AND b.hour IS NULL ORDER BY h.hour DESC, h.station_id",
                 {"first": hour_key(since), "closed": hour_key(datetime.now(UTC))})]
 
+    def prune(self, before: datetime) -> int:
+        """Drop the cached blocks of hours before `before` (a query over them builds them
+        again); the number dropped."""
+        with self._transaction("prune root-cause hour blocks in") as conn:
+            return conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"),
+                                {"h": hour_key(before)}).rowcount
+
     def build_and_cache(self, station: str, hour: str) -> None:
         """Build one station-hour's block at its current version and cache it."""
         with self._connection("build a root-cause hour block in") as conn:
@@ -105,11 +113,14 @@ class HourBlocks(DatabaseAccess):
         if not wanted:
             return
         keys = {b.key[:2] for b in wanted}
+        stations = {k[0] for k in keys}
+        params = {"first": min(k[1] for k in keys), "last": max(k[1] for k in keys),
+                  "station": min(stations)}
+        one = " AND station_id = :station" if len(stations) == 1 else ""
         with self._connection("read root-cause hour blocks from") as conn:
             found = {(s, h): (v, data) for s, h, v, data in _fetch(
                 conn, "SELECT station_id, hour, version, sequence FROM rootcause_blocks WHERE "
-                "hour >= :first AND hour <= :last AND format = " + str(FORMAT),
-                {"first": min(k[1] for k in keys), "last": max(k[1] for k in keys)})
+                f"hour >= :first AND hour <= :last AND format = {FORMAT}{one}", params)
                 if (s, h) in keys}
             for block in wanted:
                 hit = found.get(block.key[:2])
@@ -127,9 +138,10 @@ class HourBlocks(DatabaseAccess):
                  "main": to_bytes(b.main), "sequence": to_bytes(b.sequence or {})}
                 for b in blocks for s, h, v in [b.key]]
         insert = self._insert(rootcause_blocks)
-        stmt = insert.on_conflict_do_update(
+        stmt = insert.on_conflict_do_update(  # never over a block of a newer version
             index_elements=["station_id", "hour"],
-            set_={c: insert.excluded[c] for c in ("version", "format", "main", "sequence")})
+            set_={c: insert.excluded[c] for c in ("version", "format", "main", "sequence")},
+            where=rootcause_blocks.c.version <= insert.excluded.version)
         try:
             with self._engine.begin() as conn:
                 conn.execute(stmt, rows)
@@ -143,7 +155,7 @@ class HourBlocks(DatabaseAccess):
 def _decoded(data: bytes) -> HourBlock | None:
     try:
         return HourBlock(from_bytes(bytes(data)))
-    except (ValueError, KeyError) as exc:  # damaged: built again, and cached over
+    except (ValueError, KeyError, struct.error) as exc:  # damaged: built again, cached over
         logger.warning("a cached root-cause hour block could not be read (%s): rebuilt", exc)
         return None
 

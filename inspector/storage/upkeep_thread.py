@@ -11,7 +11,7 @@ logger = logging.getLogger(__name__)
 
 
 class UpkeepThread:
-    """Runs `_round` at start and then every `every_s` seconds; a StoreError is logged and the
+    """Runs `_round` at start and then every `every_s` seconds; a failure is logged and the
     round retried next time. Subclasses say what a round does; `active` False starts nothing."""
 
     def __init__(self, name: str, every_s: float, active: bool = True) -> None:
@@ -46,5 +46,8 @@ class UpkeepThread:
             except StoreError as exc:
                 logger.warning("%s failed (retried in %.0f s): %s", self._thread.name,
                                self._every_s, exc)
+            except Exception:  # a bug must not end the upkeep silently for the process's life
+                logger.exception("%s failed (retried in %.0f s)", self._thread.name,
+                                 self._every_s)
             if self._stop.wait(self._every_s):
                 return

@@ -176,3 +176,27 @@ def test_two_serials_with_one_hash_are_refused_not_merged(monkeypatch) -> None:
     block = build_block([_rows("S1", T0, 1), _rows("S2", T0, 2)], [], [])
     with pytest.raises(StoreError, match="share a 64-bit hash"):
         BlockWindow([block], T0, T0 + timedelta(hours=1), None, False, lambda blocks: None)
+
+
+def test_rows_of_a_serial_inspected_after_the_hours_first_read_are_left_out() -> None:
+    """The build reads inspections, then events and values: a part inspected in between has
+    events but no inspection there (its insert made the block stale); it is not counted."""
+    block = build_block([_rows("S1", T0, 1)],
+                        [("S1", 10, 0, "press-1", "pressing"), ("S9", 11, 0, "press-2",
+                                                                 "pressing")],
+                        [("S9", 11, "pressing.dwell", "real", 1.5, None)])
+    counts = BlockWindow([block], T0, T0 + timedelta(hours=1), None, False,
+                         lambda blocks: None).counts()
+    assert counts.parts == 1 and counts.steps["pressing"] == (1, 0)
+    assert "pressing.dwell" not in counts.numbers
+
+
+def test_the_upkeep_drops_blocks_older_than_its_days(line) -> None:
+    store, events, parts = line
+    since, until = T0, parts[-1].inspected_at + timedelta(seconds=1)
+    _report(events, since, until)
+    assert _cached(store)
+    assert BlockUpkeep(store.engine, days=1).run_once() == 0  # nothing of 2024 is kept
+    assert _cached(store) == {}
+    assert _report(events, since, until) == _reference(events, since, until)
+

@@ -90,8 +90,12 @@ PG_TRIGGERS = (
     "FOR EACH ROW EXECUTE FUNCTION rootcause_inspection_bump()",
     f"CREATE TRIGGER rootcause_inspection_changed AFTER UPDATE OF {WATCHED} ON inspections "
     "FOR EACH ROW EXECUTE FUNCTION rootcause_inspection_bump()",
-    "CREATE TRIGGER rootcause_event_changed AFTER INSERT OR UPDATE OR DELETE ON process_events "
-    "FOR EACH ROW EXECUTE FUNCTION rootcause_event_bump()",
+    # at commit, not at the insert: an inspection of the same serial committed meanwhile by
+    # another writer is then seen (at the insert it was not, and its hour would keep a block
+    # without this event)
+    "CREATE CONSTRAINT TRIGGER rootcause_event_changed AFTER INSERT OR UPDATE OR DELETE ON "
+    "process_events DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION "
+    "rootcause_event_bump()",
 )
 TRIGGERS = {"inspections": ("rootcause_inspection_added", "rootcause_inspection_changed",
                             "rootcause_inspection_deleted"),
