@@ -19,7 +19,7 @@ from inspector.storage.window_counts import (
     WindowCounts,
 )
 
-CHUNK = 50_000  # parts per chunk of level codes (the crosstabs widen each chunk to int64)
+CHUNK = 100_000  # parts per chunk of level codes (the crosstabs widen each chunk to int64)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
