@@ -68,13 +68,6 @@ def serve(
     anyone only with `api.open_reads: true` in the config. Listening on any address but
     loopback is refused while no key exists.
     """
-    import uvicorn
-
-    from inspector.api import create_app
-    from inspector.api.access import check_listen_allowed
-    from inspector.storage.block_upkeep import BlockUpkeep
-    from inspector.storage.keys import KeyStore
-    from inspector.storage.partitions import PartitionUpkeep
     from inspector.storage.store import InspectionStore
 
     with exit_on_setup_errors():
@@ -82,22 +75,35 @@ def serve(
         setup = _with_central(setup, central, config is None, station_timeout)
         store = InspectionStore.open(setup.url)
     try:
-        check_listen_allowed(setup.host, KeyStore(store.engine))
-        # PostgreSQL: partitions for the months ahead every hour (and retention daily), as long
-        # as the service runs; nothing on SQLite
-        upkeep = PartitionUpkeep(store.engine, keep_days)
-        # root cause over a month reads cached hour blocks: built ahead as hours close
-        blocks = BlockUpkeep(store.engine)
-        with mqtt_ingestion(setup.mqtt, setup.url) as subscriber, upkeep, blocks:
-            app = create_app(store, settings=setup.settings, mqtt=subscriber)
-            role = " as the central service" if setup.settings.central is not None else ""
-            typer.echo(f"serving {store.url}{role} on http://{setup.host}:{setup.port} "
-                       "(docs: /docs)", err=True)
-            uvicorn.run(app, host=setup.host, port=setup.port, log_level=log_level)
+        _serve_store(store, setup, keep_days, log_level)
     except InspectorError as exc:
         raise fail(str(exc), code=1) from exc
     finally:
         store.close()
+
+
+def _serve_store(store, setup: ServeSetup, keep_days: int | None, log_level: str) -> None:
+    """The API over an open store, with its background upkeep, until uvicorn stops."""
+    import uvicorn
+
+    from inspector.api import create_app
+    from inspector.api.access import check_listen_allowed
+    from inspector.storage.block_upkeep import BlockUpkeep
+    from inspector.storage.keys import KeyStore
+    from inspector.storage.partitions import PartitionUpkeep
+
+    check_listen_allowed(setup.host, KeyStore(store.engine))
+    # PostgreSQL: partitions for the months ahead every hour (and retention daily), as long
+    # as the service runs; nothing on SQLite
+    upkeep = PartitionUpkeep(store.engine, keep_days)
+    # root cause over a month reads cached hour blocks: built ahead as hours close
+    blocks = BlockUpkeep(store.engine)
+    with mqtt_ingestion(setup.mqtt, setup.url) as subscriber, upkeep, blocks:
+        app = create_app(store, settings=setup.settings, mqtt=subscriber)
+        role = " as the central service" if setup.settings.central is not None else ""
+        typer.echo(f"serving {store.url}{role} on http://{setup.host}:{setup.port} "
+                   "(docs: /docs)", err=True)
+        uvicorn.run(app, host=setup.host, port=setup.port, log_level=log_level)
 
 
 def _setup(config: Path | None, db: str | None, data_dir: Path | None, host: str | None,

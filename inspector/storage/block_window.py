@@ -10,7 +10,7 @@ import numpy as np
 
 from inspector.domain import Verdict
 from inspector.errors import StoreError
-from inspector.storage.hour_blocks import HourBlock
+from inspector.storage.hour_blocks import HourBlock, Interner
 from inspector.storage.window_counts import (
     MACHINE_SEP,
     Histogram,
@@ -38,24 +38,12 @@ class SequenceRows:
     setting_value: np.ndarray       # text, or a whole number as text
 
 
-class _Strings:
+class _Strings(Interner):
     """One window's strings: each block's string indexes mapped to window-wide ids."""
-
-    def __init__(self) -> None:
-        self.index: dict[str, int] = {}
-        self.names: list[str] = []
 
     def ids(self, strings: list[str]) -> np.ndarray:
         """Window ids of a block's strings, with one more entry (-1) that index -1 reaches."""
-        out = np.empty(len(strings) + 1, dtype=np.int32)
-        for i, s in enumerate(strings):
-            found = self.index.get(s)
-            if found is None:
-                found = self.index[s] = len(self.names)
-                self.names.append(s)
-            out[i] = found
-        out[-1] = -1
-        return out
+        return np.array([*map(self, strings), -1], dtype=np.int32)
 
     def id(self, s: str) -> int:
         return self.index.get(s, -1)
@@ -237,7 +225,7 @@ class BlockWindow:
         key, none = self._strings.id(lf.key), (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if lf.source in ("machines", "text"):
             part, ids = (self._steps if lf.source == "machines" else self._texts).get(key, none)
-            return part, self._mapped(ids, lf.mapping, str)
+            return part, self._mapped(ids, lf.mapping)
         part, num = self._numbers.get(key, (none[0], np.zeros(0)))
         if lf.source == "number":  # the number of edges at or below the value
             return part, np.searchsorted(np.asarray(lf.edges, dtype=np.float64), num,
@@ -246,10 +234,11 @@ class BlockWindow:
         return part, np.array([lf.mapping.get(float(v), -1) for v in distinct],
                               dtype=np.int64)[inverse]
 
-    def _mapped(self, ids: np.ndarray, mapping: dict, cast: type) -> np.ndarray:
+    def _mapped(self, ids: np.ndarray, mapping: dict) -> np.ndarray:
+        """Levels of string ids by their text (-1: not in `mapping`)."""
         distinct, inverse = np.unique(ids, return_inverse=True)
         names = self._strings.names
-        return np.array([mapping.get(cast(names[i]), -1) for i in distinct],
+        return np.array([mapping.get(names[i], -1) for i in distinct],
                         dtype=np.int64)[inverse]
 
     def sequence_rows(self) -> SequenceRows:

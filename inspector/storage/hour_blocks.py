@@ -77,16 +77,20 @@ def serial_hash(serials: Sequence[str]) -> np.ndarray:
                      for s in serials], dtype=np.uint64)
 
 
-class _Interner:
+class Interner:
+    """Strings numbered in the order first seen (None: -1)."""
+
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
+        self.names: list[str] = []
 
     def __call__(self, value: str | None) -> int:
         if value is None:
             return -1
         found = self.index.get(value)
         if found is None:
-            found = self.index[value] = len(self.index)
+            found = self.index[value] = len(self.names)
+            self.names.append(value)
         return found
 
 
@@ -94,7 +98,7 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
                 values: Iterable[ValueRow]) -> HourBlock:
     """A block from the rows of one station-hour: its inspections, and the events and typed
     values of every serial among them."""
-    strings, names = _Interner(), _Interner()  # main's strings; the sequence's
+    strings, names = Interner(), Interner()  # main's strings; the sequence's
     serial_of: dict[str, int] = {}
     for row in inspections:
         serial_of.setdefault(row[1], len(serial_of))
@@ -135,7 +139,7 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
                            if num is None and txt is not None], np.int32),
     }
     main["serial_blob"], main["serial_ends"] = _encode(serials)
-    main["string_blob"], main["string_ends"] = _encode(list(strings.index))
+    main["string_blob"], main["string_ends"] = _encode(strings.names)
     sequence = {
         **_columns(("ev_hash", "ev_id", "ev_ts", "ev_machine", "ev_step"),
                    [(hashes[serial_of[s]], i, t, names(m), names(st)) for s, i, t, m, st in ev],
@@ -143,7 +147,7 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
         **_columns(("set_event", "set_key", "set_value"), settings,
                    (np.int64, np.int32, np.int32)),
     }
-    sequence["string_blob"], sequence["string_ends"] = _encode(list(names.index))
+    sequence["string_blob"], sequence["string_ends"] = _encode(names.names)
     return HourBlock(main, sequence)
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.errors import StoreError
+from inspector.storage.rootcause_blocks import hour_key
 from inspector.storage.upkeep_thread import UpkeepThread
 
 logger = logging.getLogger(__name__)
@@ -147,7 +148,7 @@ def apply_retention(engine: Engine, keep_days: int, *, exact: bool = False,
             elif exact and part.start < cutoff:
                 deleted += _delete_older(conn, part.name, cutoff)
         if dropped:  # a dropped partition fires no row trigger: what the triggers would do
-            hour = {"h": dropped_before.strftime("%Y-%m-%d %H")}
+            hour = {"h": hour_key(dropped_before)}
             conn.execute(text("UPDATE rootcause_hours SET version = version + 1 "
                               "WHERE hour < :h"), hour)  # a block being built is stale
             conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"), hour)
