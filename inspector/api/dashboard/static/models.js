@@ -35,16 +35,19 @@
   }
 
   async function load() {
-    try {
-      const body = await api("/models");
+    // Both answers are awaited before anything is drawn, so the active bundle and its thresholds
+    // never show two different models.
+    const [models, active] = await Promise.allSettled([api("/models"), api("/models/active")]);
+    if (models.status === "fulfilled") {
+      const body = models.value;
       $("active-version").textContent = body.active ? "· active: " + body.active : "· no station in this process";
       $("bundles").replaceChildren(...body.items.map(bundle));
-    } catch (e) { banner(e.message, "warn"); }
-    try {
-      const t = (await api("/models/active")).card.thresholds;
+    } else banner(models.reason.message, "warn");
+    if (active.status === "fulfilled") {  // no station: thresholds stay empty
+      const t = active.value.card.thresholds;
       $("thr-ng").value = t.ng; $("thr-review").value = t.review;
       $("thr-anomaly").value = t.anomaly === null ? "" : t.anomaly;
-    } catch (e) { /* no station: thresholds stay empty */ }
+    }
   }
 
   async function swap(path, what) {
