@@ -5,7 +5,10 @@ of the rounds' medians, each ratio the median of the rounds' ratios. --compare-s
 ONNX Runtime's tuned sessions with the ones before issue 32 (worker threads spinning, runs of up to
 16 network inputs) instead of torch; --session-options times each session option against the chosen
 settings (docs/experiments/benchmarks-history.md, issue 32) and prints a table; --compare-graphs
-times the bundle's INT8 graph (model.int8.onnx, `inspector quantize`) against its float one.
+times the bundle's INT8 graphs (model.int8.onnx and the gate's anomaly.int8.onnx, `inspector
+quantize`) against its float ones. The torch arm runs an attached gate on ONNX Runtime, as the
+loader does, unless --torch-gate names the gate's own bundle: its model.pt then runs the gate in
+torch eager too (after checking that its model.onnx and banks are the ones the bundle carries).
 Prints one JSON line. Example:
     .venv/bin/python scripts/bench_model.py --model weights/magnetic-tile --threads 2 --rounds 6
 """
@@ -52,13 +55,31 @@ def _time(fn, repeats: int) -> list[float]:
     return out
 
 
+def _torch_gate(model: Path, gate_bundle: Path, threads: int):
+    """The bundle's attached gate in torch eager, from the gate's own bundle: refused unless that
+    bundle's model.onnx and banks are byte for byte the ones the classifier bundle carries."""
+    from inspector.model.torch_backend import TorchClassifier
+
+    pairs = [("model.onnx", "anomaly.onnx"), ("bank.npy", "anomaly_bank.npy"),
+             ("image_bank.npz", "anomaly_image_bank.npz")]
+    for own, attached in pairs:
+        if (gate_bundle / own).read_bytes() != (model / attached).read_bytes():
+            raise SystemExit(f"--torch-gate {gate_bundle}: {own} is not {model / attached}")
+    return TorchClassifier(gate_bundle, load_classifier(model).card.gate_card, threads=threads,
+                           max_batch=16)
+
+
 def _load(name: str, args):
-    if name in ("int8", "float"):  # the classifier's graph named outright, whatever the card says
-        return load_classifier(args.model, "onnx", threads=args.threads, max_batch=16, graph=name)
+    if name in ("int8", "float"):  # the bundle's graphs named outright, whatever the card says
+        return load_classifier(args.model, "onnx", threads=args.threads, max_batch=16, graph=name,
+                               gate_graph=name)
     if name == "onnx_before":  # the sessions before issue 32: spinning, runs of up to max_batch
         return load_classifier(args.model, "onnx", max_batch=16, session=SessionSettings(
             threads=args.threads, spinning=True, run_inputs=None))
-    return load_classifier(args.model, name, threads=args.threads, max_batch=16)
+    clf = load_classifier(args.model, name, threads=args.threads, max_batch=16)
+    if name == "torch" and args.torch_gate is not None:
+        clf.gate = _torch_gate(args.model, args.torch_gate, args.threads)
+    return clf
 
 
 def _bench_round(clf, args, images: list[np.ndarray]) -> dict:
@@ -129,10 +150,12 @@ def _classify_peak_memory(model: Path, paths: list[Path], graph: str | None = No
 
 
 def _bundle_running(model: Path, graph: str, tmp: Path) -> Path:
-    """A copy of the bundle whose card names `graph`."""
+    """A copy of the bundle whose card names `graph` (for its gate too, where it has that graph)."""
     copy = tmp / model.name
     shutil.copytree(model, copy)
     card = json.loads((copy / "card.json").read_text())
+    if card.get("gate") and (graph == "float" or card["gate"].get("int8")):
+        card["gate"]["graph"] = graph
     (copy / "card.json").write_text(json.dumps({**card, "graph": graph}))
     return copy
 
@@ -148,6 +171,8 @@ def main() -> None:
                    help="ONNX Runtime tuned vs the sessions before issue 32, instead of vs torch")
     p.add_argument("--compare-graphs", action="store_true",
                    help="the INT8 classifier graph vs the float one (both ONNX Runtime), instead of vs torch")
+    p.add_argument("--torch-gate", type=Path, default=None, metavar="GATE_BUNDLE",
+                   help="run the attached gate in torch eager too, from its own bundle's model.pt")
     p.add_argument("--session-options", type=int, default=None, metavar="IMAGES_PER_PREDICT",
                    help="time each session option against the chosen settings; print a table")
     args = p.parse_args()
@@ -167,6 +192,7 @@ def main() -> None:
             rounds[name].append(_bench_round(models[name], args, images))
     views = len(models[first].card.tta_views)
     out = {"bench": "model", "model": str(args.model), "threads": args.threads, "rounds": args.rounds,
+           "torch_gate": None if args.torch_gate is None else str(args.torch_gate),
            "cpu": cpu_model(), "load_average": [round(x, 2) for x in os.getloadavg()],
            **{name: _summary(rs, views) for name, rs in rounds.items()}}
     for key in ("predict_b1_ms", "predict_b16_ms", "forward_single_view_b1_ms"):

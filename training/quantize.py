@@ -1,12 +1,14 @@
-"""`inspector quantize`: an INT8 classifier graph beside model.onnx, and the card's choice of graph."""
+"""`inspector quantize`: INT8 graphs beside model.onnx and an attached gate's, and the card's choice."""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from datetime import UTC, datetime
@@ -16,10 +18,19 @@ import numpy as np
 
 from inspector.datasets import Sample, scan_dataset
 from inspector.errors import DatasetError, InspectorError, ModelError
-from inspector.model.card import ModelCard
+from inspector.model.card import GATE_GRAPH_FILES, ModelCard
 from inspector.model.evaluation import headline, judge, score_samples, summarise
+from inspector.model.feature_bank import image_bank_path
 from inspector.model.loader import load_classifier
-from inspector.model.onnx_backend import INT8_ONNX_FILE, ONNX_FILE, OnnxClassifier, weights_hash
+from inspector.model.onnx_backend import (
+    GATE_INT8_ONNX_FILE,
+    GATE_ONNX_FILE,
+    INT8_ONNX_FILE,
+    ONNX_FILE,
+    OnnxClassifier,
+    bank_file_for,
+    weights_hash,
+)
 from inspector.model.preprocess import apply_view, prepare_batch, read_image
 from training.bundle import code_version
 
@@ -40,7 +51,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=METHODS, default="minmax", help="activation range calibration")
     p.add_argument("--calibration-images", type=int, default=64,
                    help="train images to calibrate on, each in every test-time view of the card")
-    p.add_argument("--keep-float", default="", help="comma-separated node names left in float32")
+    p.add_argument("--keep-float", default="",
+                   help="comma-separated node names of the classifier left in float32")
     p.add_argument("--quantize-input", action="store_true",
                    help="quantise the nodes that read the image too (by default they stay float: on "
                         "magnetic-tile val an 8-bit input lost a defect, docs/benchmarks.md)")
@@ -71,22 +83,40 @@ class _Reader:
         return self._items
 
 
-def kept_float(graph: Path, args: argparse.Namespace) -> list[str]:
-    """The nodes left in float32: those named, and unless --quantize-input those reading the image."""
+def kept_float(graph: Path, args: argparse.Namespace, named: bool = True) -> list[str]:
+    """The nodes left in float32: those named (the classifier's), and unless --quantize-input
+    those reading the image."""
     import onnx
 
-    named = [n for n in args.keep_float.split(",") if n]
+    kept = [n for n in args.keep_float.split(",") if n] if named else []
     if args.quantize_input:
-        return named
+        return kept
     model = onnx.load(str(graph))
     inputs = {i.name for i in model.graph.input}
-    return named + [n.name for n in model.graph.node if inputs & set(n.input) and n.name not in named]
+    return kept + [n.name for n in model.graph.node if inputs & set(n.input) and n.name not in kept]
 
 
-def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: argparse.Namespace
-                   ) -> list[str]:
+def feature_branch(graph: Path) -> list[str]:
+    """A gate's nodes that only its patch-feature output (the third) needs: the pooling of encoder
+    activations its bank compares. They stay float: the bank holds float features, and on
+    magnetic-tile quantising them made the gate slower (0.91x) and moved its scores twice as far."""
+    import onnx
+
+    model = onnx.load(str(graph))
+    made_by = {out: node for node in model.graph.node for out in node.output}
+    needed, todo = set(), [o.name for o in model.graph.output[:2]]  # logits, defect map
+    while todo:
+        node = made_by.get(todo.pop())
+        if node is not None and node.name not in needed:
+            needed.add(node.name)
+            todo.extend(node.input)
+    return [n.name for n in model.graph.node if n.name not in needed]
+
+
+def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: argparse.Namespace,
+                   gate: bool = False) -> list[str]:
     """ONNX Runtime's static quantisation: int8 per-channel weights, uint8 activations; returns the
-    nodes left in float32."""
+    nodes left in float32 (a gate's: those reading the image and its feature branch)."""
     from onnxruntime.quantization import (
         CalibrationMethod,
         QuantFormat,
@@ -98,7 +128,9 @@ def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: a
     with tempfile.TemporaryDirectory(prefix="quantize-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shapes inferred, graph simplified first
-        left_float = kept_float(prepared, args)
+        left_float = kept_float(prepared, args, named=not gate)
+        if gate:
+            left_float += [n for n in feature_branch(prepared) if n not in left_float]
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[args.method]
         quantize_static(
@@ -111,70 +143,136 @@ def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: a
     return left_float
 
 
-def _judged(model, samples: list[Sample]) -> tuple[dict, dict[str, tuple[str, str, float]]]:
-    """(headline figures, each part's (verdict, class, defect score)) of one graph on one split."""
+def _judged(model, samples: list[Sample]) -> tuple[dict, dict[str, tuple]]:
+    """(headline figures, each part's (verdict, class, defect score, gate's anomaly score or None))
+    of one graph on one split."""
     scored = score_samples(model, samples)
     verdicts = judge(model, scored)
     labels = [model.card.classes[int(k)] for k in scored.probs.argmax(axis=1)]
-    parts = {f"{s.label}/{s.path.name}": (v.value, c, round(float(score), 4))
-             for s, v, c, score in zip(scored.samples, verdicts, labels, scored.defect_scores, strict=True)}
+    anomaly = ([None] * len(labels) if scored.anomaly_scores is None else
+               [round(float(a), 4) for a in scored.anomaly_scores])
+    parts = {f"{s.label}/{s.path.name}": (v.value, c, round(float(score), 4), a)
+             for s, v, c, score, a in zip(scored.samples, verdicts, labels, scored.defect_scores, anomaly,
+                                          strict=True)}
     return headline(summarise(model, scored)), parts
+
+
+def _moved(before: dict, after: dict, k: int) -> dict | None:
+    """Median and largest move of the k-th score of each part (None where the parts have none)."""
+    moved = [abs(before[p][k] - after[p][k]) for p in before if before[p][k] is not None]
+    return {"median": float(np.median(moved)), "max": float(np.max(moved))} if moved else None
 
 
 def compare(float_model, int8_model, samples: list[Sample]) -> dict:
     """Both graphs' figures on one split and every part whose verdict or class changes (with both
-    defect scores), and how far the defect scores moved."""
+    scores), and how far the defect scores (and an attached gate's anomaly scores) moved."""
     f_fig, f_parts = _judged(float_model, samples)
     q_fig, q_parts = _judged(int8_model, samples)
     changed = [{"part": k, "float": list(f_parts[k]), "int8": list(q_parts[k])}
                for k in f_parts if f_parts[k][:2] != q_parts[k][:2]]
-    moved = np.abs([f_parts[k][2] - q_parts[k][2] for k in f_parts])
-    return {"float": f_fig, "int8": q_fig, "changed": changed,
-            "score_moved": {"median": float(np.median(moved)), "max": float(moved.max())}}
+    out = {"float": f_fig, "int8": q_fig, "changed": changed, "score_moved": _moved(f_parts, q_parts, 2)}
+    anomaly = _moved(f_parts, q_parts, 3)
+    return out if anomaly is None else {**out, "anomaly_score_moved": anomaly}
 
 
 def _command() -> str:
     return os.environ.get("INSPECTOR_TRAIN_COMMAND", "") or " ".join(sys.argv)
 
 
+def _record(staged: Path, source_hash: str, inputs: list, views: list[str], left_float: list[str],
+            args: argparse.Namespace) -> dict:
+    """What the card keeps of an INT8 graph before it is judged: its hash, source and calibration."""
+    return {"weights_hash": weights_hash(staged), "from_weights_hash": source_hash,
+            "format": args.format, "per_channel": True, "weights": "int8", "activations": "uint8",
+            "method": args.method, "calibration_images": args.calibration_images,
+            "calibration_inputs": len(inputs), "calibration_seed": args.seed,
+            "views": views, "keep_float": left_float}
+
+
+def _judge(record: dict, figures: dict) -> bool:
+    """Record both graphs' figures; whether INT8 kept the test figures the card requires."""
+    test = figures["test"]
+    kept = all(test["int8"][k] == test["float"][k] for k in KEPT)
+    record.update(figures=figures, kept_test_figures=kept, command=_command(),
+                  code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    return kept
+
+
+def _quantize_classifier(bundle: Path, float_model, index, tmp: Path, args: argparse.Namespace
+                         ) -> tuple[dict, OnnxClassifier]:
+    """model.int8.onnx staged in tmp, judged against model.onnx (both with the float gate); its
+    record and the INT8 classifier."""
+    card = float_model.card
+    inputs = calibration_inputs(card, index.split("train"), args.calibration_images, args.seed)
+    staged = tmp / INT8_ONNX_FILE
+    left_float = quantize_graph(bundle / ONNX_FILE, staged, inputs, args)
+    record = _record(staged, card.weights_hash, inputs, card.tta_views, left_float, args)
+    int8_model = OnnxClassifier(tmp, dataclasses.replace(card, int8=record), threads=args.threads,
+                                graph="int8")
+    int8_model.gate = float_model.gate
+    _judge(record, {split: compare(float_model, int8_model, index.split(split)) for split in ("val", "test")})
+    return record, int8_model
+
+
+def _quantize_gate(bundle: Path, model, index, tmp: Path, args: argparse.Namespace) -> dict:
+    """The attached gate's anomaly.int8.onnx staged in tmp, calibrated on good train images and
+    judged in the bundle (the classifier graph its card will name) against its float gate."""
+    gate_card = model.card.gate_card
+    good = [s for s in index.split("train") if s.label in model.card.good_classes]
+    if not good:
+        raise DatasetError(f"{args.dataset}: no good train images ({', '.join(model.card.good_classes)}) "
+                           "to calibrate the gate on")
+    inputs = calibration_inputs(gate_card, good, args.calibration_images, args.seed)
+    staged = tmp / GATE_INT8_ONNX_FILE
+    left_float = quantize_graph(bundle / GATE_ONNX_FILE, staged, inputs, args, gate=True)
+    bank = bank_file_for(GATE_ONNX_FILE)
+    for name in (bank, image_bank_path(Path(bank)).name):  # the loader reads them beside the graph
+        if (bundle / name).is_file():
+            shutil.copyfile(bundle / name, tmp / name)
+    record = _record(staged, gate_card.weights_hash, inputs, gate_card.tta_views, left_float, args)
+    with_int8 = copy.copy(model)  # the same classifier sessions, another gate
+    with_int8.gate = OnnxClassifier(tmp, dataclasses.replace(gate_card, int8=record), threads=args.threads,
+                                    files=GATE_GRAPH_FILES, graph="int8")
+    _judge(record, {split: compare(model, with_int8, index.split(split)) for split in ("val", "test")})
+    return record
+
+
 def main(args: argparse.Namespace) -> dict:
     bundle = args.bundle
-    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float")
+    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
     card = float_model.card
     if card.recipe == "good-only":
-        raise ModelError(f"{bundle} is a good-only gate: its bank and calibration were fitted on "
-                         "float features; quantise a classifier")
+        raise ModelError(f"{bundle} is a good-only gate: quantise the classifier it is attached to "
+                         "(inspector attach-gate), which quantises the gate with it")
     index = scan_dataset(args.dataset, args.split_csv)
     empty = [split for split in ("train", "val", "test") if not index.split(split)]
     if empty:  # train calibrates, val and test judge: each needs images
         raise DatasetError(f"{args.dataset}: no images in split(s) {', '.join(empty)}")
-    inputs = calibration_inputs(card, index.split("train"), args.calibration_images, args.seed)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
-        staged = Path(tmp) / INT8_ONNX_FILE
-        left_float = quantize_graph(bundle / ONNX_FILE, staged, inputs, args)
-        record = {"weights_hash": weights_hash(staged), "from_weights_hash": card.weights_hash,
-                  "format": args.format, "per_channel": True, "weights": "int8", "activations": "uint8",
-                  "method": args.method, "calibration_images": args.calibration_images,
-                  "calibration_inputs": len(inputs), "calibration_seed": args.seed,
-                  "views": card.tta_views, "keep_float": left_float}
-        trial = dataclasses.replace(card, int8=record)
-        int8_model = OnnxClassifier(Path(tmp), trial, threads=args.threads, graph="int8")
-        int8_model.gate = float_model.gate  # the gate stays float: its bank holds float features
-        figures = {split: compare(float_model, int8_model, index.split(split)) for split in ("val", "test")}
-        test = figures["test"]
-        kept = all(test["int8"][k] == test["float"][k] for k in KEPT)
-        record.update(figures=figures, kept_test_figures=kept, command=_command(),
-                      code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"))
-        new = dataclasses.replace(card, int8=record, graph="int8" if kept else "float")
+        record, int8_model = _quantize_classifier(bundle, float_model, index, Path(tmp), args)
+        new = dataclasses.replace(card, int8=record, graph="int8" if record["kept_test_figures"] else "float")
+        gate = None
+        if card.gate is not None:
+            runs = int8_model if new.graph == "int8" else float_model  # both carry the float gate
+            gate = _quantize_gate(bundle, runs, index, Path(tmp), args)
+            new = dataclasses.replace(new, gate={**card.gate, "int8": gate,
+                                                 "graph": "int8" if gate["kept_test_figures"] else "float"})
         new.validate()
-        os.replace(staged, bundle / INT8_ONNX_FILE)
+        os.replace(Path(tmp) / INT8_ONNX_FILE, bundle / INT8_ONNX_FILE)
+        if gate is not None:
+            os.replace(Path(tmp) / GATE_INT8_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE)
     new.save(bundle)
-    logger.info("%s: %s runs (test %s)", bundle, new.graph_file,
-                "kept" if kept else "changed: " + json.dumps({k: test["int8"][k] for k in KEPT}))
-    return {"bundle": str(bundle), "graph": new.graph, **{k: v for k, v in record.items()
-                                                           if k not in ("figures",)},
+    logger.info("%s: %s runs%s", bundle, new.graph_file,
+                "" if gate is None else f", gate {new.gate_graph_file}")
+    return {"bundle": str(bundle), "graph": new.graph, **_printed(record),
+            **({} if gate is None else {"gate": {"graph": new.gate_card.graph, **_printed(gate)}})}
+
+
+def _printed(record: dict) -> dict:
+    """A graph's record as the command prints it: the headline figures, not every part's score."""
+    return {**{k: v for k, v in record.items() if k != "figures"},
             "figures": {s: {g: {k: f[g][k] for k in KEPT} for g in ("float", "int8")} | {
-                "changed": f["changed"]} for s, f in figures.items()}}
+                "changed": f["changed"]} for s, f in record["figures"].items()}}
 
 
 def cli() -> int:

@@ -137,13 +137,12 @@ def _sqlite_folder_problem(folder: Path, key: str) -> str | None:
 def bundle_problem(bundle: Path) -> str | None:
     """A bundle the station could not load: missing, a bad card, a missing graph."""
     from inspector.model.card import ModelCard
-    from inspector.model.onnx_backend import GATE_ONNX_FILE
 
     try:
         card = ModelCard.load(bundle)
     except InspectorError as exc:
         return f"model.bundle: {exc}"
-    needed = [card.graph_file] + ([GATE_ONNX_FILE] if card.gate is not None else [])
+    needed = [card.graph_file] + ([card.gate_graph_file] if card.gate is not None else [])
     missing = [name for name in needed if not (Path(bundle) / name).is_file()]
     if missing:
         return f"model.bundle: {bundle} lacks {', '.join(missing)}"

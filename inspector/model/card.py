@@ -16,6 +16,8 @@ CARD_FILE = "card.json"
 CARD_SCHEMA = 1
 # The classifier graphs a bundle may hold, by the card's `graph` field (None: "float").
 GRAPH_FILES = {"float": "model.onnx", "int8": "model.int8.onnx"}
+# An attached gate's graphs, by the `graph` field of the card's `gate` (None: "float").
+GATE_GRAPH_FILES = {"float": "anomaly.onnx", "int8": "anomaly.int8.onnx"}
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class ModelCard:
     quality: dict[str, Any] | None = None
     # Which classifier graph runs (GRAPH_FILES): None or "float" is model.onnx; "int8" is
     # model.int8.onnx, which `inspector quantize` names only where it kept the test figures.
+    # In an attached gate's card, which of GATE_GRAPH_FILES runs, on the same terms.
     graph: str | None = None
     # The INT8 graph beside model.onnx, when one was made: its sha256 (`weights_hash`), the
     # float graph it was made from (`from_weights_hash`), calibration, both graphs' figures.
@@ -88,6 +91,12 @@ class ModelCard:
     def graph_file(self) -> str:
         """The classifier graph's file name in the bundle: the graph the card names."""
         return GRAPH_FILES[self.graph or "float"]
+
+    @property
+    def gate_graph_file(self) -> str | None:
+        """The attached gate's graph file in the bundle (the graph its card names), or None."""
+        gate = self.gate_card
+        return None if gate is None else GATE_GRAPH_FILES[gate.graph or "float"]
 
     def graph_hash(self, graph: str | None = None) -> str:
         """The sha256 a graph's file must have ("" where the card records none)."""
@@ -140,7 +149,9 @@ class ModelCard:
         if self.gate is None:
             return base
         gate_hash = str(self.gate.get("data_hash", ""))[:8] or "nohash"
-        return f"{base}+{'fused' if self.fusion is not None else 'gate'}@{gate_hash}"
+        gate = self.gate_card
+        gate_graph = f".int8-{gate.graph_hash()[:8]}" if gate.graph == "int8" else ""
+        return f"{base}+{'fused' if self.fusion is not None else 'gate'}@{gate_hash}{gate_graph}"
 
     def to_json(self) -> str:
         raw = asdict(self)

@@ -19,7 +19,7 @@ from inspector.model.evaluation import score_samples
 from inspector.model.feature_bank import image_bank_path
 from inspector.model.fusion import FUSION_WEIGHT, Fusion
 from inspector.model.loader import load_classifier
-from inspector.model.onnx_backend import GATE_ONNX_FILE, ONNX_FILE, bank_file_for
+from inspector.model.onnx_backend import GATE_INT8_ONNX_FILE, GATE_ONNX_FILE, ONNX_FILE, bank_file_for
 from inspector.model.thresholds import ThresholdRule, choose
 
 logger = logging.getLogger(__name__)
@@ -49,6 +49,9 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
         if wanted and not path.is_file():
             raise ModelError(f"gate bundle {gate_bundle}: {path.name} is missing")
     shutil.copyfile(gate_bundle / ONNX_FILE, bundle / GATE_ONNX_FILE)
+    # The new gate runs float (its card names no INT8 graph): one quantised from the last gate
+    # must not be taken for it.
+    (bundle / GATE_INT8_ONNX_FILE).unlink(missing_ok=True)
     target_bank = bundle / bank_file_for(GATE_ONNX_FILE)
     for wanted, source, target in ((gate.feature_bank is not None, source_bank, target_bank),
                                    (has_images, image_bank_path(source_bank), image_bank_path(target_bank))):
@@ -114,7 +117,8 @@ def attach_and_fuse(bundle: str | Path, gate_bundle: str | Path, val_samples: Se
 def _restored_on_error(bundle: Path):
     """Snapshot the files attaching a gate rewrites (a few MB); put them back if the block raises."""
     gate_bank = bundle / bank_file_for(GATE_ONNX_FILE)
-    paths = [bundle / "card.json", bundle / GATE_ONNX_FILE, gate_bank, image_bank_path(gate_bank)]
+    paths = [bundle / "card.json", bundle / GATE_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE, gate_bank,
+             image_bank_path(gate_bank)]
     saved = {p: p.read_bytes() if p.is_file() else None for p in paths}
     try:
         yield

@@ -12,13 +12,15 @@ BACKENDS = ("onnx", "torch")
 
 
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
-                    max_batch: int = 16, session=None, graph: str | None = None) -> Classifier:
+                    max_batch: int = 16, session=None, graph: str | None = None,
+                    gate_graph: str | None = None) -> Classifier:
     """ONNX Runtime by default (no torch import); `torch` needs the [train] extra.
 
     `session` (onnx_backend.SessionSettings) overrides the ONNX Runtime sessions' settings,
     for the classifier and its gate alike; by default they follow `threads`. The classifier's
     graph is the one the card names (`graph`: model.onnx, or model.int8.onnx); `graph` ("float"
-    or "int8") overrides it, for comparisons. The torch backend always runs model.pt (float).
+    or "int8") overrides it, for comparisons, as `gate_graph` does the attached gate's. The torch
+    backend always runs model.pt (float).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -39,9 +41,11 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
         raise ModelError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     gate_card = card.gate_card
     if gate_card is not None:
-        # The gate always runs on ONNX Runtime, whatever the classifier's backend.
-        from inspector.model.onnx_backend import GATE_ONNX_FILE, OnnxClassifier
+        # The gate always runs on ONNX Runtime, whatever the classifier's backend; its graph is
+        # the one its card names (anomaly.onnx, or anomaly.int8.onnx).
+        from inspector.model.card import GATE_GRAPH_FILES
+        from inspector.model.onnx_backend import OnnxClassifier
 
         clf.gate = OnnxClassifier(folder, gate_card, threads=threads, max_batch=max_batch,
-                                  onnx_file=GATE_ONNX_FILE, session=session)
+                                  files=GATE_GRAPH_FILES, session=session, graph=gate_graph)
     return clf

@@ -9,13 +9,14 @@ from pathlib import Path
 import numpy as np
 
 from inspector.errors import ModelError
-from inspector.model.card import GRAPH_FILES, ModelCard
+from inspector.model.card import GATE_GRAPH_FILES, GRAPH_FILES, ModelCard
 from inspector.model.feature_bank import FeatureBank
 from inspector.model.runtime import BundleRuntime
 
 ONNX_FILE = GRAPH_FILES["float"]
 INT8_ONNX_FILE = GRAPH_FILES["int8"]  # inspector quantize writes it beside model.onnx
-GATE_ONNX_FILE = "anomaly.onnx"  # an attached good-only anomaly gate
+GATE_ONNX_FILE = GATE_GRAPH_FILES["float"]  # an attached good-only anomaly gate
+GATE_INT8_ONNX_FILE = GATE_GRAPH_FILES["int8"]
 
 
 def weights_hash(path: Path) -> str:
@@ -78,19 +79,19 @@ class OnnxClassifier(BundleRuntime):
     """Runs a bundle's ONNX graph (the one its card names) with ONNX Runtime on the CPU."""
 
     def __init__(self, folder: Path, card: ModelCard, threads: int = 2, max_batch: int = 16,
-                 onnx_file: str | None = None, session: SessionSettings | None = None,
+                 files: dict[str, str] = GRAPH_FILES, session: SessionSettings | None = None,
                  graph: str | None = None) -> None:
-        """`graph` ("float" or "int8") overrides the card's choice of classifier graph (benchmarks);
-        `onnx_file` names another graph outright (an attached gate's), checked against the card."""
+        """`files` names the graphs by kind (GATE_GRAPH_FILES for an attached gate); `graph`
+        ("float" or "int8") overrides the card's choice of graph (benchmarks)."""
         import onnxruntime as ort  # imported here: building a session is the only use
 
         graph = graph or card.graph or "float"
-        if graph not in GRAPH_FILES:
-            raise ModelError(f"graph {graph!r}: choose one of {', '.join(GRAPH_FILES)}")
+        if graph not in files:
+            raise ModelError(f"graph {graph!r}: choose one of {', '.join(files)}")
         self.card, self.max_batch, self.graph = card, max_batch, graph
-        self.onnx_file = onnx_file or GRAPH_FILES[graph]
+        self.onnx_file = files[graph]
         path = Path(folder) / self.onnx_file
-        self._check_graph_present(folder, path)
+        self._check_graph_present(folder, path, files["float"])
         self.settings = session or SessionSettings(threads=threads)
         if self.settings.run_inputs is not None:
             self.max_batch = max(1, min(max_batch, self.settings.run_inputs))
@@ -100,23 +101,23 @@ class OnnxClassifier(BundleRuntime):
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
             raise ModelError(f"model bundle {folder}: {self.onnx_file} cannot be loaded ({exc})") from exc
         self._check_against_card(folder)
-        expected = card.graph_hash(graph) if onnx_file is None else card.weights_hash
+        expected = card.graph_hash(graph)
         if expected and weights_hash(path) != expected:
             raise ModelError(f"model bundle {folder}: {self.onnx_file} is not the graph its card was "
                              "written for (weights_hash differs): files of two runs are mixed")
         if card.feature_bank is not None:
-            bank = bank_file_for(onnx_file or ONNX_FILE)  # a gate's bank, whichever graph runs
+            bank = bank_file_for(files["float"])  # a gate's bank, whichever graph runs
             self.bank = FeatureBank.load(Path(folder) / bank, card.feature_bank)
 
-    def _check_graph_present(self, folder: Path, path: Path) -> None:
+    def _check_graph_present(self, folder: Path, path: Path, float_file: str) -> None:
         """The graph the card names is recorded in it and is there."""
         int8 = self.graph == "int8"
         if int8 and not self.card.graph_hash("int8"):
-            raise ModelError(f"model bundle {folder}: card.json records no INT8 graph; make one with "
-                             "inspector quantize BUNDLE DATASET")
+            raise ModelError(f"model bundle {folder}: card.json records no INT8 graph of "
+                             f"{self.card.name}; make one with inspector quantize BUNDLE DATASET")
         if not path.is_file():
-            hint = (f" (card.json names graph int8: run inspector quantize again, or set \"graph\": "
-                    f"\"float\" to run {ONNX_FILE})") if int8 else ""
+            hint = (f" (card.json names graph int8 for {self.card.name}: run inspector quantize "
+                    f"again, or set \"graph\": \"float\" to run {float_file})") if int8 else ""
             raise ModelError(f"model bundle {folder}: {self.onnx_file} is missing{hint}")
 
     def _check_against_card(self, folder: Path) -> None:

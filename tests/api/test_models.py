@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from inspector.api import ApiSettings, create_app
+from inspector.api.model_schemas import CardPublic
 from inspector.domain import Status, Verdict
+from inspector.model.card import ModelCard
 from inspector.storage.audit import AuditLog
 from tests.api.conftest import API_BASE, T0, inspection, new_key
 from tests.bundles.fakes import FakeStationControl, write_card
@@ -59,6 +62,7 @@ def test_lists_every_bundle_and_a_broken_one_with_its_error(api):
     assert by_name["beta"]["card"]["classes"] == ["good", "crack", "dent"]
     card = by_name["alpha"]["card"]  # a square bundle: its canvas is input_size x input_size
     assert card["input_shape"] == [card["input_size"], card["input_size"]]
+    assert card["graphs"] == {"classifier": "float"}  # no gate, no INT8 graph named
     assert not by_name["broken"]["ok"] and "malformed" in by_name["broken"]["error"]
     assert body["active"] == "alpha@nohash"
 
@@ -233,3 +237,11 @@ def test_a_station_without_a_model_answers_409_not_500(api, control):
     assert response.status_code == 409 and "no model" in response.json()["detail"]
     dry = client.post("/models/active/thresholds?dry_run=true", json={"ng": 0.7, "review": 0.4})
     assert dry.status_code == 409
+
+
+
+def test_a_card_says_which_graphs_run():
+    shipped = ModelCard.load(Path(__file__).resolve().parents[2] / "weights" / "magnetic-tile")
+    assert CardPublic.of(shipped).graphs == {"classifier": "int8", "gate": "int8"}
+    float_gate = replace(shipped, graph=None, gate={**shipped.gate, "graph": None})
+    assert CardPublic.of(float_gate).graphs == {"classifier": "float", "gate": "float"}

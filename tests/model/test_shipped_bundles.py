@@ -14,7 +14,7 @@ from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import evaluate
 from inspector.model.feature_bank import FeatureBank
 from inspector.model.loader import load_classifier
-from inspector.model.onnx_backend import INT8_ONNX_FILE, weights_hash
+from inspector.model.onnx_backend import GATE_INT8_ONNX_FILE, GATE_ONNX_FILE, INT8_ONNX_FILE, weights_hash
 from inspector.model.preprocess import prepare_batch, read_image
 from inspector.model.runtime import image_only_score
 from inspector.model.thresholds import NG_ABOVE_GOOD
@@ -98,9 +98,10 @@ def test_every_shipped_classifier_carries_the_shipped_gate(name):
     assert card.gate is not None and (card.thresholds.anomaly is not None) != (card.fusion is not None)
     source = WEIGHTS / "magnetic-tile-good-only"
     gate = ModelCard.load(source)
-    # The default bundle runs the gate lighter (one view, the image bank alone): same graph and banks.
+    # The default bundle runs the gate lighter (one view, the image bank alone, its INT8 graph made
+    # from the same float graph): same graph and banks.
     light = {k: v for k, v in card.gate_card.feature_bank.items() if k != "window_bank"}
-    assert light == gate.feature_bank and card.gate_card.version == gate.version
+    assert light == gate.feature_bank and card.gate_card.version.split(".int8-")[0] == gate.version
     for copied, original in GATE_FILES:
         assert (WEIGHTS / name / copied).read_bytes() == (source / original).read_bytes()
 
@@ -216,12 +217,31 @@ def test_default_model_runs_its_int8_graph_which_kept_the_test_figures():
     assert model.onnx_file == INT8_ONNX_FILE and ".int8-" in model.card.version
 
 
+def test_default_models_gate_runs_its_int8_graph_which_kept_the_test_figures():
+    # Issue 32: the gate's INT8 graph runs only because, in the bundle (its classifier on the INT8
+    # graph), it kept the float gate's test figures.
+    folder = WEIGHTS / "magnetic-tile"
+    card = ModelCard.load(folder)
+    gate = card.gate_card
+    assert gate.graph == "int8" and gate.int8["kept_test_figures"] is True
+    assert gate.int8["from_weights_hash"] == gate.weights_hash == weights_hash(folder / GATE_ONNX_FILE)
+    assert gate.int8["weights_hash"] == weights_hash(folder / GATE_INT8_ONNX_FILE)
+    test = gate.int8["figures"]["test"]
+    for key in ("defect_recall", "false_reject_rate", "macro_f1"):
+        assert test["int8"][key] == test["float"][key] == card.metrics["test"][key]
+    assert test["int8"]["n"] == 268 and test["changed"] == []
+    model = load_classifier(folder)
+    assert model.gate.onnx_file == GATE_INT8_ONNX_FILE and model.card.version.count(".int8-") == 2
+
+
 def test_default_models_int8_and_float_graphs_judge_the_sample_alike(sample):
     images = [read_image(s.path) for s in sample]
     folder = WEIGHTS / "magnetic-tile"
     int8 = load_classifier(folder).predict(images, heatmaps=False)
-    plain = load_classifier(folder, graph="float").predict(images, heatmaps=False)
+    plain = load_classifier(folder, graph="float", gate_graph="float").predict(images, heatmaps=False)
     assert [p.verdict for p in int8] == [p.verdict for p in plain]
     assert [p.label for p in int8] == [p.label for p in plain]
     moved = [abs(a.defect_score - b.defect_score) for a, b in zip(int8, plain, strict=True)]
     assert 0 < max(moved) < 0.06  # its own scores (test: median 0.0001, most 0.057)
+    gate_moved = [abs(a.anomaly_score - b.anomaly_score) for a, b in zip(int8, plain, strict=True)]
+    assert 0 < max(gate_moved) < 0.1  # the INT8 gate's own anomaly scores, close to the float gate's

@@ -11,7 +11,14 @@ import pytest
 from inspector.errors import DatasetError, ModelError
 from inspector.model.card import CARD_FILE, ModelCard
 from inspector.model.loader import load_classifier
-from inspector.model.onnx_backend import INT8_ONNX_FILE, ONNX_FILE, OnnxClassifier, weights_hash
+from inspector.model.onnx_backend import (
+    GATE_INT8_ONNX_FILE,
+    GATE_ONNX_FILE,
+    INT8_ONNX_FILE,
+    ONNX_FILE,
+    OnnxClassifier,
+    weights_hash,
+)
 from tests.synthetic import plant, tile
 
 pytest.importorskip("onnx")  # onnxruntime.quantization needs it (the [train] extra)
@@ -144,3 +151,90 @@ def test_quantize_needs_val_and_test_images_and_writes_nothing_without(tmp_path,
     with pytest.raises(DatasetError, match=r"no images in split\(s\) val, test"):
         main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--split-csv", str(csv)]))
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+
+
+@pytest.fixture(scope="module")
+def quantized_gated(tmp_path_factory, tiny_bundle, gate, synthetic_dataset):
+    """A copy of the tiny classifier with the gate attached, quantised, with what was printed."""
+    from inspector.model.gate import attach_gate
+    from training.quantize import get_args_parser, main
+
+    bundle = tmp_path_factory.mktemp("quantized-gated") / "tiny"
+    shutil.copytree(tiny_bundle, bundle)
+    attach_gate(bundle, gate)
+    args = get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--calibration-images", "8",
+                                         "--threads", "1"])
+    return bundle, main(args)
+
+
+def _gate_with(bundle, **fields):
+    raw = json.loads((bundle / CARD_FILE).read_text())
+    raw["gate"].update(fields)
+    (bundle / CARD_FILE).write_text(json.dumps(raw))
+
+
+def test_quantize_also_quantizes_an_attached_gate_and_records_it(quantized_gated, gate):
+    import onnx
+
+    bundle, printed = quantized_gated
+    card = ModelCard.load(bundle)
+    record = card.gate["int8"]
+    assert (bundle / GATE_ONNX_FILE).read_bytes() == (gate / ONNX_FILE).read_bytes()  # float kept
+    assert record["weights_hash"] == weights_hash(bundle / GATE_INT8_ONNX_FILE)
+    assert printed["gate"]["weights_hash"] == record["weights_hash"]
+    assert record["from_weights_hash"] == card.gate_card.weights_hash
+    assert record["calibration_inputs"] == 8  # good train images, in the gate's one view
+    # Float: the conv reading the image, and the feature branch its bank compares (pooling, concat).
+    graph = onnx.load(str(bundle / GATE_INT8_ONNX_FILE))
+    kept = {n.name for n in graph.graph.node} & set(record["keep_float"])
+    ops = {n.op_type for n in graph.graph.node if n.name in kept}
+    assert {"Conv", "AveragePool", "Concat"} <= ops
+    produced_features = next(n for n in graph.graph.node if "features" in n.output)
+    assert produced_features.name in record["keep_float"]
+    assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)  # the rest is int8
+    test = record["figures"]["test"]
+    kept_figures = all(test["int8"][k] == test["float"][k] for k in ("defect_recall", "false_reject_rate",
+                                                                    "macro_f1"))
+    assert record["kept_test_figures"] is kept_figures
+    assert card.gate_card.graph == printed["gate"]["graph"] == ("int8" if kept_figures else "float")
+
+
+def test_the_loader_runs_the_gate_graph_the_card_names(quantized_gated, tmp_path, images):
+    bundle = _copy(quantized_gated[0], tmp_path)
+    _gate_with(bundle, graph="int8")
+    int8 = load_classifier(bundle)
+    assert int8.gate.onnx_file == GATE_INT8_ONNX_FILE
+    assert int8.card.version.split("+")[1].endswith(".int8-" + int8.card.gate["int8"]["weights_hash"][:8])
+    _gate_with(bundle, graph="float")
+    plain = load_classifier(bundle)
+    assert plain.gate.onnx_file == GATE_ONNX_FILE and ".int8-" not in plain.card.version.split("+")[1]
+    got = [p.anomaly_score for p in int8.predict(images, heatmaps=False)]
+    ref = [p.anomaly_score for p in plain.predict(images, heatmaps=False)]
+    assert got != ref and max(abs(a - b) for a, b in zip(got, ref, strict=True)) < 0.2
+    assert load_classifier(bundle, gate_graph="int8").gate.onnx_file == GATE_INT8_ONNX_FILE
+
+
+def test_a_missing_or_mismatched_gate_graph_is_a_clear_error(quantized_gated, tmp_path):
+    from inspector.commands.preflight import bundle_problem
+
+    bundle = _copy(quantized_gated[0], tmp_path)
+    _gate_with(bundle, graph="int8")
+    shutil.copyfile(bundle / GATE_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE)  # another graph under its name
+    with pytest.raises(ModelError, match=r"anomaly\.int8\.onnx is not the graph its card was written for"):
+        load_classifier(bundle)
+    (bundle / GATE_INT8_ONNX_FILE).unlink()
+    with pytest.raises(ModelError, match=r"anomaly\.int8\.onnx is missing.*inspector quantize"):
+        load_classifier(bundle)
+    assert "lacks anomaly.int8.onnx" in bundle_problem(bundle)
+
+
+def test_attaching_a_gate_again_runs_it_float_and_drops_the_old_int8_graph(quantized_gated, tmp_path, gate):
+    from inspector.model.gate import attach_gate
+
+    bundle = _copy(quantized_gated[0], tmp_path)
+    _gate_with(bundle, graph="int8")
+    attach_gate(bundle, gate)
+    assert not (bundle / GATE_INT8_ONNX_FILE).exists()
+    card = ModelCard.load(bundle)
+    assert card.gate_card.graph is None and card.gate_card.int8 is None
+    assert load_classifier(bundle).gate.onnx_file == GATE_ONNX_FILE

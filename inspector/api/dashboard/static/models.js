@@ -28,6 +28,7 @@
                ["thresholds", "NG ≥ " + r3(t.ng) + " · REVIEW ≥ " + r3(t.review) +
                  (t.anomaly === null ? "" : " · anomaly ≥ " + r3(t.anomaly))],
                ["gate", c.gate ? (c.fused ? "anomaly gate (fused)" : "anomaly gate") : "none"],
+               ["graphs", Object.entries(c.graphs || {}).map(([k, v]) => k + " " + v).join(" · ")],
                ["created", c.created_at || "—"]]);
     const act = b.active ? null : el("button", {type: "button", class: "needs-admin primary activate",
       "data-bundle": b.name, onclick: () => activate(b.name), text: "Activate " + b.name});
