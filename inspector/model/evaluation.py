@@ -75,7 +75,7 @@ def score_samples(model: BundleRuntime, samples: Sequence[Sample], batch: int = 
         scores.append(batch_scores)
         by_gate = np.zeros(len(chunk), dtype=bool)
         if model.gate is not None:
-            a_scores, gate_maps, gate_places = model.anomaly_scores(images)
+            a_scores, gate_maps, gate_places = model.anomaly_scores(images, (x, placements))
             anomaly.append(a_scores)
             by_gate = model.gate_heatmap_shown(batch_scores, a_scores)  # as the station shows it
         for i, s in enumerate(chunk):

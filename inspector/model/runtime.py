@@ -162,10 +162,19 @@ class BundleRuntime:
         probs, scores, dmaps, _ = self.score_batch(batch, placements)
         return probs, scores, dmaps, placements
 
-    def anomaly_scores(self, images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
-        """The attached gate's (anomaly scores, maps, placements); empty without a gate."""
+    def anomaly_scores(self, images: list[np.ndarray],
+                       prepared: tuple[np.ndarray, list[Placement]] | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, list[Placement]]:
+        """The attached gate's (anomaly scores, maps, placements); empty without a gate.
+
+        `prepared` is the classifier's (batch, placements) of the same images: the gate reuses it
+        where it runs on the same canvas (preparing is deterministic; ~0.4 ms a part saved).
+        """
         if self.gate is None:
             return np.zeros(0), np.zeros(0), []
+        if prepared is not None and self.gate.card.canvas == self.card.canvas:
+            _, scores, dmaps, _ = self.gate.score_batch(*prepared)
+            return scores, dmaps, prepared[1]
         _, scores, dmaps, placements = self.gate.score_images(images)
         return scores, dmaps, placements
 
@@ -204,8 +213,9 @@ class BundleRuntime:
         if len(images) == 0:
             return []
         images = list(images)
-        probs, scores, dmaps, placements = self.score_images(images)
-        anomaly, gate_maps, gate_places = self.anomaly_scores(images)
+        batch, placements = prepare_batch(images, self.card.canvas)
+        probs, scores, dmaps, _ = self.score_batch(batch, placements)
+        anomaly, gate_maps, gate_places = self.anomaly_scores(images, (batch, placements))
         by_gate = self.gate_heatmap_shown(scores, anomaly)
         own, own_ng, fused = scores, self.own_ng(), self.fused_scores(scores, anomaly)
         if fused is not None:

@@ -245,3 +245,14 @@ def test_default_models_int8_and_float_graphs_judge_the_sample_alike(sample):
     assert 0 < max(moved) < 0.06  # its own scores (test: median 0.0001, most 0.057)
     gate_moved = [abs(a.anomaly_score - b.anomaly_score) for a, b in zip(int8, plain, strict=True)]
     assert 0 < max(gate_moved) < 0.1  # the INT8 gate's own anomaly scores, close to the float gate's
+
+
+def test_the_gate_reuses_the_classifiers_prepared_images_only_on_the_same_canvas(sample):
+    images = [read_image(s.path) for s in sample[:6]]
+    model = load_classifier(WEIGHTS / "magnetic-tile")
+    alone, _, _ = model.anomaly_scores(images)  # the gate preparing the images itself
+    assert [p.anomaly_score for p in model.predict(images, heatmaps=False)] == list(alone)
+    model.gate.card = dataclasses.replace(model.gate.card, input_size=256)  # another canvas
+    _, smaller, _, _ = model.gate.score_images(images)
+    assert [p.anomaly_score for p in model.predict(images, heatmaps=False)] == list(smaller)
+    assert list(smaller) != list(alone)
