@@ -102,7 +102,7 @@ def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path,
                  batch_max: int = DEFAULT_BATCH_MAX,
                  ok_sample_rate: float = 0.05, backend: str = "onnx") -> StationRun:
     """Every file of `folder` through the full station as fast as it goes (the source waits)."""
-    source = {"type": "folder", "path": str(folder)}
+    source = {"type": "folder", "path": str(folder), "resume": False}  # each run's data is new
     cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate, backend))
     station = Station.from_config(cfg, classifier)
     cpu = ThreadCpu()
