@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inspector.machine import cpu_model  # noqa: E402
+from inspector.model.card import ModelCard  # noqa: E402
 from inspector.model.loader import load_classifier  # noqa: E402
 from inspector.model.onnx_backend import SessionSettings  # noqa: E402
 from inspector.model.preprocess import prepare_batch, read_image  # noqa: E402
@@ -60,19 +61,25 @@ def _torch_gate(model: Path, gate_bundle: Path, threads: int):
     bundle's model.onnx and banks are byte for byte the ones the classifier bundle carries."""
     from inspector.model.torch_backend import TorchClassifier
 
+    gate = ModelCard.load(model).gate_card
+    if gate is None:
+        raise SystemExit(f"--torch-gate: {model} has no gate attached")
     pairs = [("model.onnx", "anomaly.onnx"), ("bank.npy", "anomaly_bank.npy"),
              ("image_bank.npz", "anomaly_image_bank.npz")]
     for own, attached in pairs:
-        if (gate_bundle / own).read_bytes() != (model / attached).read_bytes():
-            raise SystemExit(f"--torch-gate {gate_bundle}: {own} is not {model / attached}")
-    return TorchClassifier(gate_bundle, load_classifier(model).card.gate_card, threads=threads,
-                           max_batch=16)
+        ours, theirs = gate_bundle / own, model / attached
+        both = ours.is_file() and theirs.is_file()
+        if ours.is_file() != theirs.is_file() or (both and ours.read_bytes() != theirs.read_bytes()):
+            raise SystemExit(f"--torch-gate {gate_bundle}: {own} is not {theirs}")
+    return TorchClassifier(gate_bundle, gate, threads=threads, max_batch=16)
 
 
 def _load(name: str, args):
     if name in ("int8", "float"):  # the bundle's graphs named outright, whatever the card says
+        gate = ModelCard.load(args.model).gate_card  # its INT8 graph only where one was made
+        gate_graph = name if gate is not None and (name == "float" or gate.int8) else None
         return load_classifier(args.model, "onnx", threads=args.threads, max_batch=16, graph=name,
-                               gate_graph=name)
+                               gate_graph=gate_graph)
     if name == "onnx_before":  # the sessions before issue 32: spinning, runs of up to max_batch
         return load_classifier(args.model, "onnx", max_batch=16, session=SessionSettings(
             threads=args.threads, spinning=True, run_inputs=None))

@@ -43,7 +43,8 @@ KEPT = ("defect_recall", "false_reject_rate", "macro_f1")
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="inspector quantize", description=__doc__)
-    p.add_argument("bundle", type=Path, help="classifier bundle folder (model.int8.onnx is written into it)")
+    p.add_argument("bundle", type=Path, help="classifier bundle folder (model.int8.onnx, and "
+                                             "anomaly.int8.onnx for an attached gate, are written into it)")
     p.add_argument("dataset", type=Path, help="the bundle's dataset: train calibrates, val and test judge")
     p.add_argument("--split-csv", type=Path, default=None, help="image,label,split CSV")
     p.add_argument("--format", choices=FORMATS, default="qdq",
@@ -103,6 +104,9 @@ def feature_branch(graph: Path) -> list[str]:
     import onnx
 
     model = onnx.load(str(graph))
+    names = [n.name for n in model.graph.node]
+    if "" in names or len(set(names)) != len(names):  # nodes are excluded from quantisation by name
+        raise ModelError(f"{graph.name}: its nodes need unique names to leave the feature branch float")
     made_by = {out: node for node in model.graph.node for out in node.output}
     needed, todo = set(), [o.name for o in model.graph.output[:2]]  # logits, defect map
     while todo:
@@ -219,9 +223,6 @@ def _quantize_gate(bundle: Path, model, index, tmp: Path, args: argparse.Namespa
     judged in the bundle (the classifier graph its card will name) against its float gate."""
     gate_card = model.card.gate_card
     good = [s for s in index.split("train") if s.label in model.card.good_classes]
-    if not good:
-        raise DatasetError(f"{args.dataset}: no good train images ({', '.join(model.card.good_classes)}) "
-                           "to calibrate the gate on")
     inputs = calibration_inputs(gate_card, good, args.calibration_images, args.seed)
     staged = tmp / GATE_INT8_ONNX_FILE
     left_float = quantize_graph(bundle / GATE_ONNX_FILE, staged, inputs, args, gate=True)
@@ -248,6 +249,9 @@ def main(args: argparse.Namespace) -> dict:
     empty = [split for split in ("train", "val", "test") if not index.split(split)]
     if empty:  # train calibrates, val and test judge: each needs images
         raise DatasetError(f"{args.dataset}: no images in split(s) {', '.join(empty)}")
+    if card.gate is not None and not any(s.label in card.good_classes for s in index.split("train")):
+        raise DatasetError(f"{args.dataset}: no good train images ({', '.join(card.good_classes)}) "
+                           "to calibrate the attached gate on")
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         record, int8_model = _quantize_classifier(bundle, float_model, index, Path(tmp), args)
         new = dataclasses.replace(card, int8=record, graph="int8" if record["kept_test_figures"] else "float")
@@ -262,8 +266,13 @@ def main(args: argparse.Namespace) -> dict:
         if gate is not None:
             os.replace(Path(tmp) / GATE_INT8_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE)
     new.save(bundle)
-    logger.info("%s: %s runs%s", bundle, new.graph_file,
-                "" if gate is None else f", gate {new.gate_graph_file}")
+    for what, rec, runs in (("classifier", record, new.graph_file),
+                            ("gate", gate, None if gate is None else new.gate_graph_file)):
+        if rec is not None:
+            test = rec["figures"]["test"]
+            logger.info("%s: %s runs %s (test %s)", bundle, what, runs, "kept" if rec["kept_test_figures"]
+                        else "changed: " + json.dumps({g: {k: test[g][k] for k in KEPT} for g in test
+                                                       if g in ("float", "int8")}))
     return {"bundle": str(bundle), "graph": new.graph, **_printed(record),
             **({} if gate is None else {"gate": {"graph": new.gate_card.graph, **_printed(gate)}})}
 

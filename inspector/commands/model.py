@@ -89,7 +89,7 @@ def crossval(ctx: typer.Context) -> None:
 
 
 def quantize(ctx: typer.Context) -> None:
-    """An INT8 classifier graph beside model.onnx; the card runs it only where test figures hold (--help)."""
+    """INT8 graphs of a classifier and its gate; each runs only where test figures hold (--help)."""
     raise _run_training("quantize", "quantize", ctx.args)
 
 

@@ -204,6 +204,9 @@ class ModelCard:
                 raise ModelError("card gate must be the gate's card (a JSON object)")
             if self.thresholds.anomaly is None and self.fusion is None:
                 raise ModelError("card carries a gate but no thresholds.anomaly")
+            gate = self.gate
+            _validate_graph(gate.get("graph"), gate.get("int8"), str(gate.get("weights_hash", "")),
+                            GATE_GRAPH_FILES, "card gate")  # first: its messages name the gate's files
             self.gate_card  # noqa: B018 - validates the nested card
         if self.fusion is not None:
             if self.gate is None:
@@ -219,14 +222,20 @@ class ModelCard:
             self.quality_profile  # noqa: B018 - validates the limits
 
     def _validate_graph(self) -> None:
-        if self.graph is not None and self.graph not in GRAPH_FILES:
-            raise ModelError(f"card graph {self.graph!r}: choose one of {', '.join(GRAPH_FILES)}")
-        if self.int8 is not None and not isinstance(self.int8, dict):
-            raise ModelError("card int8 must be a JSON object (the INT8 graph's record)")
-        if self.graph == "int8" and not self.graph_hash():
-            raise ModelError(f"card names graph int8 but records no int8.weights_hash of "
-                             f"{GRAPH_FILES['int8']}: run inspector quantize again")
-        made_from = (self.int8 or {}).get("from_weights_hash")
-        if self.graph == "int8" and made_from and self.weights_hash and made_from != self.weights_hash:
-            raise ModelError(f"card names graph int8, but its {GRAPH_FILES['int8']} was made from another "
-                             "model.onnx (int8.from_weights_hash differs): run inspector quantize again")
+        _validate_graph(self.graph, self.int8, self.weights_hash, GRAPH_FILES, "card")
+
+
+def _validate_graph(graph: str | None, int8: Any, weights_hash: str, files: dict[str, str],
+                    where: str) -> None:
+    """A card's (or its gate's) choice of graph names a kind it records, made from its float graph."""
+    if graph is not None and graph not in files:
+        raise ModelError(f"{where} graph {graph!r}: choose one of {', '.join(files)}")
+    if int8 is not None and not isinstance(int8, dict):
+        raise ModelError(f"{where} int8 must be a JSON object (the INT8 graph's record)")
+    if graph == "int8" and not (int8 or {}).get("weights_hash"):
+        raise ModelError(f"{where} names graph int8 but records no int8.weights_hash of "
+                         f"{files['int8']}: run inspector quantize again")
+    made_from = (int8 or {}).get("from_weights_hash")
+    if graph == "int8" and made_from and weights_hash and made_from != weights_hash:
+        raise ModelError(f"{where} names graph int8, but its {files['int8']} was made from another "
+                         f"{files['float']} (int8.from_weights_hash differs): run inspector quantize again")

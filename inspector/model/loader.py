@@ -20,7 +20,8 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     for the classifier and its gate alike; by default they follow `threads`. The classifier's
     graph is the one the card names (`graph`: model.onnx, or model.int8.onnx); `graph` ("float"
     or "int8") overrides it, for comparisons, as `gate_graph` does the attached gate's. The torch
-    backend always runs model.pt (float).
+    backend always runs model.pt (float); an attached gate runs on ONNX Runtime whatever the
+    backend, on the graph its card names (INT8 for the default bundle) unless `gate_graph` says.
     """
     folder = Path(folder)
     if not folder.is_dir():

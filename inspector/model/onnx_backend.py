@@ -112,12 +112,15 @@ class OnnxClassifier(BundleRuntime):
     def _check_graph_present(self, folder: Path, path: Path, float_file: str) -> None:
         """The graph the card names is recorded in it and is there."""
         int8 = self.graph == "int8"
+        gate = float_file != GRAPH_FILES["float"]  # an attached gate: its graph is set in card.gate
         if int8 and not self.card.graph_hash("int8"):
-            raise ModelError(f"model bundle {folder}: card.json records no INT8 graph of "
-                             f"{self.card.name}; make one with inspector quantize BUNDLE DATASET")
+            whose = "its attached gate" if gate else "its classifier"
+            raise ModelError(f"model bundle {folder}: card.json records no INT8 graph of {whose}; make "
+                             "one with inspector quantize BUNDLE DATASET (the classifier's bundle)")
         if not path.is_file():
-            hint = (f" (card.json names graph int8 for {self.card.name}: run inspector quantize "
-                    f"again, or set \"graph\": \"float\" to run {float_file})") if int8 else ""
+            key = '"gate": {"graph": "float"}' if gate else '"graph": "float"'
+            hint = (f" (card.json names it: run inspector quantize again, or set {key} to run "
+                    f"{float_file})") if int8 else ""
             raise ModelError(f"model bundle {folder}: {self.onnx_file} is missing{hint}")
 
     def _check_against_card(self, folder: Path) -> None:

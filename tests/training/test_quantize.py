@@ -238,3 +238,68 @@ def test_attaching_a_gate_again_runs_it_float_and_drops_the_old_int8_graph(quant
     card = ModelCard.load(bundle)
     assert card.gate_card.graph is None and card.gate_card.int8 is None
     assert load_classifier(bundle).gate.onnx_file == GATE_ONNX_FILE
+
+
+def test_a_gate_naming_int8_without_a_record_is_refused_in_the_gates_words(quantized_gated, tmp_path):
+    bundle = _copy(quantized_gated[0], tmp_path)
+    _gate_with(bundle, graph="int8", int8=None)
+    with pytest.raises(ModelError, match=r"card gate names graph int8 .* of anomaly\.int8\.onnx"):
+        ModelCard.load(bundle)
+
+
+def test_graphs_that_change_the_test_figures_are_kept_but_not_run(tmp_path, tiny_bundle, gate,
+                                                                 synthetic_dataset, monkeypatch):
+    from inspector.model.gate import attach_gate
+    from training import quantize
+
+    real = quantize.compare
+
+    def worse(float_model, int8_model, samples):  # as if INT8 had missed a defect
+        out = real(float_model, int8_model, samples)
+        return {**out, "int8": {**out["int8"], "defect_recall": out["float"]["defect_recall"] - 0.1}}
+
+    monkeypatch.setattr(quantize, "compare", worse)
+    bundle = _copy(tiny_bundle, tmp_path)
+    attach_gate(bundle, gate)
+    quantize.main(quantize.get_args_parser().parse_args([str(bundle), str(synthetic_dataset),
+                                                         "--calibration-images", "4", "--threads", "1"]))
+    card = ModelCard.load(bundle)
+    assert card.graph == "float" and card.int8["kept_test_figures"] is False
+    assert card.gate_card.graph == "float" and card.gate["int8"]["kept_test_figures"] is False
+    assert (bundle / INT8_ONNX_FILE).is_file() and (bundle / GATE_INT8_ONNX_FILE).is_file()
+    model = load_classifier(bundle)
+    assert model.onnx_file == ONNX_FILE and model.gate.onnx_file == GATE_ONNX_FILE
+
+
+def test_a_fused_gate_is_quantized_and_judged_in_its_fused_bundle(fused, synthetic_dataset):
+    from training.quantize import get_args_parser, main
+
+    before = ModelCard.load(fused).fusion
+    printed = main(get_args_parser().parse_args([str(fused), str(synthetic_dataset),
+                                                 "--calibration-images", "4", "--threads", "1"]))
+    card = ModelCard.load(fused)
+    assert card.fusion == before  # calibrated on the float gate's scores; INT8 is judged against it
+    record = card.gate["int8"]
+    assert printed["gate"]["graph"] == card.gate_card.graph
+    assert record["figures"]["test"]["float"]["n"] > 0 and "anomaly_score_moved" in record["figures"]["test"]
+    assert load_classifier(fused).gate.onnx_file == (GATE_INT8_ONNX_FILE if card.gate_card.graph == "int8"
+                                                     else GATE_ONNX_FILE)
+
+
+def test_a_gate_needs_good_train_images_and_nothing_is_written_without(tmp_path, tiny_bundle, gate,
+                                                                      synthetic_dataset):
+    from inspector.model.gate import attach_gate
+    from training.quantize import get_args_parser, main
+
+    paths = sorted((synthetic_dataset / "images").rglob("*.png"))
+    rows = [f"{p.relative_to(synthetic_dataset)},{p.parent.name},"  # every good image in test
+            f"{'test' if p.parent.name == 'free' else ('val' if i % 3 == 0 else 'train')}"
+            for i, p in enumerate(paths)]
+    csv = tmp_path / "split.csv"
+    csv.write_text("image,label,split\n" + "\n".join(rows) + "\n")
+    bundle = _copy(tiny_bundle, tmp_path)
+    attach_gate(bundle, gate)
+    before = {p.name: p.read_bytes() for p in bundle.iterdir()}
+    with pytest.raises(DatasetError, match=r"no good train images \(free\)"):
+        main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--split-csv", str(csv)]))
+    assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
