@@ -51,11 +51,11 @@ def _one_part(clock: _Clock, classifier, archive: ImageArchive, path: Path, i: i
     image = clock.time("crop", InspectRegion().crop, image)
     clock.time("quality", QualityGate(card.quality_profile).check, image)
     pred = clock.time("predict", classifier.predict, [image])[0]
-    clock.time("preprocess", prepare_batch, [image], card.canvas)
-    if gate is not None:
-        clock.ms["preprocess"][-1] *= 2  # the classifier and the gate each prepare their input
-    clock.time("classifier", classifier.score_images, [image])
-    if gate is not None:
+    prepared = clock.time("preprocess", prepare_batch, [image], card.canvas)
+    clock.time("classifier", classifier.score_batch, *prepared)
+    if gate is not None and gate.card.canvas == card.canvas:  # it runs on the classifier's input
+        clock.time("gate", gate.score_batch, *prepared)
+    elif gate is not None:  # on its own canvas it prepares its own (included in its time)
         clock.time("gate", gate.score_images, [image])
     clock.time("archive_encode", archive.save, f"bench-{i}", image, pred.verdict, pred.heatmap)
 
@@ -63,8 +63,9 @@ def _one_part(clock: _Clock, classifier, archive: ImageArchive, path: Path, i: i
 def stage_times(classifier, files: list[Path], ok_sample_rate: float = 0.05) -> dict[str, float]:
     """Median milliseconds per part of each step over `files`, one part at a time.
 
-    `preprocess`, `classifier` and `gate` are parts of `predict` (the last two include their own
-    preprocessing); archive_encode is averaged over all parts (OK parts are archived at the sample rate).
+    `preprocess`, `classifier` and `gate` are parts of `predict` (a gate on another canvas than the
+    classifier's includes preparing its own input); archive_encode is averaged over all parts (OK
+    parts are archived at the sample rate).
     """
     classifier.predict([load_image(files[0])])  # warm-up
     clock = _Clock()
