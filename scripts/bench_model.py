@@ -104,6 +104,7 @@ OPTIONS = {
     "chosen": {}, "worker threads spinning": {"spinning": True}, "1 intra-op thread": {"threads": 1},
     "graph level extended": {"graph_level": "extended"}, "graph level basic": {"graph_level": "basic"},
     "2 inter-op threads": {"inter_threads": 2}, "runs of up to max_batch (8)": {"run_inputs": None},
+    "QDQ propagation on": {"disabled_optimizers": ()},
     "before issue 32": {"spinning": True, "run_inputs": None},
 }
 

@@ -81,3 +81,24 @@ def test_a_session_runs_at_most_run_inputs_network_inputs(sample_images):
     assert wide.max_batch == 8
     got, want = clf.predict(sample_images[:8]), wide.predict(sample_images[:8])
     np.testing.assert_allclose([p.defect_score for p in got], [p.defect_score for p in want], atol=1e-5)
+
+
+def test_leaving_qdq_propagation_out_keeps_every_output_bit_for_bit(sample_images):
+    # The max pool after the first convolution then runs before the quantisation instead of
+    # after it: max commutes with the monotone quantisation, so nothing may move at all.
+    import onnxruntime as ort
+
+    from inspector.model.preprocess import apply_view, prepare_batch
+
+    assert "QDQPropagationTransformer" in SessionSettings().disabled_optimizers
+    clf = load_classifier(WEIGHTS / "magnetic-tile")
+    for runtime in (clf, clf.gate):
+        assert runtime.graph == "int8"
+        propagated = ort.InferenceSession(str(WEIGHTS / "magnetic-tile" / runtime.onnx_file),
+                                          runtime.settings.options(), providers=["CPUExecutionProvider"])
+        batch, _ = prepare_batch(sample_images[:6], runtime.card.canvas)
+        for view in runtime.card.tta_views:
+            x = np.ascontiguousarray(apply_view(batch, view))
+            for ours, theirs in zip(runtime.session.run(None, {"image": x}),
+                                    propagated.run(None, {"image": x}), strict=True):
+                np.testing.assert_array_equal(ours, theirs)
