@@ -110,7 +110,7 @@ def paced_run(args, classifier, video: Path, data_dir: Path) -> dict:
 def main(args: argparse.Namespace) -> dict:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-pace-"))
     work.mkdir(parents=True, exist_ok=True)
-    classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
+    classifier = load_classifier(args.model, args.backend)  # as the station loads it
     probe = args.video or make_video(args.images, work / "probe.avi", args.probe_frames, args.fps)
     max_fps = max_sustainable_fps(args, classifier, probe, work)
     if args.pace_factor is not None:

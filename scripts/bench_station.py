@@ -52,7 +52,7 @@ def _station(args: argparse.Namespace, classifier, work: Path, r: int):
 def main(args: argparse.Namespace) -> dict:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-station-"))
     files = prepare_frames(args.images, args.frames, work / "frames", args.defect_share)
-    classifier = load_classifier(args.model, args.backend, max_batch=args.batch_max)
+    classifier = load_classifier(args.model, args.backend)  # as the station loads it
     bare, runs = [], []
     for r in range(max(1, args.rounds)):  # odd rounds run the station first
         if r % 2:

@@ -39,7 +39,7 @@ def run_bench(s: BenchSettings) -> dict:
     """Run every measurement and return the figures (one flat dict, JSON-ready)."""
     work = s.work_dir or Path(tempfile.mkdtemp(prefix="inspector-bench-"))
     files = prepare_frames(s.images, s.frames, work / "frames")
-    classifier = load_classifier(s.model, threads=s.threads, max_batch=s.batch_max)
+    classifier = load_classifier(s.model, threads=s.threads)  # as the station loads it
     latencies = bare_latencies(classifier, files[: s.latency_parts])
     bare, runs = _throughput(classifier, s, files, work)
     flat = runs[-1]

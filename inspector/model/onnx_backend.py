@@ -48,11 +48,12 @@ class SessionSettings:
     inter_threads: int = 1  # sequential execution: the graph is a chain, nothing runs beside it
     spinning: bool = False  # idle intra-op workers sleep instead of spinning for the next run
     graph_level: str = "all"
-    # Network inputs (views included) per session run, at most: activations of 320 px inputs
-    # outgrow the caches, so small runs are faster per input (2 shared cores: 3.5 ms an input in
-    # runs of 1-2, 3.8 in runs of 4, 4.5-4.7 in runs of 8-16; predict on 8 images 1.18x faster than in runs
-    # of 8, on one image 1.04x). None: max_batch alone.
-    run_inputs: int | None = 1
+    # Network inputs (views included) per session run, at most; it also bounds the activations'
+    # memory. With the pool fix below, one image's 4 views in one run are fastest on 2 cores
+    # (AMD EPYC, default bundle, 8 alternated rounds: predict 1.07x faster than runs of 1 for one
+    # image a call, 1.055x for two). Before it, float runs of 1-2 inputs were (3.5 ms an input
+    # against 3.8 in runs of 4, 4.5-4.7 in runs of 8-16). None: max_batch alone.
+    run_inputs: int | None = 4
     # ONNX Runtime graph rewrites left out. QDQPropagationTransformer moves the quantisation of
     # the first convolution's output ahead of its max pool, so the pool runs on uint8 in plain
     # NCHW, ONNX Runtime's slow path (0.96 ms of a 2.5 ms view on the AMD EPYC); without it the

@@ -32,9 +32,9 @@ def build_parts(cfg: StationConfig, classifier: Classifier | None = None,
     from inspector.model.loader import load_classifier
 
     if classifier is None:
-        classifier = load_classifier(
-            cfg.model.bundle, backend=cfg.model.backend, max_batch=cfg.model.batch_max
-        )
+        # batch_max counts parts; network inputs per model run are the session's (run_inputs:
+        # one part's views together), as for a model swapped in later (controller).
+        classifier = load_classifier(cfg.model.bundle, backend=cfg.model.backend)
     parse_url(cfg.db_url())  # a malformed URL is a clear error now, not a journal forever
     journal_path, images_dir = data_paths(cfg.station.data_dir)
     images = cfg.storage.images

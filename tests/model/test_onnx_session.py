@@ -44,7 +44,7 @@ def sample_images():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_bundles_score_the_sample_as_on_the_old_sessions(name, sample_images):
     new, old = load_classifier(WEIGHTS / name), _on_old_sessions(WEIGHTS / name)
-    assert new.settings == SessionSettings() and not new.settings.spinning and new.max_batch == 1
+    assert new.settings == SessionSettings() and not new.settings.spinning and new.max_batch == 4
     got, want = new.predict(sample_images), old.predict(sample_images)
     assert [p.verdict for p in got] == [p.verdict for p in want]
     assert [p.label for p in got] == [p.label for p in want]
@@ -76,7 +76,7 @@ def test_an_unknown_graph_level_is_refused():
 
 def test_a_session_runs_at_most_run_inputs_network_inputs(sample_images):
     clf = load_classifier(WEIGHTS / "magnetic-tile", max_batch=8)
-    assert clf.max_batch == 1 and clf.gate.max_batch == 1  # the default run_inputs
+    assert clf.max_batch == 4 and clf.gate.max_batch == 4  # the default run_inputs: one image's views
     wide = load_classifier(WEIGHTS / "magnetic-tile", max_batch=8, session=SessionSettings(run_inputs=None))
     assert wide.max_batch == 8
     got, want = clf.predict(sample_images[:8]), wide.predict(sample_images[:8])
