@@ -227,6 +227,8 @@ class Station:
         """Wait until every thread finished (source ended, max_parts reached or stopped)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for worker in self._workers:
+            if worker is self._alarms:  # the pipeline before it has ended: its last check now
+                self._alarms.wake()
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             if not worker.join(remaining):
                 return False

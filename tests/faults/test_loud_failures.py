@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import threading
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -89,3 +90,17 @@ def test_alarms_are_raised_once_and_cleared_once_on_every_output():
         ("camera_offline", True), ("camera_offline", False), ("store_unreachable", True),
         ("store_unreachable", False), ("deadline_missed", True)]
     assert watch.active_kinds() == ["deadline_missed"]
+
+
+def test_the_watch_ends_at_once_when_woken_after_the_pipeline(monkeypatch):
+    from inspector.pipeline import alarms
+
+    monkeypatch.setattr(alarms, "CHECK_EVERY_S", 60.0)  # without the wake it would sleep a minute
+    ended = threading.Event()
+    out = Collecting()
+    watch = AlarmWatch("s", [out], metrics=_metrics, until=ended.is_set)
+    watch.start()
+    ended.set()
+    assert not watch.join(0.2)  # still asleep: the pipeline's end alone does not wake it
+    watch.wake()
+    assert watch.join(5.0)
