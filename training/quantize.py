@@ -84,29 +84,24 @@ class _Reader:
         return self._items
 
 
-def kept_float(graph: Path, args: argparse.Namespace, named: bool = True) -> list[str]:
-    """The nodes left in float32: those named (the classifier's), and unless --quantize-input
-    those reading the image."""
-    import onnx
-
+def kept_float(model, args: argparse.Namespace, named: bool = True) -> list[str]:
+    """The nodes of an onnx ModelProto left in float32: those named (the classifier's), and unless
+    --quantize-input those reading the image."""
     kept = [n for n in args.keep_float.split(",") if n] if named else []
     if args.quantize_input:
         return kept
-    model = onnx.load(str(graph))
     inputs = {i.name for i in model.graph.input}
     return kept + [n.name for n in model.graph.node if inputs & set(n.input) and n.name not in kept]
 
 
-def feature_branch(graph: Path) -> list[str]:
-    """A gate's nodes that only its patch-feature output (the third) needs: the pooling of encoder
-    activations its bank compares. They stay float: the bank holds float features, and on
-    magnetic-tile quantising them made the gate slower (0.91x) and moved its scores twice as far."""
-    import onnx
-
-    model = onnx.load(str(graph))
+def feature_branch(model) -> list[str]:
+    """A gate's nodes (of an onnx ModelProto) that only its patch-feature output (the third) needs:
+    the pooling of encoder activations its bank compares. They stay float: the bank holds float
+    features, and on magnetic-tile quantising them made the gate slower (0.91x) and moved its
+    scores twice as far."""
     names = [n.name for n in model.graph.node]
     if "" in names or len(set(names)) != len(names):  # nodes are excluded from quantisation by name
-        raise ModelError(f"{graph.name}: its nodes need unique names to leave the feature branch float")
+        raise ModelError("the gate's nodes need unique names to leave its feature branch float")
     made_by = {out: node for node in model.graph.node for out in node.output}
     needed, todo = set(), [o.name for o in model.graph.output[:2]]  # logits, defect map
     while todo:
@@ -132,9 +127,12 @@ def quantize_graph(source: Path, target: Path, inputs: list[np.ndarray], args: a
     with tempfile.TemporaryDirectory(prefix="quantize-") as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))  # shapes inferred, graph simplified first
-        left_float = kept_float(prepared, args, named=not gate)
+        import onnx
+
+        model = onnx.load(str(prepared))  # read once for both rules
+        left_float = kept_float(model, args, named=not gate)
         if gate:
-            left_float += [n for n in feature_branch(prepared) if n not in left_float]
+            left_float += [n for n in feature_branch(model) if n not in left_float]
         method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                   "percentile": CalibrationMethod.Percentile}[args.method]
         quantize_static(
@@ -193,13 +191,12 @@ def _record(staged: Path, source_hash: str, inputs: list, views: list[str], left
             "views": views, "keep_float": left_float}
 
 
-def _judge(record: dict, figures: dict) -> bool:
-    """Record both graphs' figures; whether INT8 kept the test figures the card requires."""
+def _judge(record: dict, figures: dict) -> None:
+    """Record both graphs' figures, and whether INT8 kept the test figures the card requires."""
     test = figures["test"]
     kept = all(test["int8"][k] == test["float"][k] for k in KEPT)
     record.update(figures=figures, kept_test_figures=kept, command=_command(),
                   code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    return kept
 
 
 def _quantize_classifier(bundle: Path, float_model, index, tmp: Path, args: argparse.Namespace

@@ -53,10 +53,8 @@ def _one_part(clock: _Clock, classifier, archive: ImageArchive, path: Path, i: i
     pred = clock.time("predict", classifier.predict, [image])[0]
     prepared = clock.time("preprocess", prepare_batch, [image], card.canvas)
     clock.time("classifier", classifier.score_batch, *prepared)
-    if gate is not None and gate.card.canvas == card.canvas:  # it runs on the classifier's input
-        clock.time("gate", gate.score_batch, *prepared)
-    elif gate is not None:  # on its own canvas it prepares its own (included in its time)
-        clock.time("gate", gate.score_images, [image])
+    if gate is not None:  # as predict runs it: on the classifier's input where the canvas is shared
+        clock.time("gate", classifier.anomaly_scores, [image], prepared)
     clock.time("archive_encode", archive.save, f"bench-{i}", image, pred.verdict, pred.heatmap)
 
 

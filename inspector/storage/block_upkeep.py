@@ -31,7 +31,6 @@ class BlockUpkeep(UpkeepThread):
         self._blocks = HourBlocks(engine)
         self._days = days
         self._pause_factor = pause_factor
-        self.built = 0
 
     def run_once(self) -> int:
         """One round: older blocks dropped, every missing or stale one of the window built;
@@ -45,7 +44,6 @@ class BlockUpkeep(UpkeepThread):
             t0 = time.monotonic()
             self._blocks.build_and_cache(station, hour)
             built += 1
-            self.built += 1
             if self._stop.wait(self._pause_factor * (time.monotonic() - t0)):
                 break
         if built or dropped:

@@ -180,7 +180,7 @@ class BlockWindow:
             counts.machines[machine] = self._machine(counts, machine)
         for key in sorted(self._numbers, key=lambda i: names[i]):
             part, num = self._numbers[key]
-            counts.numbers[names[key]] = _histogram(num, weights[part])
+            counts.numbers[names[key]] = Histogram.of(num, np.ones(num.size), weights[part], numeric=True)
         for key in sorted(self._texts, key=lambda i: names[i]):
             part, txt = self._texts[key]
             counts.texts[names[key]] = self._text_histogram(txt, weights[part])
@@ -284,9 +284,3 @@ def _pair(chunks: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.n
         return chunks[0]
     return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
 
-
-def _histogram(values: np.ndarray, weights: np.ndarray) -> Histogram:
-    distinct, inverse = np.unique(values, return_inverse=True)
-    return Histogram(distinct, np.bincount(inverse, minlength=distinct.size).astype(np.int64),
-                     np.bincount(inverse, weights=weights, minlength=distinct.size)
-                     .astype(np.int64))

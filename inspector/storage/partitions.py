@@ -13,7 +13,7 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from inspector.errors import StoreError
-from inspector.storage.rootcause_blocks import hour_key
+from inspector.storage.rootcause_blocks import forget_hours_before
 from inspector.storage.upkeep_thread import UpkeepThread
 
 logger = logging.getLogger(__name__)
@@ -147,11 +147,8 @@ def apply_retention(engine: Engine, keep_days: int, *, exact: bool = False,
                 dropped_before = part.end
             elif exact and part.start < cutoff:
                 deleted += _delete_older(conn, part.name, cutoff)
-        if dropped:  # a dropped partition fires no row trigger: what the triggers would do
-            hour = {"h": hour_key(dropped_before)}
-            conn.execute(text("UPDATE rootcause_hours SET version = version + 1 "
-                              "WHERE hour < :h"), hour)  # a block being built is stale
-            conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"), hour)
+        if dropped:  # a dropped partition fires no row trigger
+            forget_hours_before(conn, dropped_before)
         if conn.execute(text(f"SELECT to_regclass('{DEFAULT_PARTITION}')")).scalar() is not None:
             deleted += _delete_older(conn, DEFAULT_PARTITION, cutoff)
     logger.info("retention (%d days, before %s): dropped %s, deleted %d rows", keep_days,

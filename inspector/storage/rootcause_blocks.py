@@ -36,6 +36,23 @@ def hour_key(at: datetime) -> str:
     return at.astimezone(UTC).strftime(HOUR_FORMAT)
 
 
+# A cached block that still holds for its hour (h: rootcause_hours, b: rootcause_blocks).
+_CURRENT_BLOCK = ("b.station_id = h.station_id AND b.hour = h.hour AND b.version = h.version AND "
+                  f"b.format = {FORMAT}")
+
+
+def forget_hours_before(conn, before: datetime) -> None:
+    """What the write triggers would do for rows dropped without them (a detached partition):
+    the hours' versions bumped, so a block being built now is stale, and their blocks dropped."""
+    hour = {"h": hour_key(before)}
+    conn.execute(text("UPDATE rootcause_hours SET version = version + 1 WHERE hour < :h"), hour)
+    _drop_blocks_before(conn, hour["h"])
+
+
+def _drop_blocks_before(conn, hour: str) -> int:
+    return conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"), {"h": hour}).rowcount
+
+
 def hour_start(key: str) -> datetime:
     return datetime.strptime(key, HOUR_FORMAT).replace(tzinfo=UTC)
 
@@ -50,23 +67,21 @@ class HourBlocks(DatabaseAccess):
         _window(since, until)  # timezone-aware, or a clear error
         first, last = hour_key(since), hour_key(until - timedelta(microseconds=1))
         params: dict[str, Any] = {"first": first, "last": last}
-        where = "hour >= :first AND hour <= :last"
+        where = "h.hour >= :first AND h.hour <= :last"
         if station_id is not None:
-            where += " AND station_id = :station"
+            where += " AND h.station_id = :station"
             params["station"] = station_id
         closed = hour_key(datetime.now(UTC))  # hours before this one are over
         pending: list[HourBlock] = []
         with self._connection("read root-cause hour blocks from") as conn:
-            # versions first: a write after this read makes any block built below stale
-            hours = _fetch(conn, f"SELECT station_id, hour, version FROM rootcause_hours "
-                           f"WHERE {where} ORDER BY hour, station_id", params)
-            cached = {(s, h): (v, data) for s, h, v, data in _fetch(
-                conn, f"SELECT station_id, hour, version, main FROM rootcause_blocks WHERE "
-                f"{where} AND format = {FORMAT}", params)}
+            # each hour's version with the cached block that still holds for it, in one read: a
+            # write after it makes any block built below stale
+            hours = _fetch(conn, f"SELECT h.station_id, h.hour, h.version, b.main FROM "
+                           f"rootcause_hours h LEFT JOIN rootcause_blocks b ON {_CURRENT_BLOCK} "
+                           f"WHERE {where} ORDER BY h.hour, h.station_id", params)
             blocks = []
-            for station, hour, version in hours:
-                hit = cached.pop((station, hour), None)
-                block = _decoded(hit[1]) if hit is not None and hit[0] == version else None
+            for station, hour, version, main in hours:
+                block = None if main is None else _decoded(main)
                 if block is None:
                     block = build(conn, station, hour)
                     if hour < closed:
@@ -84,9 +99,8 @@ class HourBlocks(DatabaseAccess):
         stale, newest first."""
         with self._connection("list root-cause hour blocks in") as conn:
             return [(s, h) for s, h in _fetch(
-                conn, "SELECT h.station_id, h.hour FROM rootcause_hours h LEFT JOIN "
-                "rootcause_blocks b ON b.station_id = h.station_id AND b.hour = h.hour AND "
-                f"b.version = h.version AND b.format = {FORMAT} WHERE h.hour >= :first AND "
+                conn, f"SELECT h.station_id, h.hour FROM rootcause_hours h LEFT JOIN "
+                f"rootcause_blocks b ON {_CURRENT_BLOCK} WHERE h.hour >= :first AND "
                 "h.hour < :closed AND b.hour IS NULL ORDER BY h.hour DESC, h.station_id",
                 {"first": hour_key(since), "closed": hour_key(datetime.now(UTC))})]
 
@@ -94,8 +108,7 @@ class HourBlocks(DatabaseAccess):
         """Drop the cached blocks of hours before `before` (a query over them builds them
         again); the number dropped."""
         with self._transaction("prune root-cause hour blocks in") as conn:
-            return conn.execute(text("DELETE FROM rootcause_blocks WHERE hour < :h"),
-                                {"h": hour_key(before)}).rowcount
+            return _drop_blocks_before(conn, hour_key(before))
 
     def build_and_cache(self, station: str, hour: str) -> None:
         """Build one station-hour's block at its current version and cache it."""

@@ -290,7 +290,7 @@ rootcause_blocks = Table(  # root cause's numpy columns of a closed hour, valid 
     Column("hour", String(13), primary_key=True),
     Column("version", BigInteger, nullable=False),       # rootcause_hours.version built at
     Column("format", Integer, nullable=False),           # hour_blocks.FORMAT
-    Column("main", LargeBinary, nullable=False),         # counts' columns (.npz)
-    Column("sequence", LargeBinary, nullable=False),     # change points' columns (.npz)
+    Column("main", LargeBinary, nullable=False),         # counts' columns (hour_blocks.to_bytes)
+    Column("sequence", LargeBinary, nullable=False),     # change points' columns (the same format)
     Index("ix_rootcause_blocks_hour", "hour"),
 )

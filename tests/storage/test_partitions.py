@@ -184,6 +184,11 @@ def test_retention_drops_whole_old_partitions_and_keeps_rollups(
     for m in (2, 3, 4):
         ensure_partitions(engine, months_ahead=0, now=datetime(2025, m, 1, tzinfo=UTC))
     rollups_before = _rollup_parts(engine)
+    with engine.begin() as conn:  # cached root-cause blocks of the January hours
+        versions_before = _hour_versions(conn)
+        conn.execute(text("INSERT INTO rootcause_blocks (station_id, hour, version, format, main, "
+                          "sequence) SELECT station_id, hour, version, 2, 'x', 'x' FROM "
+                          "rootcause_hours WHERE hour < '2025-02'"))
 
     # cutoff 2025-03-10: January and February are wholly older, March only partly
     result = apply_retention(engine, keep_days=30, now=datetime(2025, 4, 9, tzinfo=UTC))
@@ -196,6 +201,17 @@ def test_retention_drops_whole_old_partitions_and_keeps_rollups(
         assert conn.execute(text("SELECT to_regclass('inspections_p2025_01')")).scalar() is None
     assert _count(engine) == 6  # March kept whole (3), April (3)
     assert _rollup_parts(engine) == rollups_before  # the history's counts stay
+    with engine.connect() as conn:  # what the triggers would have done for the dropped months
+        versions = _hour_versions(conn)
+        assert conn.execute(text("SELECT count(*) FROM rootcause_blocks")).scalar() == 0
+    old = [hour for hour in versions_before if hour[1] < "2025-03"]
+    assert old and all(versions[hour] > versions_before[hour] for hour in old)
+    assert all(versions[hour] == versions_before[hour] for hour in versions_before if hour not in old)
+
+
+def _hour_versions(conn) -> dict[tuple[str, str], int]:
+    return {(s, h): v for s, h, v in conn.execute(text(
+        "SELECT station_id, hour, version FROM rootcause_hours")).all()}
 
 
 def test_exact_retention_also_deletes_the_boundary_month_rows(
