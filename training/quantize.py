@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inspector import machine
 from inspector.datasets import Sample, scan_dataset
 from inspector.errors import DatasetError, InspectorError, ModelError
 from inspector.model.card import GATE_GRAPH_FILES, ModelCard
@@ -59,6 +60,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         "magnetic-tile val an 8-bit input lost a defect, docs/benchmarks.md)")
     p.add_argument("--seed", type=int, default=0, help="which train images calibrate")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--judge", action="store_true",
+                   help="judge the bundle's INT8 graphs as they are on this CPU and add the judgment "
+                        "to the card (nothing rebuilt): an INT8 graph runs only on CPUs of the INT8 "
+                        "kernel families (VNNI, AVX2) it was judged on, since their outputs differ")
     return p
 
 
@@ -181,6 +186,12 @@ def _command() -> str:
     return os.environ.get("INSPECTOR_TRAIN_COMMAND", "") or " ".join(sys.argv)
 
 
+def _stamp() -> dict:
+    """Which command and code wrote a record, and when."""
+    return {"command": _command(), "code_version": code_version(),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds")}
+
+
 def _record(staged: Path, source_hash: str, inputs: list, views: list[str], left_float: list[str],
             args: argparse.Namespace) -> dict:
     """What the card keeps of an INT8 graph before it is judged: its hash, source and calibration."""
@@ -188,15 +199,33 @@ def _record(staged: Path, source_hash: str, inputs: list, views: list[str], left
             "format": args.format, "per_channel": True, "weights": "int8", "activations": "uint8",
             "method": args.method, "calibration_images": args.calibration_images,
             "calibration_inputs": len(inputs), "calibration_seed": args.seed,
-            "views": views, "keep_float": left_float}
+            "views": views, "keep_float": left_float, **_stamp()}
 
 
-def _judge(record: dict, figures: dict) -> None:
-    """Record both graphs' figures, and whether INT8 kept the test figures the card requires."""
+def _judged_here(record: dict, figures: dict) -> dict:
+    """The record with both graphs' figures on this CPU added under its INT8 kernel family, and
+    whether INT8 kept the test figures the card requires there."""
     test = figures["test"]
     kept = all(test["int8"][k] == test["float"][k] for k in KEPT)
-    record.update(figures=figures, kept_test_figures=kept, command=_command(),
-                  code_version=code_version(), created_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    judgment = {"cpu": machine.cpu_model(), "figures": figures, "kept_test_figures": kept, **_stamp()}
+    return {**record, "judged": {**record.get("judged", {}), machine.int8_kernel(): judgment}}
+
+
+def _graph_named(record: dict) -> str:
+    """The graph a card names for a judged INT8 record: int8 where some kernel family kept the
+    test figures (ModelCard.running_graph then picks by this CPU's family)."""
+    return "int8" if any(j["kept_test_figures"] for j in record["judged"].values()) else "float"
+
+
+def _classifier_figures(float_model, int8_model, index) -> dict:
+    return {split: compare(float_model, int8_model, index.split(split)) for split in ("val", "test")}
+
+
+def _gate_figures(model, int8_gate: OnnxClassifier, index) -> dict:
+    """The bundle with its INT8 gate against the same bundle with its float gate."""
+    with_int8 = copy.copy(model)  # the same classifier sessions, another gate
+    with_int8.gate = int8_gate
+    return {split: compare(model, with_int8, index.split(split)) for split in ("val", "test")}
 
 
 def _quantize_classifier(bundle: Path, float_model, index, tmp: Path, args: argparse.Namespace
@@ -211,8 +240,7 @@ def _quantize_classifier(bundle: Path, float_model, index, tmp: Path, args: argp
     int8_model = OnnxClassifier(tmp, dataclasses.replace(card, int8=record), threads=args.threads,
                                 graph="int8")
     int8_model.gate = float_model.gate
-    _judge(record, {split: compare(float_model, int8_model, index.split(split)) for split in ("val", "test")})
-    return record, int8_model
+    return _judged_here(record, _classifier_figures(float_model, int8_model, index)), int8_model
 
 
 def _quantize_gate(bundle: Path, model, index, tmp: Path, args: argparse.Namespace) -> dict:
@@ -228,57 +256,100 @@ def _quantize_gate(bundle: Path, model, index, tmp: Path, args: argparse.Namespa
         if (bundle / name).is_file():
             shutil.copyfile(bundle / name, tmp / name)
     record = _record(staged, gate_card.weights_hash, inputs, gate_card.tta_views, left_float, args)
-    with_int8 = copy.copy(model)  # the same classifier sessions, another gate
-    with_int8.gate = OnnxClassifier(tmp, dataclasses.replace(gate_card, int8=record), threads=args.threads,
-                                    files=GATE_GRAPH_FILES, graph="int8")
-    _judge(record, {split: compare(model, with_int8, index.split(split)) for split in ("val", "test")})
-    return record
+    int8_gate = OnnxClassifier(tmp, dataclasses.replace(gate_card, int8=record), threads=args.threads,
+                               files=GATE_GRAPH_FILES, graph="int8")
+    return _judged_here(record, _gate_figures(model, int8_gate, index))
 
 
-def main(args: argparse.Namespace) -> dict:
-    bundle = args.bundle
-    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
-    card = float_model.card
+def _dataset(args: argparse.Namespace, card: ModelCard):
+    """The bundle's dataset index: train calibrates, val and test judge, so each needs images."""
     if card.recipe == "good-only":
-        raise ModelError(f"{bundle} is a good-only gate: quantise the classifier it is attached to "
-                         "(inspector attach-gate), which quantises the gate with it")
+        raise ModelError(f"{args.bundle} is a good-only gate: quantise the classifier it is attached "
+                         "to (inspector attach-gate), which quantises the gate with it")
     index = scan_dataset(args.dataset, args.split_csv)
     empty = [split for split in ("train", "val", "test") if not index.split(split)]
-    if empty:  # train calibrates, val and test judge: each needs images
+    if empty:
         raise DatasetError(f"{args.dataset}: no images in split(s) {', '.join(empty)}")
     if card.gate is not None and not any(s.label in card.good_classes for s in index.split("train")):
         raise DatasetError(f"{args.dataset}: no good train images ({', '.join(card.good_classes)}) "
                            "to calibrate the attached gate on")
+    return index
+
+
+def main(args: argparse.Namespace) -> dict:
+    if args.judge:
+        return judge_here(args)
+    bundle = args.bundle
+    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
+    card = float_model.card
+    index = _dataset(args, card)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         record, int8_model = _quantize_classifier(bundle, float_model, index, Path(tmp), args)
-        new = dataclasses.replace(card, int8=record, graph="int8" if record["kept_test_figures"] else "float")
+        new = dataclasses.replace(card, int8=record, graph=_graph_named(record))
         gate = None
         if card.gate is not None:
-            runs = int8_model if new.graph == "int8" else float_model  # both carry the float gate
+            runs = int8_model if new.running_graph == "int8" else float_model  # both: float gate
             gate = _quantize_gate(bundle, runs, index, Path(tmp), args)
-            new = dataclasses.replace(new, gate={**card.gate, "int8": gate,
-                                                 "graph": "int8" if gate["kept_test_figures"] else "float"})
+            new = dataclasses.replace(new, gate={**card.gate, "int8": gate, "graph": _graph_named(gate)})
         new.validate()
         os.replace(Path(tmp) / INT8_ONNX_FILE, bundle / INT8_ONNX_FILE)
         if gate is not None:
             os.replace(Path(tmp) / GATE_INT8_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE)
     new.save(bundle)
+    return _report(bundle, new, record, gate)
+
+
+def judge_here(args: argparse.Namespace) -> dict:
+    """The bundle's INT8 graphs, as they are, judged on this CPU: the judgment is added to the
+    card under this CPU's INT8 kernel family, so the graphs run on CPUs of that family where they
+    kept the test figures. Nothing is rebuilt."""
+    bundle = args.bundle
+    card = ModelCard.load(bundle)
+    if card.int8 is None:
+        raise ModelError(f"{bundle} has no INT8 graph to judge: make one with inspector quantize "
+                         f"{bundle} DATASET (without --judge)")
+    index = _dataset(args, card)
+    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
+    int8_model = load_classifier(bundle, "onnx", threads=args.threads, graph="int8", gate_graph="float")
+    record = _judged_here(card.int8, _classifier_figures(float_model, int8_model, index))
+    new = dataclasses.replace(card, int8=record, graph=_graph_named(record))
+    gate = None
+    if card.gate is not None and card.gate.get("int8") is not None:
+        runs = int8_model if new.running_graph == "int8" else float_model  # both: float gate
+        int8_gate = OnnxClassifier(bundle, card.gate_card, threads=args.threads, files=GATE_GRAPH_FILES,
+                                   graph="int8")
+        gate = _judged_here(card.gate["int8"], _gate_figures(runs, int8_gate, index))
+        new = dataclasses.replace(new, gate={**card.gate, "int8": gate, "graph": _graph_named(gate)})
+    new.validate()
+    new.save(bundle)
+    return _report(bundle, new, record, gate)
+
+
+def _report(bundle: Path, new: ModelCard, record: dict, gate: dict | None) -> dict:
+    """Log which graph runs here and why; what the command prints."""
     for what, rec, runs in (("classifier", record, new.graph_file),
                             ("gate", gate, None if gate is None else new.gate_graph_file)):
         if rec is not None:
-            test = rec["figures"]["test"]
-            logger.info("%s: %s runs %s (test %s)", bundle, what, runs, "kept" if rec["kept_test_figures"]
-                        else "changed: " + json.dumps({g: {k: test[g][k] for k in KEPT} for g in test
-                                                       if g in ("float", "int8")}))
-    return {"bundle": str(bundle), "graph": new.graph, **_printed(record),
-            **({} if gate is None else {"gate": {"graph": new.gate_card.graph, **_printed(gate)}})}
+            here = rec["judged"][machine.int8_kernel()]
+            test = {g: {k: here["figures"]["test"][g][k] for k in KEPT} for g in ("float", "int8")}
+            logger.info("%s: on this CPU (INT8 kernel family %s) the %s runs %s (test %s)", bundle,
+                        machine.int8_kernel(), what, runs,
+                        "kept" if here["kept_test_figures"] else "changed: " + json.dumps(test))
+    return {"bundle": str(bundle), "graph": new.graph, "runs_here": new.running_graph,
+            "int8_kernel": machine.int8_kernel(), **_printed(record),
+            **({} if gate is None else {"gate": {"graph": new.gate_card.graph,
+                                                 "runs_here": new.gate_card.running_graph,
+                                                 **_printed(gate)}})}
 
 
 def _printed(record: dict) -> dict:
     """A graph's record as the command prints it: the headline figures, not every part's score."""
-    return {**{k: v for k, v in record.items() if k != "figures"},
-            "figures": {s: {g: {k: f[g][k] for k in KEPT} for g in ("float", "int8")} | {
-                "changed": f["changed"]} for s, f in record["figures"].items()}}
+    def brief(judgment: dict) -> dict:
+        return {**{k: v for k, v in judgment.items() if k != "figures"},
+                "figures": {s: {g: {k: f[g][k] for k in KEPT} for g in ("float", "int8")} | {
+                    "changed": f["changed"]} for s, f in judgment["figures"].items()}}
+    return {**{k: v for k, v in record.items() if k != "judged"},
+            "judged": {kernel: brief(j) for kernel, j in record["judged"].items()}}
 
 
 def cli() -> int:

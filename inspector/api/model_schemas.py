@@ -43,8 +43,9 @@ class CardPublic(BaseModel):
     thresholds: ThresholdsPublic
     gate: bool = Field(description="An anomaly gate is attached.")
     fused: bool = Field(description="The gate is fused into the defect score.")
-    graphs: dict[str, str] = Field(description="Which graph runs, float or int8 (`inspector quantize`): "
-                                               "the classifier's, and the gate's where one is attached.")
+    graphs: dict[str, str] = Field(description="Which graph runs on this station's CPU, float or int8 "
+                                               "(`inspector quantize`): the classifier's, and the "
+                                               "gate's where one is attached.")
     data_hash: str
     created_at: str
     metrics: dict[str, Any]
@@ -56,8 +57,8 @@ class CardPublic(BaseModel):
                    input_shape=list(card.canvas),
                    recipe=card.recipe, thresholds=ThresholdsPublic.of(card.thresholds),
                    gate=card.gate is not None, fused=card.fusion is not None,
-                   graphs={"classifier": card.graph or "float"} | (
-                       {} if card.gate is None else {"gate": card.gate_card.graph or "float"}),
+                   graphs={"classifier": card.running_graph} | (
+                       {} if card.gate is None else {"gate": card.gate_card.running_graph}),
                    data_hash=card.data_hash, created_at=card.created_at,
                    metrics=finite(dict(card.metrics)))
 

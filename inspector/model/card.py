@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from inspector import machine
 from inspector.errors import ModelError
 from inspector.model.fusion import Fusion
 from inspector.model.preprocess import SHAPE_KEEPING_VIEWS
@@ -71,11 +72,13 @@ class ModelCard:
     # generic limits, which refuse only what no camera image of a part looks like.
     quality: dict[str, Any] | None = None
     # Which classifier graph runs (GRAPH_FILES): None or "float" is model.onnx; "int8" is
-    # model.int8.onnx, which `inspector quantize` names only where it kept the test figures.
+    # model.int8.onnx, which `inspector quantize` names only where it kept the test figures, and
+    # which then runs on CPUs of the INT8 kernel families it was judged on (running_graph).
     # In an attached gate's card, which of GATE_GRAPH_FILES runs, on the same terms.
     graph: str | None = None
     # The INT8 graph beside model.onnx, when one was made: its sha256 (`weights_hash`), the
-    # float graph it was made from (`from_weights_hash`), calibration, both graphs' figures.
+    # float graph it was made from (`from_weights_hash`), calibration, and in `judged`, by INT8
+    # kernel family (inspector.machine.int8_kernel), both graphs' figures on a CPU of that family.
     int8: dict[str, Any] | None = None
 
     @property
@@ -88,19 +91,26 @@ class ModelCard:
         return None if self.gate is None else ModelCard.from_dict(self.gate)
 
     @property
+    def running_graph(self) -> str:
+        """The graph that runs on this CPU: the one the card names, but INT8 only where it was
+        judged on a CPU of this one's INT8 kernel family and kept the test figures there."""
+        return graph_on(self.graph, self.int8, machine.int8_kernel())
+
+    @property
     def graph_file(self) -> str:
-        """The classifier graph's file name in the bundle: the graph the card names."""
-        return GRAPH_FILES[self.graph or "float"]
+        """The classifier graph's file name in the bundle: the graph that runs on this CPU."""
+        return GRAPH_FILES[self.running_graph]
 
     @property
     def gate_graph_file(self) -> str | None:
-        """The attached gate's graph file in the bundle (the graph its card names), or None."""
+        """The attached gate's graph file in the bundle (the graph that runs here), or None."""
         gate = self.gate_card
-        return None if gate is None else GATE_GRAPH_FILES[gate.graph or "float"]
+        return None if gate is None else GATE_GRAPH_FILES[gate.running_graph]
 
     def graph_hash(self, graph: str | None = None) -> str:
-        """The sha256 a graph's file must have ("" where the card records none)."""
-        if (graph or self.graph or "float") == "float":
+        """The sha256 a graph's file must have ("" where the card records none); by default
+        the graph that runs on this CPU."""
+        if (graph or self.running_graph) == "float":
             return self.weights_hash
         return str((self.int8 or {}).get("weights_hash", ""))
 
@@ -144,13 +154,13 @@ class ModelCard:
         base = f"{self.name}@{self.data_hash[:8] or 'nohash'}"
         if self.weights_hash:  # the same data retrained (another seed) is another model
             base += f".{self.weights_hash[:8]}"
-        if self.graph == "int8":  # its scores differ from the float graph's a little
+        if self.running_graph == "int8":  # its scores differ from the float graph's a little
             base += f".int8-{self.graph_hash()[:8]}"
         if self.gate is None:
             return base
         gate_hash = str(self.gate.get("data_hash", ""))[:8] or "nohash"
         gate = self.gate_card
-        gate_graph = f".int8-{gate.graph_hash()[:8]}" if gate.graph == "int8" else ""
+        gate_graph = f".int8-{gate.graph_hash()[:8]}" if gate.running_graph == "int8" else ""
         return f"{base}+{'fused' if self.fusion is not None else 'gate'}@{gate_hash}{gate_graph}"
 
     def to_json(self) -> str:
@@ -225,6 +235,21 @@ class ModelCard:
         _validate_graph(self.graph, self.int8, self.weights_hash, GRAPH_FILES, "card")
 
 
+def graph_on(graph: str | None, int8: dict[str, Any] | None, kernel: str) -> str:
+    """Which graph a card (or its gate's) runs on a CPU of this INT8 kernel family.
+
+    One INT8 graph gives other outputs under another kernel family (inspector.machine), so the
+    figures it kept where it was judged do not hold there until it is judged there too
+    (`inspector quantize --judge`). A record from before judgments by family runs as written.
+    """
+    if graph != "int8":
+        return "float"
+    judged = (int8 or {}).get("judged")
+    if judged is None:
+        return "int8"
+    return "int8" if (judged.get(kernel) or {}).get("kept_test_figures") is True else "float"
+
+
 def _validate_graph(graph: str | None, int8: Any, weights_hash: str, files: dict[str, str],
                     where: str) -> None:
     """A card's (or its gate's) choice of graph names a kind it records, made from its float graph."""
@@ -232,6 +257,10 @@ def _validate_graph(graph: str | None, int8: Any, weights_hash: str, files: dict
         raise ModelError(f"{where} graph {graph!r}: choose one of {', '.join(files)}")
     if int8 is not None and not isinstance(int8, dict):
         raise ModelError(f"{where} int8 must be a JSON object (the INT8 graph's record)")
+    judged = (int8 or {}).get("judged")
+    if judged is not None and not (isinstance(judged, dict)
+                                   and all(isinstance(j, dict) for j in judged.values())):
+        raise ModelError(f"{where} int8.judged must map INT8 kernel families to judgments (objects)")
     if graph == "int8" and not (int8 or {}).get("weights_hash"):
         raise ModelError(f"{where} names graph int8 but records no int8.weights_hash of "
                          f"{files['int8']}: run inspector quantize again")

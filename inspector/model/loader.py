@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from inspector import machine
 from inspector.errors import ModelError
 from inspector.model.base import Classifier
 from inspector.model.card import ModelCard
 
 BACKENDS = ("onnx", "torch")
+logger = logging.getLogger(__name__)
+
+
+def warn_unjudged_int8(folder: Path, card: ModelCard) -> None:
+    """Log where the card names an INT8 graph that does not run on this CPU, and how to judge it."""
+    for what, named in (("classifier", card), ("gate", card.gate_card)):
+        if named is None or named.graph != "int8" or named.running_graph == "int8":
+            continue
+        judged = (named.int8 or {}).get("judged") or {}
+        here = machine.int8_kernel()
+        why = (f"changed the test figures on CPUs of this one's INT8 kernel family ({here})"
+               if here in judged else f"was judged only on CPUs of INT8 kernel family "
+               f"{', '.join(sorted(judged))}, not this one's ({here})")
+        logger.warning("model bundle %s: the %s's INT8 graph %s: its float graph runs. To judge it "
+                       "here: inspector quantize %s DATASET --judge", folder, what, why, folder)
 
 
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
@@ -22,11 +39,15 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     or "int8") overrides it, for comparisons, as `gate_graph` does the attached gate's. The torch
     backend always runs model.pt (float); an attached gate runs on ONNX Runtime whatever the
     backend, on the graph its card names (INT8 for the default bundle) unless `gate_graph` says.
+    An INT8 graph runs only on CPUs of the INT8 kernel families it was judged on
+    (ModelCard.running_graph); elsewhere the float graph runs and a warning says why.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise ModelError(f"model bundle {folder} does not exist or is not a folder")
     card = ModelCard.load(folder)
+    if graph is None and gate_graph is None:
+        warn_unjudged_int8(folder, card)
     if backend == "onnx":
         from inspector.model.onnx_backend import OnnxClassifier
 

@@ -91,10 +91,10 @@ class OnnxClassifier(BundleRuntime):
                  files: dict[str, str] = GRAPH_FILES, session: SessionSettings | None = None,
                  graph: str | None = None) -> None:
         """`files` names the graphs by kind (GATE_GRAPH_FILES for an attached gate); `graph`
-        ("float" or "int8") overrides the card's choice of graph (benchmarks)."""
+        ("float" or "int8") overrides the graph the card runs on this CPU (benchmarks, judging)."""
         import onnxruntime as ort  # imported here: building a session is the only use
 
-        graph = graph or card.graph or "float"
+        graph = graph or card.running_graph
         if graph not in files:
             raise ModelError(f"graph {graph!r}: choose one of {', '.join(files)}")
         self.card, self.max_batch, self.graph = card, max_batch, graph

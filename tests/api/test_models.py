@@ -240,8 +240,13 @@ def test_a_station_without_a_model_answers_409_not_500(api, control):
 
 
 
-def test_a_card_says_which_graphs_run():
+def test_a_card_says_which_graphs_run_on_this_cpu(monkeypatch):
+    from inspector import machine
+
     shipped = ModelCard.load(Path(__file__).resolve().parents[2] / "weights" / "magnetic-tile")
+    monkeypatch.setattr(machine, "int8_kernel", lambda: "vnni")  # a family its INT8 graphs were judged on
     assert CardPublic.of(shipped).graphs == {"classifier": "int8", "gate": "int8"}
+    monkeypatch.setattr(machine, "int8_kernel", lambda: "aarch64")  # never judged there: float runs
+    assert CardPublic.of(shipped).graphs == {"classifier": "float", "gate": "float"}
     float_gate = replace(shipped, graph=None, gate={**shipped.gate, "graph": None})
     assert CardPublic.of(float_gate).graphs == {"classifier": "float", "gate": "float"}

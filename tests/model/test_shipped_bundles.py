@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from inspector import machine
 from inspector.cli import app
 from inspector.datasets import scan_dataset
 from inspector.domain import Verdict
@@ -200,21 +201,44 @@ def test_attach_gate_options_make_the_gate_lighter(tmp_path):
     assert plain.exit_code == 0 and "window_bank" not in ModelCard.load(bundle).gate_card.feature_bank
 
 
+# The INT8 kernel families the default bundle's INT8 graphs were judged on (Zen 4 with AVX-512
+# VNNI, and Zen 3 with AVX2 only): the same graph scores differently under each.
+JUDGED_FAMILIES = {"vnni", "avx2"}
+
+
+def _judged_and_kept(record: dict, metrics: dict) -> dict:
+    """Each family's judgment kept the float graph's test figures; the test parts that changed."""
+    assert set(record["judged"]) == JUDGED_FAMILIES
+    changed = {}
+    for family, judgment in record["judged"].items():
+        assert judgment["kept_test_figures"] is True
+        test = judgment["figures"]["test"]
+        for key in ("defect_recall", "false_reject_rate", "macro_f1"):
+            assert test["int8"][key] == test["float"][key] == metrics["test"][key]
+        assert test["int8"]["n"] == 268
+        changed[family] = {c["part"]: (c["float"][0], c["int8"][0]) for c in test["changed"]}
+    return changed
+
+
 def test_default_model_runs_its_int8_graph_which_kept_the_test_figures():
     # Issue 32: the INT8 graph (inspector quantize) runs only because, at the card's thresholds,
-    # it kept the float graph's test recall, false-reject rate and macro-F1.
+    # it kept the float graph's test recall, false-reject rate and macro-F1 on CPUs of each
+    # INT8 kernel family it was judged on.
     folder = WEIGHTS / "magnetic-tile"
     card = ModelCard.load(folder)
-    assert card.graph == "int8" and card.int8["kept_test_figures"] is True
+    assert card.graph == "int8"
     assert card.int8["from_weights_hash"] == card.weights_hash == weights_hash(folder / "model.onnx")
     assert card.int8["weights_hash"] == weights_hash(folder / INT8_ONNX_FILE)
     assert card.int8["command"].startswith("inspector quantize weights/magnetic-tile ")
-    test = card.int8["figures"]["test"]
-    for key in ("defect_recall", "false_reject_rate", "macro_f1"):
-        assert test["int8"][key] == test["float"][key] == card.metrics["test"][key]
-    assert test["int8"]["n"] == 268 and test["changed"] == []  # no test part changed verdict or class
+    changed = _judged_and_kept(card.int8, card.metrics)
+    assert changed["vnni"] == {}  # no test part changed verdict or class; on AVX2 two defects
+    assert changed["avx2"] == {"break/exp6_num_105927.jpg": ("NG", "REVIEW"),  # went to REVIEW:
+                               "free/exp4_num_346361.jpg": ("NG", "REVIEW")}   # still caught
     model = load_classifier(folder)
-    assert model.onnx_file == INT8_ONNX_FILE and ".int8-" in model.card.version
+    if machine.int8_kernel() in JUDGED_FAMILIES:
+        assert model.onnx_file == INT8_ONNX_FILE and ".int8-" in model.card.version
+    else:  # a CPU of a family never judged runs the float graph
+        assert model.onnx_file == "model.onnx" and ".int8-" not in model.card.version
 
 
 def test_default_models_gate_runs_its_int8_graph_which_kept_the_test_figures():
@@ -223,29 +247,33 @@ def test_default_models_gate_runs_its_int8_graph_which_kept_the_test_figures():
     folder = WEIGHTS / "magnetic-tile"
     card = ModelCard.load(folder)
     gate = card.gate_card
-    assert gate.graph == "int8" and gate.int8["kept_test_figures"] is True
+    assert gate.graph == "int8"
     assert gate.int8["from_weights_hash"] == gate.weights_hash == weights_hash(folder / GATE_ONNX_FILE)
     assert gate.int8["weights_hash"] == weights_hash(folder / GATE_INT8_ONNX_FILE)
-    test = gate.int8["figures"]["test"]
-    for key in ("defect_recall", "false_reject_rate", "macro_f1"):
-        assert test["int8"][key] == test["float"][key] == card.metrics["test"][key]
-    assert test["int8"]["n"] == 268 and test["changed"] == []
-    model = load_classifier(folder)
-    assert model.gate.onnx_file == GATE_INT8_ONNX_FILE and model.card.version.count(".int8-") == 2
+    assert _judged_and_kept(gate.int8, card.metrics) == {"vnni": {}, "avx2": {}}
+    if machine.int8_kernel() in JUDGED_FAMILIES:
+        model = load_classifier(folder)
+        assert model.gate.onnx_file == GATE_INT8_ONNX_FILE and model.card.version.count(".int8-") == 2
 
 
-def test_default_models_int8_and_float_graphs_judge_the_sample_alike(sample):
+def test_default_models_int8_graphs_change_on_the_sample_only_what_the_card_says(sample):
+    family = machine.int8_kernel()
+    if family not in JUDGED_FAMILIES:
+        pytest.skip(f"this CPU's INT8 kernel family ({family}) was not judged: the float graph runs")
     images = [read_image(s.path) for s in sample]
     folder = WEIGHTS / "magnetic-tile"
     int8 = load_classifier(folder).predict(images, heatmaps=False)
     plain = load_classifier(folder, graph="float", gate_graph="float").predict(images, heatmaps=False)
-    assert [p.verdict for p in int8] == [p.verdict for p in plain]
-    assert [p.label for p in int8] == [p.label for p in plain]
+    figures = ModelCard.load(folder).int8["judged"][family]["figures"]
+    listed = {c["part"] for split in figures.values() for c in split["changed"]}
+    for s, a, b in zip(sample, int8, plain, strict=True):
+        if f"{s.label}/{s.path.name}" not in listed:  # the card lists every val/test part that changes
+            assert (a.verdict, a.label) == (b.verdict, b.label), s.path.name
     moved = [abs(a.defect_score - b.defect_score) for a, b in zip(int8, plain, strict=True)]
-    assert 0 < max(moved) < 0.06  # its own scores (test: median 0.0001, most 0.057)
+    most = max(split["score_moved"]["max"] for split in figures.values())  # vnni 0.057, avx2 0.106
+    assert 0 < max(moved) < most + 0.01  # its own scores, moved no further than on val and test
     gate_moved = [abs(a.anomaly_score - b.anomaly_score) for a, b in zip(int8, plain, strict=True)]
     assert 0 < max(gate_moved) < 0.1  # the INT8 gate's own anomaly scores, close to the float gate's
-
 
 
 def test_the_gate_reuses_the_classifiers_prepared_images(sample, monkeypatch):

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+from inspector import machine
 from inspector.errors import DatasetError, ModelError
 from inspector.model.card import CARD_FILE, ModelCard
 from inspector.model.loader import load_classifier
@@ -54,6 +55,22 @@ def _copy(bundle, tmp_path):
     return dst
 
 
+def _judged_as(record, **kept_by_kernel):
+    """An INT8 record whose judgments say, by INT8 kernel family, whether it kept the test figures."""
+    judgment = next(iter(record["judged"].values()))
+    judged = {k: {**judgment, "kept_test_figures": kept} for k, kept in kept_by_kernel.items()}
+    return {**record, "judged": judged}
+
+
+def _runs_int8_here(record):
+    return _judged_as(record, **{machine.int8_kernel(): True})
+
+
+def _on_kernel(monkeypatch, kernel):
+    """As if this CPU's INT8 kernel family were `kernel` (the CPU is the hardware boundary)."""
+    monkeypatch.setattr(machine, "int8_kernel", lambda: kernel)
+
+
 def test_quantize_writes_the_int8_graph_and_records_it_in_the_card(quantized, tiny_bundle):
     bundle, printed = quantized
     card = ModelCard.load(bundle)
@@ -62,7 +79,10 @@ def test_quantize_writes_the_int8_graph_and_records_it_in_the_card(quantized, ti
     assert card.int8["from_weights_hash"] == card.weights_hash
     assert card.int8["calibration_inputs"] == 8 * len(card.tta_views)  # every view of each image
     assert len(card.int8["keep_float"]) == 1  # the node reading the image stays float by default
-    figures = card.int8["figures"]
+    assert set(card.int8["judged"]) == {machine.int8_kernel()} == {printed["int8_kernel"]}
+    here = card.int8["judged"][machine.int8_kernel()]
+    assert here["cpu"] == machine.cpu_model() and here["command"]
+    figures = here["figures"]
     assert set(figures) == {"val", "test"}
     for split in figures.values():
         assert split["float"]["n"] == split["int8"]["n"] > 0
@@ -71,13 +91,14 @@ def test_quantize_writes_the_int8_graph_and_records_it_in_the_card(quantized, ti
     test = figures["test"]
     kept = all(test["int8"][k] == test["float"][k] for k in ("defect_recall", "false_reject_rate",
                                                             "macro_f1"))
-    assert card.int8["kept_test_figures"] is kept and card.graph == ("int8" if kept else "float")
+    assert here["kept_test_figures"] is kept and card.graph == ("int8" if kept else "float")
+    assert card.running_graph == card.graph == printed["runs_here"]
     assert not [p for p in bundle.iterdir() if p.name.startswith("int8-")]  # no staging left
 
 
 def test_the_loader_runs_the_graph_the_card_names(quantized, tmp_path, images):
     bundle = _copy(quantized[0], tmp_path)
-    _card_with(bundle, graph="int8")
+    _card_with(bundle, graph="int8", int8=_runs_int8_here(ModelCard.load(bundle).int8))
     int8 = load_classifier(bundle)
     assert int8.onnx_file == INT8_ONNX_FILE and ".int8-" in int8.card.version
     _card_with(bundle, graph="float")
@@ -92,6 +113,66 @@ def test_the_loader_runs_the_graph_the_card_names(quantized, tmp_path, images):
     assert load_classifier(bundle, graph="int8").onnx_file == INT8_ONNX_FILE  # a benchmark's override
 
 
+def test_an_int8_graph_runs_only_on_the_kernel_families_it_was_judged_on(quantized, tmp_path,
+                                                                       monkeypatch, caplog):
+    bundle = _copy(quantized[0], tmp_path)
+    record = ModelCard.load(bundle).int8
+    _card_with(bundle, graph="int8", int8=_judged_as(record, vnni=True, avx2=False))
+    _on_kernel(monkeypatch, "vnni")
+    assert load_classifier(bundle).onnx_file == INT8_ONNX_FILE
+    _on_kernel(monkeypatch, "avx2")  # judged there, and it changed the test figures
+    with caplog.at_level("WARNING", logger="inspector.model.loader"):
+        model = load_classifier(bundle)
+    assert model.onnx_file == ONNX_FILE and ".int8-" not in model.card.version
+    assert "changed the test figures on CPUs of this one's INT8 kernel family (avx2)" in caplog.text
+    _on_kernel(monkeypatch, "aarch64")  # never judged there
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="inspector.model.loader"):
+        assert load_classifier(bundle).onnx_file == ONNX_FILE
+    assert "judged only on CPUs of INT8 kernel family avx2, vnni, not this one's (aarch64)" in caplog.text
+    assert "inspector quantize" in caplog.text and "--judge" in caplog.text
+    assert load_classifier(bundle, graph="int8").onnx_file == INT8_ONNX_FILE  # a benchmark's override
+    legacy = {k: v for k, v in record.items() if k != "judged"}  # before judgments by family
+    _card_with(bundle, graph="int8", int8=legacy)
+    assert load_classifier(bundle).onnx_file == INT8_ONNX_FILE
+    _card_with(bundle, graph="int8", int8={**record, "judged": ["avx2"]})
+    with pytest.raises(ModelError, match=r"int8\.judged must map INT8 kernel families"):
+        ModelCard.load(bundle)
+
+
+def test_judge_adds_this_cpus_judgment_and_rebuilds_nothing(quantized_gated, tmp_path, monkeypatch,
+                                                           synthetic_dataset):
+    from training.quantize import get_args_parser, main
+
+    bundle = _copy(quantized_gated[0], tmp_path)
+    real = machine.int8_kernel()
+    other = "avx2" if real == "vnni" else "vnni"
+    graphs = {name: (bundle / name).read_bytes() for name in (INT8_ONNX_FILE, GATE_INT8_ONNX_FILE)}
+    _on_kernel(monkeypatch, other)  # a station PC of the other family
+    model = load_classifier(bundle)
+    assert model.onnx_file == ONNX_FILE and model.gate.onnx_file == GATE_ONNX_FILE  # not judged here
+    printed = main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--judge",
+                                                 "--threads", "1"]))
+    assert {name: (bundle / name).read_bytes() for name in graphs} == graphs
+    card = ModelCard.load(bundle)
+    for record in (card.int8, card.gate["int8"]):
+        assert set(record["judged"]) == {real, other}
+        first, added = record["judged"][real], record["judged"][other]
+        # The same graphs on the same CPU: the same figures, now recorded for the other family too.
+        assert added["figures"] == first["figures"]
+    assert printed["int8_kernel"] == other and printed["runs_here"] == card.running_graph
+    model = load_classifier(bundle)
+    assert model.onnx_file == (INT8_ONNX_FILE if card.int8["judged"][other]["kept_test_figures"]
+                               else ONNX_FILE)
+
+
+def test_judge_needs_an_int8_graph(tiny_bundle, tmp_path, synthetic_dataset):
+    from training.quantize import get_args_parser, main
+
+    with pytest.raises(ModelError, match=r"has no INT8 graph to judge.*without --judge"):
+        main(get_args_parser().parse_args([str(tiny_bundle), str(synthetic_dataset), "--judge"]))
+
+
 def test_a_card_without_the_field_runs_model_onnx(tiny_bundle):
     card = ModelCard.load(tiny_bundle)
     assert card.graph is None and card.int8 is None
@@ -103,7 +184,7 @@ def test_a_card_without_the_field_runs_model_onnx(tiny_bundle):
 
 def test_a_missing_int8_graph_is_a_clear_error(quantized, tmp_path):
     bundle = _copy(quantized[0], tmp_path)
-    _card_with(bundle, graph="int8")
+    _card_with(bundle, graph="int8", int8=_runs_int8_here(ModelCard.load(bundle).int8))
     (bundle / INT8_ONNX_FILE).unlink()
     with pytest.raises(ModelError, match=r"model\.int8\.onnx is missing.*inspector quantize"):
         load_classifier(bundle)
@@ -111,7 +192,7 @@ def test_a_missing_int8_graph_is_a_clear_error(quantized, tmp_path):
 
 def test_a_mismatched_int8_graph_is_refused(quantized, tmp_path):
     bundle = _copy(quantized[0], tmp_path)
-    _card_with(bundle, graph="int8")
+    _card_with(bundle, graph="int8", int8=_runs_int8_here(ModelCard.load(bundle).int8))
     shutil.copyfile(bundle / ONNX_FILE, bundle / INT8_ONNX_FILE)  # another graph under its name
     with pytest.raises(ModelError, match=r"model\.int8\.onnx is not the graph its card was written for"):
         load_classifier(bundle)
@@ -173,6 +254,10 @@ def _gate_with(bundle, **fields):
     (bundle / CARD_FILE).write_text(json.dumps(raw))
 
 
+def _gate_runs_int8_here(bundle):
+    _gate_with(bundle, graph="int8", int8=_runs_int8_here(ModelCard.load(bundle).gate["int8"]))
+
+
 def test_quantize_also_quantizes_an_attached_gate_and_records_it(quantized_gated, gate):
     import onnx
 
@@ -192,16 +277,17 @@ def test_quantize_also_quantizes_an_attached_gate_and_records_it(quantized_gated
     produced_features = next(n for n in graph.graph.node if "features" in n.output)
     assert produced_features.name in record["keep_float"]
     assert any(n.op_type == "QuantizeLinear" for n in graph.graph.node)  # the rest is int8
-    test = record["figures"]["test"]
+    here = record["judged"][machine.int8_kernel()]
+    test = here["figures"]["test"]
     kept_figures = all(test["int8"][k] == test["float"][k] for k in ("defect_recall", "false_reject_rate",
                                                                     "macro_f1"))
-    assert record["kept_test_figures"] is kept_figures
+    assert here["kept_test_figures"] is kept_figures
     assert card.gate_card.graph == printed["gate"]["graph"] == ("int8" if kept_figures else "float")
 
 
 def test_the_loader_runs_the_gate_graph_the_card_names(quantized_gated, tmp_path, images):
     bundle = _copy(quantized_gated[0], tmp_path)
-    _gate_with(bundle, graph="int8")
+    _gate_runs_int8_here(bundle)
     int8 = load_classifier(bundle)
     assert int8.gate.onnx_file == GATE_INT8_ONNX_FILE
     assert int8.card.version.split("+")[1].endswith(".int8-" + int8.card.gate["int8"]["weights_hash"][:8])
@@ -218,7 +304,7 @@ def test_a_missing_or_mismatched_gate_graph_is_a_clear_error(quantized_gated, tm
     from inspector.commands.preflight import bundle_problem
 
     bundle = _copy(quantized_gated[0], tmp_path)
-    _gate_with(bundle, graph="int8")
+    _gate_runs_int8_here(bundle)
     shutil.copyfile(bundle / GATE_ONNX_FILE, bundle / GATE_INT8_ONNX_FILE)  # another graph under its name
     with pytest.raises(ModelError, match=r"anomaly\.int8\.onnx is not the graph its card was written for"):
         load_classifier(bundle)
@@ -232,7 +318,7 @@ def test_attaching_a_gate_again_runs_it_float_and_drops_the_old_int8_graph(quant
     from inspector.model.gate import attach_gate
 
     bundle = _copy(quantized_gated[0], tmp_path)
-    _gate_with(bundle, graph="int8")
+    _gate_runs_int8_here(bundle)
     attach_gate(bundle, gate)
     assert not (bundle / GATE_INT8_ONNX_FILE).exists()
     card = ModelCard.load(bundle)
@@ -264,8 +350,9 @@ def test_graphs_that_change_the_test_figures_are_kept_but_not_run(tmp_path, tiny
     quantize.main(quantize.get_args_parser().parse_args([str(bundle), str(synthetic_dataset),
                                                          "--calibration-images", "4", "--threads", "1"]))
     card = ModelCard.load(bundle)
-    assert card.graph == "float" and card.int8["kept_test_figures"] is False
-    assert card.gate_card.graph == "float" and card.gate["int8"]["kept_test_figures"] is False
+    here = machine.int8_kernel()
+    assert card.graph == "float" and card.int8["judged"][here]["kept_test_figures"] is False
+    assert card.gate_card.graph == "float" and card.gate["int8"]["judged"][here]["kept_test_figures"] is False
     assert (bundle / INT8_ONNX_FILE).is_file() and (bundle / GATE_INT8_ONNX_FILE).is_file()
     model = load_classifier(bundle)
     assert model.onnx_file == ONNX_FILE and model.gate.onnx_file == GATE_ONNX_FILE
@@ -281,7 +368,8 @@ def test_a_fused_gate_is_quantized_and_judged_in_its_fused_bundle(fused, synthet
     assert card.fusion == before  # calibrated on the float gate's scores; INT8 is judged against it
     record = card.gate["int8"]
     assert printed["gate"]["graph"] == card.gate_card.graph
-    assert record["figures"]["test"]["float"]["n"] > 0 and "anomaly_score_moved" in record["figures"]["test"]
+    test = record["judged"][machine.int8_kernel()]["figures"]["test"]
+    assert test["float"]["n"] > 0 and "anomaly_score_moved" in test
     assert load_classifier(fused).gate.onnx_file == (GATE_INT8_ONNX_FILE if card.gate_card.graph == "int8"
                                                      else GATE_ONNX_FILE)
 
