@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from inspector.bench.frames import BenchInputError, replay_order
 from inspector.cli import app
-from inspector.machine import cpu_model
+from inspector.machine import cpu_model, int8_kernel
 from inspector.pipeline.settings import StationSettings
 
 runner = CliRunner()
@@ -24,6 +24,7 @@ def test_bench_json_is_one_line_with_every_figure(tiny_bundle, sample_dataset, t
     assert len(lines) == 1
     r = json.loads(lines[0])
     assert r["cpu"] == cpu_model() and r["fps"] == 10 and r["rounds"] == 2
+    assert r["int8_kernel"] == int8_kernel() and r["graphs"] == {"classifier": "float"}  # not quantised
     assert r["batch_max"] == StationSettings().batch_max  # the station's own default
     assert r["rows"] == 12 and r["station_parts_per_s"] > 0 and r["bare_parts_per_s"] > 0
     assert r["headroom"] == pytest.approx(r["station_parts_per_s"] / 10, abs=0.01)
@@ -43,6 +44,7 @@ def test_bench_defaults_to_the_shipped_bundle_and_sample():
     for word in ("CPU", "parts/s", "latency", "headroom", "over 30 fps", "magnetic-tile@", "per part"):
         assert word in out
     assert "gate" in out  # the default bundle carries a gate: its pass is timed too
+    assert f"this CPU's INT8 kernel family: {int8_kernel()}" in out
 
 
 def test_bench_refuses_a_folder_without_images(tiny_bundle, tmp_path):

@@ -12,7 +12,7 @@ from inspector.bench.frames import make_video, prepare_frames
 from inspector.bench.runs import StationRun, bare_latencies, bench_bare, percentile, run_flat_out, run_paced
 from inspector.bench.stages import stage_times
 from inspector.config import ModelSection
-from inspector.machine import cpu_model
+from inspector.machine import cpu_model, int8_kernel
 from inspector.model.loader import load_classifier
 
 DEFAULT_BATCH_MAX = ModelSection.model_fields["batch_max"].default  # what station.yaml runs
@@ -48,6 +48,7 @@ def run_bench(s: BenchSettings) -> dict:
     result = {
         "cpu": cpu_model(), "cpus": os.cpu_count(), "load_average": _load(),
         "model": str(s.model), "version": classifier.card.version, "images": str(s.images),
+        "int8_kernel": int8_kernel(), "graphs": running_graphs(classifier),
         "frames": s.frames, "rounds": len(runs), "batch_max": s.batch_max, "fps": s.fps,
         "bare_parts_per_s": round(bare_fps, 2),
         "bare_latency_ms_p50": _round(percentile(latencies, 50)),
@@ -63,6 +64,13 @@ def run_bench(s: BenchSettings) -> dict:
     }
     result.update(_paced(classifier, s, work))
     return result
+
+
+def running_graphs(classifier) -> dict[str, str]:
+    """Which graph (float or int8) the classifier and its gate run on this CPU."""
+    gate = getattr(classifier, "gate", None)
+    out = {"classifier": getattr(classifier, "graph", "float")}  # the torch backend runs float
+    return out if gate is None else {**out, "gate": gate.graph}
 
 
 def _throughput(classifier, s: BenchSettings, files: list[Path], work: Path
@@ -111,6 +119,8 @@ def format_report(r: dict) -> str:
     lines = [
         f"CPU            {r['cpu']} ({r['cpus']} logical CPUs, load average {r['load_average']})",
         f"model          {r['model']} ({r['version']})",
+        "graphs         " + ", ".join(f"{k} {v}" for k, v in r["graphs"].items())
+        + f" (this CPU's INT8 kernel family: {r['int8_kernel']})",
         f"parts/s        {r['station_parts_per_s']} through the full station "
         f"({r['bare_parts_per_s']} bare classifier; station/bare {r['station_over_bare']}; "
         f"batch_max {r['batch_max']}, median of {r['rounds']} round(s))",
