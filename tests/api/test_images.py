@@ -46,9 +46,9 @@ def test_image_and_heatmap_are_served_as_stored(make_client, store, archive, uid
     assert image.content == (archive / stored.image_path).read_bytes()
     assert image.content[:3] == b"\xff\xd8\xff"
     heatmap = client.get(f"/inspections/{part}/heatmap")
-    assert heatmap.status_code == 200 and heatmap.headers["content-type"] == "image/png"
+    assert heatmap.status_code == 200 and heatmap.headers["content-type"] == "image/jpeg"
     assert heatmap.content == (archive / stored.heatmap_path).read_bytes()
-    assert heatmap.content[:8] == b"\x89PNG\r\n\x1a\n"
+    assert heatmap.content[:3] == b"\xff\xd8\xff"
     assert image.headers["x-content-type-options"] == "nosniff"
 
 

@@ -43,7 +43,7 @@ def test_ng_and_review_always_saved_with_overlay(
     archive = ImageArchive(tmp_path, ok_sample_rate=0.0)
     saved = archive.save("p-1", image, verdict, heatmap=heatmap, when=T0)
     assert saved.image_path == f"2024-03-01/{verdict.value}/p-1.jpg"
-    assert saved.heatmap_path == f"2024-03-01/{verdict.value}/p-1_heatmap.png"
+    assert saved.heatmap_path == f"2024-03-01/{verdict.value}/p-1_heatmap.jpg"
     jpeg = cv2.imread(str(tmp_path / saved.image_path), cv2.IMREAD_UNCHANGED)
     overlay = cv2.imread(str(tmp_path / saved.heatmap_path), cv2.IMREAD_UNCHANGED)
     assert jpeg.shape == image.shape
