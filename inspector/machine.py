@@ -26,13 +26,17 @@ def int8_kernel_of(flags: set[str] | frozenset[str], machine: str) -> str:
     """The family of integer kernels ONNX Runtime runs an INT8 graph with on such a CPU.
 
     The families give different outputs for the same graph: "vnni" (AVX-512 VNNI, AVX-VNNI or
-    AMX) sums every product exactly; "avx2" (AVX2, or AVX-512 without VNNI) first adds pairs of
-    products into 16 bits, which saturate (on magnetic-tile test the default classifier's scores
-    moved up to 0.106 from float there, 0.057 on VNNI). Any other CPU is its machine name.
+    AMX) sums every u8 x s8 product exactly in 32 bits, so its kernels agree; "avx2" first adds
+    pairs of products into 16 bits, which saturate (on magnetic-tile test the default classifier's
+    scores moved up to 0.106 from float there, 0.057 on VNNI); "avx512" (AVX-512 without VNNI)
+    saturates too, in kernels of its own, so it is judged on its own. Any other CPU is its
+    machine name.
     """
     if machine.lower() in ("x86_64", "amd64", "x86", "i686"):
         if flags & EXACT_INT8_FLAGS:
             return "vnni"
+        if "avx512bw" in flags:
+            return "avx512"
         if "avx2" in flags:
             return "avx2"
     return machine.lower() or "unknown"

@@ -7,7 +7,7 @@ from inspector.machine import int8_kernel_of
 
 @pytest.mark.parametrize(("flags", "machine", "family"), [
     ({"sse4_2", "avx", "avx2", "fma"}, "x86_64", "avx2"),                 # AMD Zen 3, Intel Haswell
-    ({"avx2", "avx512f", "avx512bw"}, "x86_64", "avx2"),                  # Skylake-SP: no VNNI
+    ({"avx2", "avx512f", "avx512bw"}, "x86_64", "avx512"),                # Skylake-SP: no VNNI
     ({"avx2", "avx512f", "avx512_vnni"}, "x86_64", "vnni"),               # Cascade Lake, AMD Zen 4
     ({"avx2", "avx_vnni"}, "x86_64", "vnni"),                             # Alder Lake
     ({"avx2", "avx512_vnni", "amx_int8", "amx_tile"}, "x86_64", "vnni"),  # Sapphire Rapids
