@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from inspector import machine  # noqa: E402
 from inspector.machine import cpu_model  # noqa: E402
 from inspector.model.card import ModelCard  # noqa: E402
 from inspector.model.loader import load_classifier  # noqa: E402
@@ -158,14 +159,25 @@ def _classify_peak_memory(model: Path, paths: list[Path], graph: str | None = No
 
 
 def _bundle_running(model: Path, graph: str, tmp: Path) -> Path:
-    """A copy of the bundle whose card names `graph` (for its gate too, where it has that graph)."""
+    """A copy of the bundle whose card runs `graph` on this CPU (for its gate too, where it has
+    that graph): an INT8 record is marked kept on this CPU's INT8 kernel family."""
     copy = tmp / model.name
     shutil.copytree(model, copy)
     card = json.loads((copy / "card.json").read_text())
-    if card.get("gate") and (graph == "float" or card["gate"].get("int8")):
-        card["gate"]["graph"] = graph
-    (copy / "card.json").write_text(json.dumps({**card, "graph": graph}))
+    card = {**_running(card, graph), "gate": card.get("gate")}
+    if card["gate"] and (graph == "float" or card["gate"].get("int8")):
+        card["gate"] = _running(card["gate"], graph)
+    (copy / "card.json").write_text(json.dumps(card))
     return copy
+
+
+def _running(card: dict, graph: str) -> dict:
+    """A card (or its gate's) naming `graph`, with an INT8 record judged kept on this CPU's family."""
+    out = {**card, "graph": graph}
+    if graph == "int8" and card.get("int8"):
+        here = {"kept_test_figures": True, "note": "marked by bench_model.py to time this graph"}
+        out["int8"] = {**card["int8"], "judged": {machine.int8_kernel(): here}}
+    return out
 
 
 def main() -> None:

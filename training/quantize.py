@@ -208,7 +208,10 @@ def _judged_here(record: dict, figures: dict) -> dict:
     test = figures["test"]
     kept = all(test["int8"][k] == test["float"][k] for k in KEPT)
     judgment = {"cpu": machine.cpu_model(), "figures": figures, "kept_test_figures": kept, **_stamp()}
-    return {**record, "judged": {**record.get("judged", {}), machine.int8_kernel(): judgment}}
+    # A record from before judgments by family kept one judgment at its top level, of no known
+    # family (ModelCard.running_graph ignores it): it is dropped.
+    kept_keys = {k: v for k, v in record.items() if k not in ("figures", "kept_test_figures")}
+    return {**kept_keys, "judged": {**record.get("judged", {}), machine.int8_kernel(): judgment}}
 
 
 def _graph_named(record: dict) -> str:
@@ -261,16 +264,22 @@ def _quantize_gate(bundle: Path, model, index, tmp: Path, args: argparse.Namespa
     return _judged_here(record, _gate_figures(model, int8_gate, index))
 
 
-def _dataset(args: argparse.Namespace, card: ModelCard):
-    """The bundle's dataset index: train calibrates, val and test judge, so each needs images."""
+def _quantizable(bundle: Path, card: ModelCard) -> None:
     if card.recipe == "good-only":
-        raise ModelError(f"{args.bundle} is a good-only gate: quantise the classifier it is attached "
+        raise ModelError(f"{bundle} is a good-only gate: quantise the classifier it is attached "
                          "to (inspector attach-gate), which quantises the gate with it")
+
+
+def _dataset(args: argparse.Namespace, card: ModelCard, calibrate: bool = True):
+    """The bundle's dataset index: train calibrates (unless only judging), val and test judge, so
+    each needs images."""
     index = scan_dataset(args.dataset, args.split_csv)
-    empty = [split for split in ("train", "val", "test") if not index.split(split)]
+    needed = ("train", "val", "test") if calibrate else ("val", "test")
+    empty = [split for split in needed if not index.split(split)]
     if empty:
         raise DatasetError(f"{args.dataset}: no images in split(s) {', '.join(empty)}")
-    if card.gate is not None and not any(s.label in card.good_classes for s in index.split("train")):
+    if (calibrate and card.gate is not None
+            and not any(s.label in card.good_classes for s in index.split("train"))):
         raise DatasetError(f"{args.dataset}: no good train images ({', '.join(card.good_classes)}) "
                            "to calibrate the attached gate on")
     return index
@@ -282,6 +291,7 @@ def main(args: argparse.Namespace) -> dict:
     bundle = args.bundle
     float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
     card = float_model.card
+    _quantizable(bundle, card)
     index = _dataset(args, card)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         record, int8_model = _quantize_classifier(bundle, float_model, index, Path(tmp), args)
@@ -305,10 +315,11 @@ def judge_here(args: argparse.Namespace) -> dict:
     kept the test figures. Nothing is rebuilt."""
     bundle = args.bundle
     card = ModelCard.load(bundle)
+    _quantizable(bundle, card)
     if card.int8 is None:
         raise ModelError(f"{bundle} has no INT8 graph to judge: make one with inspector quantize "
                          f"{bundle} DATASET (without --judge)")
-    index = _dataset(args, card)
+    index = _dataset(args, card, calibrate=False)
     float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
     int8_model = load_classifier(bundle, "onnx", threads=args.threads, graph="int8", gate_graph="float")
     record = _judged_here(card.int8, _classifier_figures(float_model, int8_model, index))

@@ -20,8 +20,8 @@ DEFAULT_BATCH_MAX = StationSettings().batch_max  # the station's own default
 
 # How often a flat-out run reads its threads' CPU. A poll costs ~0.34 ms of CPU (AMD EPYC, ten
 # threads), on the station's cores and in its arm only: every 0.05 s that was 0.7 % of a core.
-# A thread's CPU after the last poll before it ends is not counted. The run's end is not delayed:
-# wait() returns as soon as the station has finished.
+# A thread's CPU after its last read is counted as `ended`. The run's end is not delayed: wait()
+# returns as soon as the station has finished.
 POLL_S = 0.25
 
 
@@ -50,11 +50,15 @@ def bare_latencies(classifier, files: list[Path]) -> list[float]:
 class ThreadCpu:
     """CPU seconds of each thread of this process over a run, grouped by the station's thread names.
 
-    Threads that Python did not start (ONNX Runtime's intra-op pool, SQLite) are `native`.
+    Threads that Python did not start (ONNX Runtime's intra-op pool, SQLite) are `native`; the
+    CPU of threads after their last read before they ended is `ended` (the process's CPU less
+    every thread's read).
     """
 
     def __init__(self) -> None:
         self._proc = psutil.Process()
+        self._process_start = self._process_cpu()
+        self._process_end = self._process_start
         self._start = self._snapshot()
         self._last: dict[int, float] = {}
         self._names: dict[int, str] = {}
@@ -62,7 +66,12 @@ class ThreadCpu:
     def _snapshot(self) -> dict[int, float]:
         return {t.id: t.user_time + t.system_time for t in self._proc.threads()}
 
+    def _process_cpu(self) -> float:
+        times = self._proc.cpu_times()
+        return times.user + times.system
+
     def poll(self) -> None:
+        self._process_end = self._process_cpu()
         self._last.update(self._snapshot())
         for t in threading.enumerate():
             if t.native_id is not None:
@@ -77,6 +86,9 @@ class ThreadCpu:
             if used > 0:
                 group = self._names.get(tid, "native")
                 out[group] = out.get(group, 0.0) + used
+        ended = self._process_end - self._process_start - sum(out.values())
+        if ended > 0.001:  # (per-thread and process clocks tick apart: ignore a millisecond)
+            out["ended"] = ended
         return out
 
 

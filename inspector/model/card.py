@@ -240,13 +240,12 @@ def graph_on(graph: str | None, int8: dict[str, Any] | None, kernel: str) -> str
 
     One INT8 graph gives other outputs under another kernel family (inspector.machine), so the
     figures it kept where it was judged do not hold there until it is judged there too
-    (`inspector quantize --judge`). A record from before judgments by family runs as written.
+    (`inspector quantize --judge`). A record from before judgments by family (no `judged`) names
+    no family, so its graph runs float everywhere until judged again; so does an unknown family.
     """
-    if graph != "int8":
+    judged = (int8 or {}).get("judged") or {}
+    if graph != "int8" or kernel == machine.UNKNOWN_FAMILY:
         return "float"
-    judged = (int8 or {}).get("judged")
-    if judged is None:
-        return "int8"
     return "int8" if (judged.get(kernel) or {}).get("kept_test_figures") is True else "float"
 
 

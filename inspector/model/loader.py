@@ -19,13 +19,21 @@ def warn_unjudged_int8(folder: Path, card: ModelCard) -> None:
     for what, named in (("classifier", card), ("gate", card.gate_card)):
         if named is None or named.graph != "int8" or named.running_graph == "int8":
             continue
-        judged = (named.int8 or {}).get("judged") or {}
-        here = machine.int8_kernel()
-        why = (f"changed the test figures on CPUs of this one's INT8 kernel family ({here})"
-               if here in judged else f"was judged only on CPUs of INT8 kernel family "
-               f"{', '.join(sorted(judged))}, not this one's ({here})")
-        logger.warning("model bundle %s: the %s's INT8 graph %s: its float graph runs. To judge it "
-                       "here: inspector quantize %s DATASET --judge", folder, what, why, folder)
+        logger.warning("model bundle %s: the %s's INT8 graph %s: its float graph runs%s", folder, what,
+                       *_why_float((named.int8 or {}).get("judged"), machine.int8_kernel(), folder))
+
+
+def _why_float(judged: dict | None, here: str, folder: Path) -> tuple[str, str]:
+    """Why a named INT8 graph does not run on this CPU, and what would make it run, if anything."""
+    judge = f". To judge it on this CPU: inspector quantize {folder} DATASET --judge"
+    if here == machine.UNKNOWN_FAMILY:
+        return "cannot be judged on this CPU (no AVX2 or VNNI: its INT8 kernel family is unknown)", ""
+    if judged is None:
+        return "was judged before judgments were kept by CPU INT8 kernel family", judge
+    if here in judged:
+        return f"changed the test figures on CPUs of this one's INT8 kernel family ({here})", ""
+    families = ", ".join(sorted(judged)) or "none"
+    return f"was judged only on CPUs of INT8 kernel family {families}, not this one's ({here})", judge
 
 
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
@@ -38,7 +46,7 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
     graph is the one the card names (`graph`: model.onnx, or model.int8.onnx); `graph` ("float"
     or "int8") overrides it, for comparisons, as `gate_graph` does the attached gate's. The torch
     backend always runs model.pt (float); an attached gate runs on ONNX Runtime whatever the
-    backend, on the graph its card names (INT8 for the default bundle) unless `gate_graph` says.
+    backend, on the graph its card names unless `gate_graph` says.
     An INT8 graph runs only on CPUs of the INT8 kernel families it was judged on
     (ModelCard.running_graph); elsewhere the float graph runs and a warning says why.
     """

@@ -125,6 +125,7 @@ def test_an_int8_graph_runs_only_on_the_kernel_families_it_was_judged_on(quantiz
         model = load_classifier(bundle)
     assert model.onnx_file == ONNX_FILE and ".int8-" not in model.card.version
     assert "changed the test figures on CPUs of this one's INT8 kernel family (avx2)" in caplog.text
+    assert "--judge" not in caplog.text  # judging again would give the same answer
     _on_kernel(monkeypatch, "aarch64")  # never judged there
     caplog.clear()
     with caplog.at_level("WARNING", logger="inspector.model.loader"):
@@ -132,9 +133,18 @@ def test_an_int8_graph_runs_only_on_the_kernel_families_it_was_judged_on(quantiz
     assert "judged only on CPUs of INT8 kernel family avx2, vnni, not this one's (aarch64)" in caplog.text
     assert "inspector quantize" in caplog.text and "--judge" in caplog.text
     assert load_classifier(bundle, graph="int8").onnx_file == INT8_ONNX_FILE  # a benchmark's override
+    _on_kernel(monkeypatch, "unknown")  # an x86 CPU without AVX2: nothing to judge it by
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="inspector.model.loader"):
+        assert load_classifier(bundle).onnx_file == ONNX_FILE
+    assert "its INT8 kernel family is unknown" in caplog.text
+    _on_kernel(monkeypatch, "vnni")
     legacy = {k: v for k, v in record.items() if k != "judged"}  # before judgments by family
     _card_with(bundle, graph="int8", int8=legacy)
-    assert load_classifier(bundle).onnx_file == INT8_ONNX_FILE
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="inspector.model.loader"):
+        assert load_classifier(bundle).onnx_file == ONNX_FILE  # of no known family: float
+    assert "judged before judgments were kept by CPU INT8 kernel family" in caplog.text
     _card_with(bundle, graph="int8", int8={**record, "judged": ["avx2"]})
     with pytest.raises(ModelError, match=r"int8\.judged must map INT8 kernel families"):
         ModelCard.load(bundle)
@@ -164,6 +174,28 @@ def test_judge_adds_this_cpus_judgment_and_rebuilds_nothing(quantized_gated, tmp
     model = load_classifier(bundle)
     assert model.onnx_file == (INT8_ONNX_FILE if card.int8["judged"][other]["kept_test_figures"]
                                else ONNX_FILE)
+
+
+def test_judge_needs_no_train_images_and_drops_a_judgment_of_no_family(quantized, tmp_path,
+                                                                      synthetic_dataset):
+    from training.quantize import get_args_parser, main
+
+    bundle = _copy(quantized[0], tmp_path)
+    record = ModelCard.load(bundle).int8
+    judgment = record["judged"][machine.int8_kernel()]
+    legacy = {**{k: v for k, v in record.items() if k != "judged"}, "figures": judgment["figures"],
+              "kept_test_figures": judgment["kept_test_figures"]}  # the layout before families
+    _card_with(bundle, int8=legacy)
+    paths = sorted((synthetic_dataset / "images").rglob("*.png"))
+    rows = [f"{p.relative_to(synthetic_dataset)},{p.parent.name},{('val', 'test')[i % 2]}"
+            for i, p in enumerate(paths)]  # a line PC's images: nothing to calibrate on
+    csv = tmp_path / "split.csv"
+    csv.write_text("image,label,split\n" + "\n".join(rows) + "\n")
+    main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--split-csv", str(csv),
+                                       "--judge", "--threads", "1"]))
+    judged = ModelCard.load(bundle).int8
+    assert set(judged["judged"]) == {machine.int8_kernel()}
+    assert "figures" not in judged and "kept_test_figures" not in judged
 
 
 def test_judge_needs_an_int8_graph(tiny_bundle, tmp_path, synthetic_dataset):

@@ -26,7 +26,8 @@ _RESPONSES: dict[int | str, dict[str, object]] = {
     404: {"description": "No such part here (not forwarded yet: try again later)."},
     409: {"description": "Not a central service, no image folder, or the part's row names no "
                          "such file (never: do not try again)."},
-    422: {"description": "Not the part's JPEG (image) or PNG (heatmap), or over the size cap."},
+    422: {"description": "Not the file type the part's row names (JPEG; a heatmap archived "
+                         "before 2026-12-06 PNG), or over the size cap."},
 }
 
 
@@ -42,7 +43,8 @@ async def put_image(part_id: PartId, request: Request, actor: OperatorActor,
             responses=_RESPONSES)
 async def put_heatmap(part_id: PartId, request: Request, actor: OperatorActor,
                       inspections: InspectionsDep, settings: SettingsDep) -> UploadPublic:
-    """Central service: store the part's heatmap overlay (PNG) that its station sends."""
+    """Central service: store the part's heatmap overlay (JPEG; PNG before 2026-12-06) that its
+    station sends."""
     return await _store(part_id, "heatmap_path", request, inspections, settings)
 
 
