@@ -252,7 +252,8 @@ def _safe_name(part_id: str) -> str:
     if not part_id:
         raise StoreError("part_id must be non-empty to archive an image")
     safe = _SAFE_NAME.sub("_", part_id)
-    if safe != part_id or safe.startswith("."):
+    # A part named like another's heatmap ("A_heatmap": frame and overlay are both .jpg) is renamed.
+    if safe != part_id or safe.startswith(".") or safe.endswith(HEATMAP_SUFFIX.removesuffix(IMAGE_SUFFIX)):
         safe = f"{safe}-{hashlib.blake2b(part_id.encode(), digest_size=4).hexdigest()}"
     return safe
 

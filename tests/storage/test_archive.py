@@ -82,6 +82,15 @@ def test_unsafe_part_ids_stay_inside_root(tmp_path: Path, image: np.ndarray) -> 
         assert path.is_relative_to((tmp_path / "root").resolve()) and path.exists()
 
 
+def test_a_part_named_like_anothers_heatmap_keeps_both_files(tmp_path: Path, image: np.ndarray,
+                                                             heatmap: np.ndarray) -> None:
+    archive = ImageArchive(tmp_path)
+    a = archive.save("A", image, Verdict.NG, heatmap=heatmap, when=T0)
+    b = archive.save("A_heatmap", image, Verdict.NG, when=T0)
+    paths = {a.image_path, a.heatmap_path, b.image_path}
+    assert len(paths) == 3 and all((tmp_path / p).exists() for p in paths)
+
+
 def test_bad_image_is_a_clear_error(tmp_path: Path) -> None:
     archive = ImageArchive(tmp_path)
     with pytest.raises(StoreError, match="uint8"):

@@ -37,8 +37,8 @@ def get_image(part_id: PartId, inspections: InspectionsDep, settings: SettingsDe
 
 @router.get("/{part_id}/heatmap", response_class=FileResponse, responses=_IMAGE_RESPONSES)
 def get_heatmap(part_id: PartId, inspections: InspectionsDep, settings: SettingsDep) -> Response:
-    """The part's heatmap overlay (JPEG; PNG before 2026-12-06), as the station saved it (on a central service: fetched
-    through the part's station)."""
+    """The part's heatmap overlay (JPEG; PNG before 2026-12-06), as the station saved it (on a
+    central service: fetched through the part's station)."""
     return _serve(part_id, "heatmap_path", inspections, settings)
 
 
