@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import typer
 
+from inspector import machine
 from inspector.commands.preflight import bundle_problem, database_problem
 from inspector.commands.station import check_config
 
@@ -28,7 +29,8 @@ def test_good_database_urls_pass(tmp_path):
     assert database_problem("postgresql+psycopg://postgres@127.0.0.1:5432/test") is None
 
 
-def test_bundles_that_cannot_load_are_errors(tmp_path):
+def test_bundles_that_cannot_load_are_errors(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "int8_kernel", lambda: "vnni")  # a CPU its INT8 graphs were judged on
     assert "card.json is missing" in bundle_problem(tmp_path / "none")
     copy = tmp_path / "mt"
     shutil.copytree(WEIGHTS / "magnetic-tile", copy)
@@ -46,3 +48,20 @@ def test_check_config_refuses_a_mistyped_database_url(tmp_path, capsys):
         check_config(path)
     assert info.value.exit_code == 1
     assert "storage.url: unknown database 'postgress'" in capsys.readouterr().err
+
+
+def test_check_config_warns_where_the_int8_graphs_do_not_run_on_this_cpu(tmp_path, capsys, monkeypatch):
+    path = tmp_path / "s.yaml"
+    bundle = WEIGHTS / "magnetic-tile"
+    path.write_text(f"source: {{type: folder, path: {tmp_path}}}\nmodel: {{bundle: {bundle}}}\n"
+                    f"storage: {{url: 'sqlite:///{tmp_path}/inspector.db'}}\n")
+    monkeypatch.setattr(machine, "int8_kernel", lambda: "avx512")  # never judged on one
+    check_config(path)  # a warning, not an error: the float graphs run, with the same verdicts
+    err = capsys.readouterr().err
+    for what in ("classifier", "gate"):
+        assert (f"warning: model.bundle: model bundle {bundle}: the {what}'s INT8 graph was judged only "
+                "on CPUs of INT8 kernel family avx2, vnni, not this one's (avx512): its float graph runs. "
+                f"To judge it on this CPU: inspector quantize {bundle} DATASET --judge") in err
+    monkeypatch.setattr(machine, "int8_kernel", lambda: "avx2")
+    check_config(path)
+    assert "INT8" not in capsys.readouterr().err

@@ -99,7 +99,18 @@ def warnings(cfg: StationConfig) -> list[str]:
         node = Path(f"/dev/video{device}") if isinstance(device, int) else Path(str(device))
         if not node.exists():
             notes.append(f"source.device: {node} does not exist (camera unplugged?)")
-    return notes
+    return notes + [f"model.bundle: {note}" for note in _int8_notes(cfg.model.bundle)]
+
+
+def _int8_notes(bundle: Path) -> list[str]:
+    """An INT8 graph the card names that will not run on this PC's CPU (slower, same verdicts)."""
+    from inspector.model.card import ModelCard
+    from inspector.model.loader import unjudged_int8
+
+    try:
+        return unjudged_int8(bundle, ModelCard.load(bundle))
+    except InspectorError:  # a bad card is an error, reported by problems()
+        return []
 
 
 def database_problem(url: str, key: str = "storage.url") -> str | None:

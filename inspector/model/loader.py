@@ -14,13 +14,15 @@ BACKENDS = ("onnx", "torch")
 logger = logging.getLogger(__name__)
 
 
-def warn_unjudged_int8(folder: Path, card: ModelCard) -> None:
-    """Log where the card names an INT8 graph that does not run on this CPU, and how to judge it."""
+def unjudged_int8(folder: Path, card: ModelCard) -> list[str]:
+    """Where the card names an INT8 graph that does not run on this CPU: why, and how to judge it."""
+    notes = []
     for what, named in (("classifier", card), ("gate", card.gate_card)):
         if named is None or named.graph != "int8" or named.running_graph == "int8":
             continue
-        logger.warning("model bundle %s: the %s's INT8 graph %s: its float graph runs%s", folder, what,
-                       *_why_float((named.int8 or {}).get("judged"), machine.int8_kernel(), folder))
+        why, hint = _why_float((named.int8 or {}).get("judged"), machine.int8_kernel(), folder)
+        notes.append(f"model bundle {folder}: the {what}'s INT8 graph {why}: its float graph runs{hint}")
+    return notes
 
 
 def _why_float(judged: dict | None, here: str, folder: Path) -> tuple[str, str]:
@@ -55,7 +57,8 @@ def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
         raise ModelError(f"model bundle {folder} does not exist or is not a folder")
     card = ModelCard.load(folder)
     if graph is None and gate_graph is None:
-        warn_unjudged_int8(folder, card)
+        for note in unjudged_int8(folder, card):
+            logger.warning("%s", note)
     if backend == "onnx":
         from inspector.model.onnx_backend import OnnxClassifier
 
