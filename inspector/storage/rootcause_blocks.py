@@ -17,6 +17,7 @@ from inspector.storage.access import DatabaseAccess
 from inspector.storage.events import _window
 from inspector.storage.hour_blocks import (
     FORMAT,
+    Columns,
     HourBlock,
     build_block,
     from_bytes,
@@ -137,10 +138,9 @@ class HourBlocks(DatabaseAccess):
                 if (s, h) in keys}
             for block in wanted:
                 hit = found.get(block.key[:2])
-                if hit is not None and hit[0] >= block.key[2]:
-                    block.sequence = from_bytes(bytes(hit[1]))
-                else:  # evicted or rebuilt since: the rows as they are now
-                    block.sequence = build(conn, *block.key[:2]).sequence
+                cached = _sequence(hit[1]) if hit is not None and hit[0] >= block.key[2] else None
+                # evicted, rebuilt since or damaged: the rows as they are now
+                block.sequence = cached if cached is not None else build(conn, *block.key[:2]).sequence
 
     def _save(self, blocks: list[HourBlock]) -> None:
         """Cache built blocks of hours that are over. A database this process may not write
@@ -163,6 +163,15 @@ class HourBlocks(DatabaseAccess):
             return
         for block in blocks:  # read back only if change points are searched: memory stays low
             block.sequence = None
+
+
+def _sequence(data: bytes) -> Columns | None:
+    """A cached block's sequence columns, or None where the blob is damaged (built again)."""
+    try:
+        return from_bytes(bytes(data))
+    except (ValueError, KeyError, struct.error) as exc:
+        logger.warning("a cached root-cause hour block's sequences could not be read (%s): rebuilt", exc)
+        return None
 
 
 def _decoded(data: bytes) -> HourBlock | None:

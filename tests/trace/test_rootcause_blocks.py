@@ -139,6 +139,42 @@ def test_a_block_that_cannot_be_cached_is_still_counted(line) -> None:
     assert _cached(store) == {}
 
 
+@pytest.mark.parametrize("column", ["main", "sequence"])
+def test_a_damaged_cached_block_is_built_again(line, column, caplog) -> None:
+    store, events, parts = line
+    since, until = T0, parts[-1].inspected_at + timedelta(seconds=1)
+    expected = _reference(events, since, until)
+    assert _report(events, since, until) == expected  # every hour cached
+    with store.engine.begin() as conn:  # a disk or a copy damaged the blobs
+        conn.execute(text(f"UPDATE rootcause_blocks SET {column} = :junk"), {"junk": b"not a block"})
+    with caplog.at_level("WARNING", logger="inspector.storage.rootcause_blocks"):
+        assert _report(events, since, until) == expected
+    assert "could not be read" in caplog.text and "rebuilt" in caplog.text
+    if column == "main":  # cached over with readable blocks
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="inspector.storage.rootcause_blocks"):
+            assert _report(events, since, until) == expected
+        assert caplog.text == ""
+
+
+def test_sequences_of_a_block_evicted_or_rebuilt_since_its_read_are_the_rows_as_now(line) -> None:
+    store, events, parts = line
+    since, until = T0, parts[-1].inspected_at + timedelta(seconds=1)
+    _report(events, since, until)  # every hour cached
+    blocks = rootcause_blocks.HourBlocks(store.engine)
+    read = blocks.read(since, until, None)
+    assert all(b.sequence is None for b in read)  # cached blocks come without their sequences
+    with store.engine.connect() as conn:
+        fresh = {b.key[:2]: rootcause_blocks.build(conn, *b.key[:2]).sequence for b in read}
+    with store.engine.begin() as conn:
+        conn.execute(text("DELETE FROM rootcause_blocks"))  # evicted between the two reads
+    blocks.load_sequences(read)
+    for block in read:
+        got, want = block.sequence, fresh[block.key[:2]]
+        assert got.keys() == want.keys()
+        assert all(np.array_equal(got[k], want[k]) for k in got)
+
+
 def _rows(serial: str, at: datetime, part_id: int, verdict: str = "OK",
           label: str | None = None) -> tuple:
     micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
