@@ -214,6 +214,21 @@ def _judged_here(record: dict, figures: dict) -> dict:
     return {**kept_keys, "judged": {**record.get("judged", {}), machine.int8_kernel(): judgment}}
 
 
+def _card_judged(card: ModelCard, record: dict, gate: dict | None = None) -> ModelCard:
+    """The card with the classifier's (and, given, the gate's) judged INT8 record, each naming the
+    graph its judgments choose."""
+    new = dataclasses.replace(card, int8=record, graph=_graph_named(record))
+    if gate is None:
+        return new
+    return dataclasses.replace(new, gate={**card.gate, "int8": gate, "graph": _graph_named(gate)})
+
+
+def _runs_here(card: ModelCard, int8_model, float_model):
+    """The classifier the gate is judged beside: the graph the card runs on this CPU (both models
+    carry the float gate)."""
+    return int8_model if card.running_graph == "int8" else float_model
+
+
 def _graph_named(record: dict) -> str:
     """The graph a card names for a judged INT8 record: int8 where some kernel family kept the
     test figures (ModelCard.running_graph then picks by this CPU's family)."""
@@ -295,12 +310,11 @@ def main(args: argparse.Namespace) -> dict:
     index = _dataset(args, card)
     with tempfile.TemporaryDirectory(prefix="int8-", dir=bundle) as tmp:
         record, int8_model = _quantize_classifier(bundle, float_model, index, Path(tmp), args)
-        new = dataclasses.replace(card, int8=record, graph=_graph_named(record))
         gate = None
         if card.gate is not None:
-            runs = int8_model if new.running_graph == "int8" else float_model  # both: float gate
-            gate = _quantize_gate(bundle, runs, index, Path(tmp), args)
-            new = dataclasses.replace(new, gate={**card.gate, "int8": gate, "graph": _graph_named(gate)})
+            judging = _runs_here(_card_judged(card, record), int8_model, float_model)
+            gate = _quantize_gate(bundle, judging, index, Path(tmp), args)
+        new = _card_judged(card, record, gate)
         new.validate()
         os.replace(Path(tmp) / INT8_ONNX_FILE, bundle / INT8_ONNX_FILE)
         if gate is not None:
@@ -323,14 +337,13 @@ def judge_here(args: argparse.Namespace) -> dict:
     float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
     int8_model = load_classifier(bundle, "onnx", threads=args.threads, graph="int8", gate_graph="float")
     record = _judged_here(card.int8, _classifier_figures(float_model, int8_model, index))
-    new = dataclasses.replace(card, int8=record, graph=_graph_named(record))
     gate = None
     if card.gate is not None and card.gate.get("int8") is not None:
-        runs = int8_model if new.running_graph == "int8" else float_model  # both: float gate
+        judging = _runs_here(_card_judged(card, record), int8_model, float_model)
         int8_gate = OnnxClassifier(bundle, card.gate_card, threads=args.threads, files=GATE_GRAPH_FILES,
                                    graph="int8")
-        gate = _judged_here(card.gate["int8"], _gate_figures(runs, int8_gate, index))
-        new = dataclasses.replace(new, gate={**card.gate, "int8": gate, "graph": _graph_named(gate)})
+        gate = _judged_here(card.gate["int8"], _gate_figures(judging, int8_gate, index))
+    new = _card_judged(card, record, gate)
     new.validate()
     new.save(bundle)
     return _report(bundle, new, record, gate)

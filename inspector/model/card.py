@@ -243,10 +243,10 @@ def graph_on(graph: str | None, int8: dict[str, Any] | None, kernel: str) -> str
     (`inspector quantize --judge`). A record from before judgments by family (no `judged`) names
     no family, so its graph runs float everywhere until judged again; so does an unknown family.
     """
-    judged = (int8 or {}).get("judged") or {}
     if graph != "int8" or kernel == machine.UNKNOWN_FAMILY:
         return "float"
-    return "int8" if (judged.get(kernel) or {}).get("kept_test_figures") is True else "float"
+    here = ((int8 or {}).get("judged") or {}).get(kernel) or {}
+    return "int8" if here.get("kept_test_figures") is True else "float"
 
 
 def _validate_graph(graph: str | None, int8: Any, weights_hash: str, files: dict[str, str],

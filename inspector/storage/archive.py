@@ -24,7 +24,8 @@ IMAGE_SUFFIX = ".jpg"
 # JPEG like the frame it overlays (lossless was pointless over a JPEG frame): on the magnetic-tile
 # sample 1.2 ms a part and 23 KB, where Huffman-only PNG took 4.7 ms and 172 KB. Archives
 # written before keep their _heatmap.png files; rows name each file.
-HEATMAP_SUFFIX = "_heatmap.jpg"
+HEATMAP_TAG = "_heatmap"
+HEATMAP_SUFFIX = HEATMAP_TAG + IMAGE_SUFFIX
 HEATMAP_ALPHA = 0.45   # weight of the colour map over the frame: defect visible, part recognisable
 LOW_WATERMARK = 0.9    # when over max_bytes, delete down to this fraction so saves do not thrash
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
@@ -253,7 +254,7 @@ def _safe_name(part_id: str) -> str:
         raise StoreError("part_id must be non-empty to archive an image")
     safe = _SAFE_NAME.sub("_", part_id)
     # A part named like another's heatmap ("A_heatmap": frame and overlay are both .jpg) is renamed.
-    if safe != part_id or safe.startswith(".") or safe.endswith(HEATMAP_SUFFIX.removesuffix(IMAGE_SUFFIX)):
+    if safe != part_id or safe.startswith(".") or safe.endswith(HEATMAP_TAG):
         safe = f"{safe}-{hashlib.blake2b(part_id.encode(), digest_size=4).hexdigest()}"
     return safe
 

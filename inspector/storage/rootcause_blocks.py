@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import re
 import struct
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from sqlalchemy import Connection, text
@@ -26,6 +27,7 @@ from inspector.storage.hour_blocks import (
 from inspector.storage.tables import rootcause_blocks
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 HOUR_FORMAT = "%Y-%m-%d %H"
 HOUR = timedelta(hours=1)
@@ -165,21 +167,22 @@ class HourBlocks(DatabaseAccess):
             block.sequence = None
 
 
-def _sequence(data: bytes) -> Columns | None:
-    """A cached block's sequence columns, or None where the blob is damaged (built again)."""
+def _readable(data: bytes, read: Callable[[Columns], T], what: str) -> T | None:
+    """A cached blob's columns as `read` makes them, or None where the blob is damaged (the
+    caller builds it again from the rows, and a later save caches over it)."""
     try:
-        return from_bytes(bytes(data))
+        return read(from_bytes(bytes(data)))
     except (ValueError, KeyError, struct.error) as exc:
-        logger.warning("a cached root-cause hour block's sequences could not be read (%s): rebuilt", exc)
+        logger.warning("a cached root-cause hour block%s could not be read (%s): rebuilt", what, exc)
         return None
 
 
 def _decoded(data: bytes) -> HourBlock | None:
-    try:
-        return HourBlock(from_bytes(bytes(data)))
-    except (ValueError, KeyError, struct.error) as exc:  # damaged: built again, cached over
-        logger.warning("a cached root-cause hour block could not be read (%s): rebuilt", exc)
-        return None
+    return _readable(data, HourBlock, "")
+
+
+def _sequence(data: bytes) -> Columns | None:
+    return _readable(data, lambda columns: columns, "'s sequences")
 
 
 def new_hours(conn: Connection) -> None:
