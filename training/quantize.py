@@ -19,7 +19,7 @@ import numpy as np
 from inspector import machine
 from inspector.datasets import Sample, scan_dataset
 from inspector.errors import DatasetError, InspectorError, ModelError
-from inspector.model.card import GATE_GRAPH_FILES, ModelCard
+from inspector.model.card import GATE_GRAPH_FILES, STALE_FAMILIES, ModelCard
 from inspector.model.evaluation import headline, judge, score_samples, summarise
 from inspector.model.feature_bank import image_bank_path
 from inspector.model.loader import load_classifier
@@ -210,8 +210,13 @@ def _judged_here(record: dict, figures: dict) -> dict:
     judgment = {"cpu": machine.cpu_model(), "figures": figures, "kept_test_figures": kept, **_stamp()}
     # A record from before judgments by family kept one judgment at its top level, of no known
     # family (ModelCard.running_graph ignores it): it is dropped.
-    kept_keys = {k: v for k, v in record.items() if k not in ("figures", "kept_test_figures")}
-    return {**kept_keys, "judged": {**record.get("judged", {}), machine.int8_kernel(): judgment}}
+    # Families set aside when the thresholds changed stay named until each is judged again.
+    here = machine.int8_kernel()
+    kept_keys = {k: v for k, v in record.items()
+                 if k not in ("figures", "kept_test_figures", STALE_FAMILIES)}
+    stale = [f for f in record.get(STALE_FAMILIES, []) if f != here]
+    return {**kept_keys, **({STALE_FAMILIES: stale} if stale else {}),
+            "judged": {**record.get("judged", {}), here: judgment}}
 
 
 def _card_judged(card: ModelCard, record: dict, gate: dict | None = None) -> ModelCard:

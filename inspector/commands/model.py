@@ -45,6 +45,18 @@ def _warn_budget(retuned: dict) -> None:
         typer.echo(f"warning: {retuned['warning']}", err=True)
 
 
+def _warn_int8_set_aside(bundle: Path) -> None:
+    """Say on stderr when new thresholds set the INT8 graphs' judgments aside, and what to do."""
+    from inspector.model.card import ModelCard
+
+    families = ModelCard.load(bundle).judgments_set_aside
+    if families:
+        typer.echo(f"warning: the INT8 graph was judged under the old thresholds (on CPUs of INT8 "
+                   f"kernel family {', '.join(families)}): the float graph runs until it is judged "
+                   f"again, on a PC of each family: inspector quantize {bundle} DATASET --judge",
+                   err=True)
+
+
 def _run_training(module: str, command: str, args: list[str]) -> typer.Exit:
     # The training package depends on inspector, never the reverse: run it as its own module
     # (python -m training.<module>), which also keeps torch out of this process.
@@ -178,6 +190,7 @@ def attach_gate(
             _warn_budget(result)
     except InspectorError as exc:
         raise fail(str(exc)) from exc
+    _warn_int8_set_aside(bundle)
     typer.echo(json.dumps({"bundle": str(bundle), "gate": card.gate_card.version,
                            "fused": card.fusion is not None,
                            "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
@@ -292,4 +305,5 @@ def tune_thresholds(
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     _warn_budget(result)
+    _warn_int8_set_aside(bundle)
     typer.echo(json.dumps(result))

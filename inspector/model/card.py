@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ CARD_FILE = "card.json"
 CARD_SCHEMA = 1
 # The classifier graphs a bundle may hold, by the card's `graph` field (None: "float").
 GRAPH_FILES = {"float": "model.onnx", "int8": "model.int8.onnx"}
+# In an INT8 record: the kernel families whose judgments were set aside when the thresholds changed.
+STALE_FAMILIES = "judged_under_other_thresholds"
 # An attached gate's graphs, by the `graph` field of the card's `gate` (None: "float").
 GATE_GRAPH_FILES = {"float": "anomaly.onnx", "int8": "anomaly.int8.onnx"}
 
@@ -95,6 +97,33 @@ class ModelCard:
         """The graph that runs on this CPU: the one the card names, but INT8 only where it was
         judged on a CPU of this one's INT8 kernel family and kept the test figures there."""
         return graph_on(self.graph, self.int8, machine.int8_kernel())
+
+    @property
+    def verdict_rule(self) -> dict[str, Any]:
+        """What turns scores into verdicts: the thresholds, and the gate's fusion where fused."""
+        return {"thresholds": asdict(self.thresholds), "fusion": self.fusion}
+
+    def with_verdict_rule(self, thresholds: Thresholds, fusion: dict[str, Any] | None) -> ModelCard:
+        """This card with new thresholds and fusion, saved by the tools that re-choose them.
+
+        An INT8 judgment kept the test figures under the rule it was judged at, not under another:
+        where the rule changes, every judgment (the classifier's and the gate's) is set aside, so
+        the float graph runs until the INT8 one is judged again (`inspector quantize --judge`).
+        """
+        new = replace(self, thresholds=thresholds, fusion=fusion)
+        if new.verdict_rule == self.verdict_rule:
+            return new
+        gate = self.gate
+        if gate is not None and gate.get("int8"):
+            gate = {**gate, "int8": _set_aside(gate["int8"])}
+        return replace(new, int8=_set_aside(self.int8), gate=gate)
+
+    @property
+    def judgments_set_aside(self) -> list[str]:
+        """The INT8 kernel families whose judgments (the classifier's or the gate's) were set
+        aside when the thresholds changed, and not made again since."""
+        records = [self.int8 or {}, (self.gate or {}).get("int8") or {}]
+        return sorted({f for r in records for f in r.get(STALE_FAMILIES, [])})
 
     @property
     def graph_file(self) -> str:
@@ -247,6 +276,14 @@ def graph_on(graph: str | None, int8: dict[str, Any] | None, kernel: str) -> str
         return "float"
     here = ((int8 or {}).get("judged") or {}).get(kernel) or {}
     return "int8" if here.get("kept_test_figures") is True else "float"
+
+
+def _set_aside(int8: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An INT8 record whose judgments no longer hold: none kept, the families judged before named."""
+    if not int8 or not int8.get("judged"):
+        return int8
+    stale = sorted(set(int8.get(STALE_FAMILIES, [])) | set(int8["judged"]))
+    return {**int8, "judged": {}, STALE_FAMILIES: stale}
 
 
 def _validate_graph(graph: str | None, int8: Any, weights_hash: str, files: dict[str, str],

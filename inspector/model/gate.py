@@ -66,7 +66,7 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
     if fused is not None and fused.classifier_ng is not None:  # Fusion checks both or neither are set
         ng, review = fused.classifier_ng, fused.classifier_review  # the fused ones meant another score
     thresholds = Thresholds(ng, review, gate.thresholds.anomaly)
-    new = dataclasses.replace(card, gate=gate_dict, thresholds=thresholds, fusion=None)
+    new = dataclasses.replace(card.with_verdict_rule(thresholds, None), gate=gate_dict)
     new.validate()
     new.save(bundle)
     logger.info("attached gate %s (anomaly threshold %.4f) to %s", gate.version,
@@ -96,7 +96,7 @@ def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: Threshold
         card.thresholds.ng, card.thresholds.review)
     fusion = Fusion.fit(own[~is_defect], scored.anomaly_scores[~is_defect], weight, *kept)
     thresholds = choose(is_defect, fusion.combine(own, scored.anomaly_scores), rule)
-    new = dataclasses.replace(card, fusion=fusion.to_dict(), thresholds=thresholds)
+    new = card.with_verdict_rule(thresholds, fusion.to_dict())
     new.validate()
     new.save(bundle)
     logger.info("fused gate %s into %s on %d val images (%d good): review %.4f, ng %.4f",

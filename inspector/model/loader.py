@@ -8,7 +8,7 @@ from pathlib import Path
 from inspector import machine
 from inspector.errors import ModelError
 from inspector.model.base import Classifier
-from inspector.model.card import ModelCard
+from inspector.model.card import STALE_FAMILIES, ModelCard
 
 BACKENDS = ("onnx", "torch")
 logger = logging.getLogger(__name__)
@@ -20,18 +20,22 @@ def unjudged_int8(folder: Path, card: ModelCard) -> list[str]:
     for what, named in (("classifier", card), ("gate", card.gate_card)):
         if named is None or named.graph != "int8" or named.running_graph == "int8":
             continue
-        why, hint = _why_float((named.int8 or {}).get("judged"), machine.int8_kernel(), folder)
+        why, hint = _why_float(named.int8 or {}, machine.int8_kernel(), folder)
         notes.append(f"model bundle {folder}: the {what}'s INT8 graph {why}: its float graph runs{hint}")
     return notes
 
 
-def _why_float(judged: dict | None, here: str, folder: Path) -> tuple[str, str]:
+def _why_float(int8: dict, here: str, folder: Path) -> tuple[str, str]:
     """Why a named INT8 graph does not run on this CPU, and what would make it run, if anything."""
+    judged, stale = int8.get("judged"), int8.get(STALE_FAMILIES, [])
     judge = f". To judge it on this CPU: inspector quantize {folder} DATASET --judge"
     if here == machine.UNKNOWN_FAMILY:
         return "cannot be judged on this CPU (no AVX2 or VNNI: its INT8 kernel family is unknown)", ""
     if judged is None:
         return "was judged before judgments were kept by CPU INT8 kernel family", judge
+    if here in stale and here not in judged:
+        return ("was judged on CPUs of this one's INT8 kernel family under thresholds that have "
+                "changed since"), judge
     if here in judged:
         return f"changed the test figures on CPUs of this one's INT8 kernel family ({here})", ""
     families = ", ".join(sorted(judged)) or "none"

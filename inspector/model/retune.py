@@ -18,7 +18,7 @@ from inspector.model.thresholds import ThresholdRule, budget_warning, choose, ga
 
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
     """Thresholds from the `val` rows only; `test` rows, when present, are evaluated afterwards."""
-    clf = load_classifier(bundle, "onnx")
+    clf = _float_graphs(bundle)
     index = scan_dataset(dataset, split_csv)
     if clf.is_gate:
         # A gate's threshold is a false-reject rate on good parts alone: a line re-sets it on its
@@ -26,7 +26,7 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
         good = [s for s in index.split("val") if s.label in clf.card.good_classes]
         good_scores = score_samples(clf, good).defect_scores
         thresholds = gate_threshold(good_scores, rule.max_false_reject, rule.frr_confidence)
-        dataclasses.replace(clf.card, thresholds=thresholds).save(bundle)
+        clf.card.with_verdict_rule(thresholds, clf.card.fusion).save(bundle)
         return {**_measure(bundle, index, rule),
                 "warning": budget_warning(good_scores, thresholds.review, rule)}
     scored = score_samples(clf, index.split("val"))
@@ -37,11 +37,16 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
     gate_goods = None
     if or_gate:
         thresholds, gate_goods = _or_gate_on_more_goods(clf, index, scored, is_defect, thresholds, rule)
-    card = dataclasses.replace(clf.card, thresholds=thresholds)
-    card.save(bundle)
+    clf.card.with_verdict_rule(thresholds, clf.card.fusion).save(bundle)
     # The warning reads REVIEW on the defect score: an OR-rule gate spends only what it left.
     warning = val_warning(scored.defect_scores[~is_defect], int(is_defect.sum()), thresholds.review, rule)
     return {**_measure(bundle, index, rule, scored, gate_goods), "warning": warning}
+
+
+def _float_graphs(bundle: Path):
+    """The bundle on its float graphs: thresholds and the card's figures are the float model's; an
+    INT8 graph is judged against them (`inspector quantize`), on each CPU family it runs on."""
+    return load_classifier(bundle, "onnx", graph="float", gate_graph="float")
 
 
 def _or_gate_on_more_goods(clf, index, scored, is_defect: np.ndarray, thresholds, rule: ThresholdRule):
@@ -64,7 +69,7 @@ def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None,
 
     `val_scored` (the whole val split, scored before) is reused: thresholds do not change scores.
     """
-    clf = load_classifier(bundle, "onnx")
+    clf = _float_graphs(bundle)
     card = clf.card
     val = summarise(clf, val_scored) if val_scored is not None else evaluate(clf, index.split("val"))
     test = evaluate(clf, index.split("test")) if index.split("test") else None

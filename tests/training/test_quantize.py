@@ -423,3 +423,60 @@ def test_a_gate_needs_good_train_images_and_nothing_is_written_without(tmp_path,
     with pytest.raises(DatasetError, match=r"no good train images \(free\)"):
         main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--split-csv", str(csv)]))
     assert {p.name: p.read_bytes() for p in bundle.iterdir()} == before
+
+
+def test_new_thresholds_set_the_int8_judgments_aside_until_judged_again(quantized_gated, tmp_path,
+                                                                       synthetic_dataset, caplog):
+    from typer.testing import CliRunner
+
+    from inspector.cli import app
+    from training.quantize import get_args_parser, main
+
+    here = machine.int8_kernel()
+    bundle, float_only = _copy(quantized_gated[0], tmp_path), tmp_path / "float-only"
+    _card_with(bundle, graph="int8", int8=_runs_int8_here(ModelCard.load(bundle).int8))
+    _gate_runs_int8_here(bundle)
+    shutil.copytree(bundle, float_only)
+    _card_with(float_only, graph=None)
+    _gate_with(float_only, graph=None)
+    before = ModelCard.load(bundle)
+    model = load_classifier(bundle)
+    assert (model.onnx_file, model.gate.onnx_file) == (INT8_ONNX_FILE, GATE_INT8_ONNX_FILE)
+    # The same rule again is no change: the judgments stand.
+    assert before.with_verdict_rule(before.thresholds, before.fusion) == before
+    tuned = {}
+    for folder in (bundle, float_only):
+        result = CliRunner().invoke(app, ["tune-thresholds", str(folder), str(synthetic_dataset),
+                                          "--max-false-reject", "0.5"])
+        assert result.exit_code == 0, result.output
+        tuned[folder] = (ModelCard.load(folder), result.stderr)
+    card, stderr = tuned[bundle]
+    assert card.thresholds != before.thresholds  # the premise: the rule changed
+    # Chosen on the float graphs, as for a bundle that never had an INT8 graph.
+    assert card.thresholds == tuned[float_only][0].thresholds
+    assert card.metrics["val"] == tuned[float_only][0].metrics["val"]
+    for record in (card.int8, card.gate["int8"]):
+        assert record["judged"] == {} and record["judged_under_other_thresholds"] == [here]
+    assert card.judgments_set_aside == [here] and card.graph == "int8"
+    assert "judged under the old thresholds" in stderr and f"quantize {bundle} DATASET --judge" in stderr
+    with caplog.at_level("WARNING", logger="inspector.model.loader"):
+        model = load_classifier(bundle)
+    assert (model.onnx_file, model.gate.onnx_file) == (ONNX_FILE, GATE_ONNX_FILE)
+    assert "under thresholds that have changed since" in caplog.text and "--judge" in caplog.text
+    main(get_args_parser().parse_args([str(bundle), str(synthetic_dataset), "--judge", "--threads", "1"]))
+    judged = ModelCard.load(bundle)
+    assert judged.judgments_set_aside == [] and "judged_under_other_thresholds" not in judged.int8
+    assert set(judged.int8["judged"]) == {here} == set(judged.gate["int8"]["judged"])
+
+
+def test_fusing_a_gate_sets_the_int8_judgments_aside(quantized_gated, tmp_path, synthetic_dataset):
+    from inspector.datasets import scan_dataset
+    from inspector.model.gate import fuse_gate
+    from inspector.model.thresholds import ThresholdRule
+
+    bundle = _copy(quantized_gated[0], tmp_path)
+    _card_with(bundle, graph="int8", int8=_judged_as(ModelCard.load(bundle).int8, vnni=True, avx2=True))
+    card = fuse_gate(bundle, scan_dataset(synthetic_dataset).split("val"), ThresholdRule(0.99, 0.2))
+    assert card.fusion is not None and card.int8["judged"] == {}
+    assert card.judgments_set_aside == ["avx2", "vnni"]
+    assert ModelCard.load(bundle).running_graph == "float"
