@@ -165,6 +165,12 @@ class ModelSection(_Model):
         "batches outgrow the caches and run slower per part; "
         "docs/experiments/benchmarks-history.md, issue 32).",
     )
+    inference_threads: int = Field(
+        default=2, ge=1, le=16,
+        description="Parts judged side by side, each on one ONNX Runtime thread (1: one part at "
+        "a time on two). On 2 cores the station judged 1.3x as many parts a second with 2 as "
+        "with 1, each part taking a little longer (docs/benchmarks.md, issue 32).",
+    )
     roi: Roi | None = Field(
         default=None,
         description="Region of the frame given to the model (where the fixture holds the part); "

@@ -26,6 +26,7 @@ def test_bench_json_is_one_line_with_every_figure(tiny_bundle, sample_dataset, t
     assert r["cpu"] == cpu_model() and r["fps"] == 10 and r["rounds"] == 2
     assert r["int8_kernel"] == int8_kernel() and r["graphs"] == {"classifier": "float"}  # not quantised
     assert r["batch_max"] == StationSettings().batch_max  # the station's own default
+    assert r["inference_threads"] == StationSettings().inference_threads == 2
     assert r["rows"] == 12 and r["station_parts_per_s"] > 0 and r["bare_parts_per_s"] > 0
     assert r["headroom"] == pytest.approx(r["station_parts_per_s"] / 10, abs=0.01)
     assert r["bare_latency_ms_p50"] <= r["bare_latency_ms_p99"]
@@ -45,6 +46,26 @@ def test_bench_defaults_to_the_shipped_bundle_and_sample():
         assert word in out
     assert "gate" in out  # the default bundle carries a gate: its pass is timed too
     assert f"this CPU's INT8 kernel family: {int8_kernel()}" in out
+
+
+def test_bench_runs_the_inference_threads_asked_for(tiny_bundle, sample_dataset, monkeypatch):
+    from inspector.bench import report
+
+    loaded, bare = [], []
+    real_load, real_bare = report.load_classifier, report.bench_bare
+    monkeypatch.setattr(report, "load_classifier", lambda *a, **k: loaded.append(k) or real_load(*a, **k))
+    monkeypatch.setattr(report, "bench_bare", lambda *a: bare.append(a[3]) or real_bare(*a))
+    for threads, session in ((1, 2), (3, 1)):
+        result = runner.invoke(app, ["bench", str(tiny_bundle), "--images", str(sample_dataset / "images"),
+                                     "--frames", "6", "--seconds", "0", "--inference-threads",
+                                     str(threads), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["inference_threads"] == threads
+        # one part at a time on two ONNX Runtime threads, or parts side by side on one each
+        assert loaded[-1]["threads"] == session and bare[-1] == threads
+    for option in ("--inference-threads", "--batch-max"):
+        refused = runner.invoke(app, ["bench", option, "0"])
+        assert refused.exit_code == 2 and option in refused.output
 
 
 def test_bench_refuses_a_folder_without_images(tiny_bundle, tmp_path):

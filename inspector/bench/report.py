@@ -9,11 +9,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inspector.bench.frames import make_video, prepare_frames
-from inspector.bench.runs import StationRun, bare_latencies, bench_bare, percentile, run_flat_out, run_paced
+from inspector.bench.runs import (
+    DEFAULT_INFERENCE_THREADS,
+    StationRun,
+    bare_latencies,
+    bench_bare,
+    percentile,
+    run_flat_out,
+    run_paced,
+)
 from inspector.bench.stages import stage_times
 from inspector.config import ModelSection
 from inspector.machine import cpu_model, int8_kernel
 from inspector.model.loader import load_classifier
+from inspector.pipeline.settings import session_threads
 
 DEFAULT_BATCH_MAX = ModelSection.model_fields["batch_max"].default  # what station.yaml runs
 
@@ -31,7 +40,7 @@ class BenchSettings:
     rounds: int = 1                # bare and station alternated this often: medians
     latency_parts: int = 50        # parts timed one at a time (bare latency, per-stage timing)
     ok_sample_rate: float = 0.05
-    threads: int = 2
+    inference_threads: int = DEFAULT_INFERENCE_THREADS  # parts judged side by side, as the station
     work_dir: Path | None = None
 
 
@@ -39,7 +48,8 @@ def run_bench(s: BenchSettings) -> dict:
     """Run every measurement and return the figures (one flat dict, JSON-ready)."""
     work = s.work_dir or Path(tempfile.mkdtemp(prefix="inspector-bench-"))
     files = prepare_frames(s.images, s.frames, work / "frames")
-    classifier = load_classifier(s.model, threads=s.threads)  # as the station loads it
+    # As the station loads it, and the bare arm calls it as the station's inference threads do.
+    classifier = load_classifier(s.model, threads=session_threads(s.inference_threads))
     latencies = bare_latencies(classifier, files[: s.latency_parts])
     bare, runs = _throughput(classifier, s, files, work)
     flat = runs[-1]
@@ -50,6 +60,7 @@ def run_bench(s: BenchSettings) -> dict:
         "model": str(s.model), "version": classifier.card.version, "images": str(s.images),
         "int8_kernel": int8_kernel(), "graphs": running_graphs(classifier),
         "frames": s.frames, "rounds": len(runs), "batch_max": s.batch_max, "fps": s.fps,
+        "inference_threads": s.inference_threads,
         "bare_parts_per_s": round(bare_fps, 2),
         "bare_latency_ms_p50": _round(percentile(latencies, 50)),
         "bare_latency_ms_p99": _round(percentile(latencies, 99)),
@@ -79,13 +90,16 @@ def _throughput(classifier, s: BenchSettings, files: list[Path], work: Path
     bare, runs = [], []
     for r in range(max(1, s.rounds)):
         if r % 2:
-            runs.append(run_flat_out(classifier, s.model, work / "frames", work / f"station-{r}",
-                                     s.batch_max, s.ok_sample_rate))
-        bare.append(bench_bare(classifier, files, s.batch_max))
+            runs.append(_flat_out(classifier, s, work, r))
+        bare.append(bench_bare(classifier, files, s.batch_max, s.inference_threads))
         if not r % 2:
-            runs.append(run_flat_out(classifier, s.model, work / "frames", work / f"station-{r}",
-                                     s.batch_max, s.ok_sample_rate))
+            runs.append(_flat_out(classifier, s, work, r))
     return bare, runs
+
+
+def _flat_out(classifier, s: BenchSettings, work: Path, r: int) -> StationRun:
+    return run_flat_out(classifier, s.model, work / "frames", work / f"station-{r}", s.batch_max,
+                        s.ok_sample_rate, inference_threads=s.inference_threads)
 
 
 def _paced(classifier, s: BenchSettings, work: Path) -> dict:
@@ -94,7 +108,7 @@ def _paced(classifier, s: BenchSettings, work: Path) -> dict:
     frames = max(1, int(s.paced_seconds * s.fps))
     video = make_video(s.images, work / "line.avi", frames, s.fps)
     run = run_paced(classifier, s.model, video, work / "paced", s.fps, s.paced_seconds + 5.0,
-                    s.batch_max, s.ok_sample_rate)
+                    s.batch_max, s.ok_sample_rate, s.inference_threads)
     m = run.metrics
     return {"paced_parts": m["triggered"], "paced_rows": m["rows_committed"],
             "paced_dropped_frames": m["dropped_frames"],
@@ -123,7 +137,8 @@ def format_report(r: dict) -> str:
         + f" (this CPU's INT8 kernel family: {r['int8_kernel']})",
         f"parts/s        {r['station_parts_per_s']} through the full station "
         f"({r['bare_parts_per_s']} bare classifier; station/bare {r['station_over_bare']}; "
-        f"batch_max {r['batch_max']}, median of {r['rounds']} round(s))",
+        f"batch_max {r['batch_max']}, {r['inference_threads']} part(s) side by side, median of "
+        f"{r['rounds']} round(s))",
         f"latency        bare classifier, one part: p50 {r['bare_latency_ms_p50']} ms, "
         f"p99 {r['bare_latency_ms_p99']} ms",
     ]

@@ -17,6 +17,7 @@ from inspector.pipeline.settings import StationSettings
 from inspector.pipeline.station import Station
 
 DEFAULT_BATCH_MAX = StationSettings().batch_max  # the station's own default
+DEFAULT_INFERENCE_THREADS = StationSettings().inference_threads
 
 # How often a flat-out run reads its threads' CPU. A poll costs ~0.34 ms of CPU (AMD EPYC, ten
 # threads), on the station's cores and in its arm only: every 0.05 s that was 0.7 % of a core.
@@ -25,13 +26,24 @@ DEFAULT_BATCH_MAX = StationSettings().batch_max  # the station's own default
 POLL_S = 0.25
 
 
-def bench_bare(classifier, files: list[Path], batch: int) -> float:
-    """Frames per second of predict() alone, in batches (images decoded beforehand)."""
+def bench_bare(classifier, files: list[Path], batch: int, side_by_side: int = 1) -> float:
+    """Frames per second of predict() alone, in batches (images decoded beforehand), called
+    from `side_by_side` threads at once as the station's inference threads call it."""
     images = [load_image(f) for f in files]
     classifier.predict(images[:batch])  # warm-up
+    share = [images[k::side_by_side] for k in range(side_by_side)]
+
+    def judge(part: list) -> None:
+        for i in range(0, len(part), batch):
+            classifier.predict(part[i : i + batch], heatmaps=True)
+
+    threads = [threading.Thread(target=judge, args=(part,)) for part in share[1:]]
     t0 = time.perf_counter()
-    for i in range(0, len(images), batch):
-        classifier.predict(images[i : i + batch], heatmaps=True)
+    for t in threads:
+        t.start()
+    judge(share[0])
+    for t in threads:
+        t.join()
     return len(images) / (time.perf_counter() - t0)
 
 
@@ -76,7 +88,7 @@ class ThreadCpu:
         for t in threading.enumerate():
             if t.native_id is not None:
                 self._names[t.native_id] = re.sub(r"-\w+$", "", t.name) if t.name.startswith(
-                    ("archive-", "capture-")) else t.name
+                    ("archive-", "capture-", "inference-")) else t.name
         self._names.setdefault(threading.main_thread().native_id, "main")
 
     def seconds_by_group(self) -> dict[str, float]:
@@ -103,23 +115,25 @@ class StationRun:
 
 
 def _config(model: Path, source: dict, data_dir: Path, batch_max: int, ok_sample_rate: float,
-            backend: str = "onnx") -> dict:
+            backend: str = "onnx", inference_threads: int = DEFAULT_INFERENCE_THREADS) -> dict:
     return {
         "station": {"id": "bench", "data_dir": str(data_dir)},
         "source": source,
         "trigger": {"type": "per_frame"},
-        "model": {"bundle": str(model), "backend": backend, "batch_max": batch_max},
+        "model": {"bundle": str(model), "backend": backend, "batch_max": batch_max,
+                  "inference_threads": inference_threads},
         "storage": {"images": {"ok_sample_rate": ok_sample_rate}},
         "outputs": [],
     }
 
 
 def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path,
-                 batch_max: int = DEFAULT_BATCH_MAX,
-                 ok_sample_rate: float = 0.05, backend: str = "onnx") -> StationRun:
+                 batch_max: int = DEFAULT_BATCH_MAX, ok_sample_rate: float = 0.05,
+                 backend: str = "onnx", inference_threads: int = DEFAULT_INFERENCE_THREADS) -> StationRun:
     """Every file of `folder` through the full station as fast as it goes (the source waits)."""
     source = {"type": "folder", "path": str(folder), "resume": False}  # each run's data is new
-    cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate, backend))
+    cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate, backend,
+                               inference_threads))
     station = Station.from_config(cfg, classifier)
     cpu = ThreadCpu()
     t0 = time.perf_counter()
@@ -134,10 +148,12 @@ def run_flat_out(classifier, model: Path, folder: Path, data_dir: Path,
 
 
 def run_paced(classifier, model: Path, video: Path, data_dir: Path, fps: float, seconds: float,
-              batch_max: int = DEFAULT_BATCH_MAX, ok_sample_rate: float = 0.05) -> StationRun:
+              batch_max: int = DEFAULT_BATCH_MAX, ok_sample_rate: float = 0.05,
+              inference_threads: int = DEFAULT_INFERENCE_THREADS) -> StationRun:
     """A video paced at the camera's rate through the full station for `seconds`."""
     source = {"type": "video", "path": str(video), "paced": True, "fps": fps}
-    cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate))
+    cfg = parse_config(_config(model, source, data_dir, batch_max, ok_sample_rate,
+                               inference_threads=inference_threads))
     station = Station.from_config(cfg, classifier)
     t0 = time.perf_counter()
     station.start()

@@ -27,14 +27,19 @@ def bench(
     batch_max: Annotated[int | None, typer.Option(
         help="model.batch_max, as in station.yaml (default: the station's default)")] = None,
     rounds: Annotated[int, typer.Option(help="bare and station alternated this often (medians)")] = 1,
+    inference_threads: Annotated[int | None, typer.Option(
+        help="model.inference_threads, as in station.yaml (default: the station's default)")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON line")] = False,
 ) -> None:
     """Parts/s, latency p50/p99 and headroom over --fps of a bundle on this PC, and which CPU."""
     from inspector.bench.report import BenchSettings, format_report, run_bench
 
-    if fps <= 0 or frames < 1 or seconds < 0 or (batch_max or 1) < 1 or rounds < 1:
-        raise fail("--fps must be > 0, --frames, --batch-max and --rounds >= 1, --seconds >= 0")
-    extra = {} if batch_max is None else {"batch_max": batch_max}
+    given = [v for v in (batch_max, inference_threads) if v is not None]
+    if fps <= 0 or frames < 1 or seconds < 0 or rounds < 1 or any(v < 1 for v in given):
+        raise fail("--fps must be > 0, --frames, --batch-max, --inference-threads and --rounds "
+                   ">= 1, --seconds >= 0")
+    extra = {k: v for k, v in (("batch_max", batch_max), ("inference_threads", inference_threads))
+             if v is not None}
     root, level = logging.getLogger(), logging.getLogger().level
     if not root.isEnabledFor(logging.DEBUG):  # the stations' start/stop lines are noise here
         root.setLevel(logging.ERROR)

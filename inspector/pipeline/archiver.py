@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 
 from inspector.domain import Inspection
 from inspector.errors import StoreError
 from inspector.pipeline.buffers import Closed, Ring
 from inspector.pipeline.records import Outcome
-from inspector.pipeline.workers import POLL_S, Worker
+from inspector.pipeline.workers import POLL_S, Countdown, Worker
 from inspector.storage.archive import ImageArchive
 
 logger = logging.getLogger(__name__)
-
-
-class Countdown:
-    """Runs `action` once, when the last of `n` workers has finished."""
-
-    def __init__(self, n: int, action) -> None:
-        self._left, self._action, self._lock = n, action, threading.Lock()
-
-    def done(self) -> None:
-        with self._lock:
-            self._left -= 1
-            last = self._left == 0
-        if last:
-            self._action()
 
 
 class ArchiveWorker(Worker):

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from inspector.control import ActiveModel, TriggerReceipt
 from inspector.domain import Frame
 from inspector.errors import ModelError
 from inspector.model.card import Thresholds
+from inspector.pipeline.settings import session_threads
 from inspector.pipeline.station import Station
 
 logger = logging.getLogger(__name__)
@@ -37,7 +39,8 @@ class StationController:
         self.station = station
         self.station_id = station.settings.station_id
         self._bundle = Path(bundle)
-        self._load = load or _load_bundle
+        threads = session_threads(station.settings.inference_threads)  # as the station's own model
+        self._load = load or partial(_load_bundle, threads=threads)
         self._lookup = lookup
         self._manual = manual
         self._lock = threading.Lock()
@@ -103,7 +106,7 @@ class StationController:
         return self.active_model()
 
 
-def _load_bundle(bundle: Path) -> Any:
+def _load_bundle(bundle: Path, threads: int) -> Any:
     from inspector.model.loader import load_classifier
 
-    return load_classifier(bundle)
+    return load_classifier(bundle, threads=threads)

@@ -30,11 +30,13 @@ def build_parts(cfg: StationConfig, classifier: Classifier | None = None,
     while it cannot)."""
     from inspector.capture import build_source
     from inspector.model.loader import load_classifier
+    from inspector.pipeline.settings import session_threads
 
     if classifier is None:
         # batch_max counts parts; network inputs per model run are the session's (run_inputs:
         # one part's views together), as for a model swapped in later (controller).
-        classifier = load_classifier(cfg.model.bundle, backend=cfg.model.backend)
+        classifier = load_classifier(cfg.model.bundle, backend=cfg.model.backend,
+                                     threads=session_threads(cfg.model.inference_threads))
     parse_url(cfg.db_url())  # a malformed URL is a clear error now, not a journal forever
     journal_path, images_dir = data_paths(cfg.station.data_dir)
     images = cfg.storage.images

@@ -15,7 +15,7 @@ from inspector.model.quality import QualityGate
 from inspector.pipeline.buffers import Closed
 from inspector.pipeline.records import Job, ModelInfo, Outcome, inspected_row
 from inspector.pipeline.region import InspectRegion
-from inspector.pipeline.workers import POLL_S, PipelineContext, Worker
+from inspector.pipeline.workers import POLL_S, Countdown, PipelineContext, Worker
 
 logger = logging.getLogger(__name__)
 
@@ -58,15 +58,17 @@ class InferenceWorker(Worker):
     stop every remaining part is `aborted`. None of these is ever OK.
     """
 
-    name = "inference"
-
-    def __init__(self, classifier: Classifier | None, ctx: PipelineContext,
-                 settings: InferenceSettings | None = None) -> None:
+    def __init__(self, slot: ModelSlot, ctx: PipelineContext,
+                 settings: InferenceSettings | None = None, index: int = 0,
+                 finished: Countdown | None = None) -> None:
+        self.name = f"inference-{index}"
         super().__init__()
         self.ctx = ctx
         self.settings = settings or InferenceSettings()
-        self.slot = ModelSlot.of(classifier)
+        self.slot = slot  # shared by the inference threads: a swap reaches them all at once
         self._per_image_s = 0.0  # smoothed model time per image: a batch's expected duration
+        # Several judge side by side: the last to finish closes what they all feed.
+        self.finished = finished or Countdown(1, self._close_outputs)
 
     def swap(self, slot: ModelSlot) -> None:
         """Judge every batch that starts from now on with this model (any thread)."""
@@ -74,16 +76,17 @@ class InferenceWorker(Worker):
         self.ctx.model = slot.info
 
     def run(self) -> None:
-        try:
-            while True:
-                try:
-                    jobs = self.ctx.queues.jobs.get_many(self.settings.batch_max, POLL_S)
-                except Closed:
-                    break
-                self._process(jobs)
-        finally:
-            self.ctx.queues.results.close()
-            self.ctx.queues.outputs.close()
+        while True:
+            try:
+                jobs = self.ctx.queues.jobs.get_many(self.settings.batch_max, POLL_S)
+            except Closed:
+                break
+            self._process(jobs)
+        self.finished.done()
+
+    def _close_outputs(self) -> None:
+        self.ctx.queues.results.close()
+        self.ctx.queues.outputs.close()
 
     def _process(self, jobs: list[Job]) -> None:
         ready = []
@@ -168,5 +171,4 @@ class InferenceWorker(Worker):
         return preds
 
     def on_crash(self) -> None:
-        self.ctx.queues.results.close()
-        self.ctx.queues.outputs.close()
+        self.finished.done()

@@ -30,6 +30,7 @@ class StationSettings:
     max_parts: int | None = None  # stop after this many triggered parts (demo, benchmarks)
     deadline_s: float | None = None  # verdict deadline per part: older parts get a `late` row
     routing: Routing = field(default_factory=Routing)  # verdicts of bad_image and late parts
+    inference_threads: int = 2  # parts judged side by side (session_threads: each on one thread)
 
     @classmethod
     def from_config(cls, cfg: StationConfig, max_parts: int | None = None) -> StationSettings:
@@ -41,6 +42,7 @@ class StationSettings:
             store_batch_size=s.batch_size, flush_interval_s=s.flush_interval_s,
             retry_interval_s=s.retry_interval_s, status_interval_s=s.status_interval_s,
             max_parts=max_parts, deadline_s=cfg.verdicts.deadline_s,
+            inference_threads=cfg.model.inference_threads,
             routing=Routing(Verdict(cfg.verdicts.bad_image), Verdict(cfg.verdicts.late)),
         )
 
@@ -51,3 +53,9 @@ def _region(cfg: StationConfig) -> InspectRegion:
     if roi is None:
         return InspectRegion(trim=trim)
     return InspectRegion(roi.x, roi.y, roi.w, roi.h, trim=trim)
+
+
+def session_threads(inference_threads: int) -> int:
+    """ONNX Runtime threads per model session for this many inference threads: one each when
+    parts run side by side (no thread waits at another's barrier), else two for the one part."""
+    return 1 if inference_threads > 1 else 2

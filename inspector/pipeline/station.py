@@ -18,7 +18,7 @@ from inspector.errors import InspectorError
 from inspector.model.base import Classifier
 from inspector.outputs.base import RejectOutput
 from inspector.pipeline.alarms import AlarmWatch
-from inspector.pipeline.archiver import ArchiveWorker, Countdown
+from inspector.pipeline.archiver import ArchiveWorker
 from inspector.pipeline.buffers import Overflow, Ring
 from inspector.pipeline.inference import InferenceSettings, InferenceWorker, ModelSlot
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
@@ -35,6 +35,7 @@ from inspector.pipeline.triggers import (
 )
 from inspector.pipeline.workers import (
     CaptureWorker,
+    Countdown,
     Emitter,
     PipelineContext,
     Queues,
@@ -94,7 +95,7 @@ class Station:
         self._writer: StoreWriter | None = None
         self._alarms: AlarmWatch | None = None
         self._capture: CaptureWorker | None = None
-        self._inference: InferenceWorker | None = None
+        self._inference: list[InferenceWorker] = []
         self._started = False
         self._finished = False
 
@@ -150,12 +151,10 @@ class Station:
         self._writer = self._make_writer(signal_log)
         s = self.settings
         self._capture = CaptureWorker(self.parts.source, self._queues, self.recorder, self._stop)
-        self._inference = InferenceWorker(self.parts.classifier, ctx, InferenceSettings(
-            s.batch_max, self.parts.archive is not None, s.region, s.deadline_s))
         self._workers = [
             self._capture,
             TriggerWorker(self.parts.trigger, ctx, s.max_parts),
-            self._inference,
+            *self._make_judges(ctx),
             *self._make_archivers(),
             self._writer,
             OutputWorker("outputs-fast", self._queues.outputs, fast, self.recorder, signal_log),
@@ -201,6 +200,18 @@ class Station:
             outputs=Ring(s.outputs_queue, Overflow.REJECT, "outputs"),
             announce=Ring(s.outputs_queue, Overflow.REJECT, "announce"),
         )
+
+    def _make_judges(self, ctx: PipelineContext) -> list[InferenceWorker]:
+        """The inference threads, judging parts side by side with one model slot (a swap reaches
+        them all at once); the last to finish closes the queues they feed."""
+        s, queues = self.settings, self._queues
+        fed = Countdown(max(1, s.inference_threads),
+                        lambda: (queues.results.close(), queues.outputs.close()))
+        slot = ModelSlot.of(self.parts.classifier)
+        settings = InferenceSettings(s.batch_max, self.parts.archive is not None, s.region, s.deadline_s)
+        self._inference = [InferenceWorker(slot, ctx, settings, i, fed)
+                           for i in range(max(1, s.inference_threads))]
+        return self._inference
 
     def _make_archivers(self) -> list[ArchiveWorker]:
         assert self._queues is not None
@@ -339,15 +350,16 @@ class Station:
     @property
     def classifier(self) -> Classifier | None:
         """The model judging the next batch."""
-        if self._inference is None:
+        if not self._inference:
             return self.parts.classifier
-        return self._inference.slot.classifier
+        return self._inference[0].slot.classifier
 
     def swap_model(self, classifier: Classifier) -> None:
         """Judge every batch from now on with `classifier`; the one in flight finishes as it was."""
         self.parts.classifier = classifier
-        if self._inference is not None:
-            self._inference.swap(ModelSlot.of(classifier))
+        slot = ModelSlot.of(classifier)
+        for worker in self._inference:
+            worker.swap(slot)
         logger.info("station %s now judges with %s", self.settings.station_id,
                     getattr(getattr(classifier, "card", None), "version", "?"))
 

@@ -6,7 +6,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from inspector.capture.base import FrameSource
@@ -61,6 +61,20 @@ class Emitter:
                 logger.error("reject outputs backlog full: no %s signal for part %s",
                              outcome.row.verdict, outcome.row.part_id)
         self.queues.results.put(outcome)
+
+
+class Countdown:
+    """Runs `action` once, when the last of `n` workers has finished."""
+
+    def __init__(self, n: int, action: Callable[[], None]) -> None:
+        self._left, self._action, self._lock = n, action, threading.Lock()
+
+    def done(self) -> None:
+        with self._lock:
+            self._left -= 1
+            last = self._left == 0
+        if last:
+            self._action()
 
 
 class Worker:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import cv2
+
 from tests.scripts import load_script
 
 
@@ -48,3 +50,27 @@ def test_bench_live_view_polls_like_the_live_page(tiny_bundle, sample_dataset, c
     result = json.loads(capsys.readouterr().out)
     assert result["bench"] == "live_view" and result["clients"] == 1 and result["errors"] == 0
     assert result["api_ms"]["frame"]["n"] >= 1 and result["parts_lost"] == 0
+
+
+def test_the_bare_classifier_called_side_by_side_judges_every_image(monkeypatch, tmp_path):
+    import threading
+
+    from inspector.bench.runs import bench_bare
+
+    from .fakes import FakeClassifier, gray
+
+    paths = []
+    for i in range(9):
+        path = tmp_path / f"p{i}.png"
+        cv2.imwrite(str(path), gray(30 + i))
+        paths.append(path)
+    seen, threads = [], set()
+
+    class Recording(FakeClassifier):
+        def predict(self, images, heatmaps=True):
+            threads.add(threading.current_thread().name)
+            seen.extend(round(float(im.mean())) for im in images)
+            return super().predict(images, heatmaps)
+
+    assert bench_bare(Recording(delay_s=0.01), paths, 2, side_by_side=3) > 0
+    assert sorted(seen[2:]) == list(range(30, 39)) and len(threads) == 3  # after the warm-up's 2

@@ -47,8 +47,11 @@ def test_hot_swap_under_load_loses_nothing_and_each_row_names_its_scorer(make_st
     assert len(rows) == 600 and len({r.part_id for r in rows}) == 600  # none lost, none twice
     names = [r.model_version.split("@")[0] for r in rows]
     assert all(r.label.endswith(name) for r, name in zip(rows, names, strict=True))
-    switch = names.index("model-b")
-    assert switch >= 150 and set(names[:switch]) == {"model-a"} and set(names[switch:]) == {"model-b"}
+    # Batches in flight on either inference thread finish on model-a: at most one batch each
+    # (4 parts) of model-a comes after the first model-b row, then only model-b.
+    first_b, last_a = names.index("model-b"), len(names) - 1 - names[::-1].index("model-a")
+    assert first_b >= 150 and last_a - first_b < 2 * 4
+    assert set(names[:first_b]) == {"model-a"} and set(names[last_a + 1:]) == {"model-b"}
 
 
 def test_new_thresholds_apply_to_the_next_parts_and_rows_record_them(make_station):
@@ -87,3 +90,20 @@ def test_a_stopped_station_refuses_triggers(make_station):
     control = StationController(station, Path("fake"))
     with pytest.raises(StationStateError):
         control.trigger("SN-1")
+
+
+@pytest.mark.parametrize(("inference_threads", "session_threads"), [(2, 1), (1, 2)])
+def test_a_model_loads_with_one_onnx_thread_per_part_judged_side_by_side(
+        make_station, tiny_bundle, tmp_path, inference_threads, session_threads):
+    from inspector.config import parse_config
+    from inspector.pipeline.factory import build_parts
+
+    cfg = parse_config({"station": {"id": "s", "data_dir": str(tmp_path / "data")},
+                        "source": {"type": "folder", "path": str(tmp_path)},
+                        "model": {"bundle": str(tiny_bundle), "inference_threads": inference_threads}})
+    # The station's own model, and one activated later, as its inference threads run them.
+    assert build_parts(cfg).classifier.settings.threads == session_threads
+    station = make_station(FakeSource([gray(40)]), settings={"inference_threads": inference_threads})
+    control = StationController(station, Path("fake"))
+    assert control.activate_model(tiny_bundle).bundle == tiny_bundle
+    assert station.classifier.settings.threads == session_threads
