@@ -22,6 +22,30 @@ def test_bench_station_runs_all_frames_through_both_paths(tiny_bundle, sample_da
     assert capsys.readouterr().out.count("\n") == 1
 
 
+def test_bench_station_can_time_the_classifier_one_part_at_a_time(tiny_bundle, sample_dataset,
+                                                                    tmp_path):
+    bench = load_script("bench_station")
+    args = bench.get_args_parser().parse_args([
+        "--model", str(tiny_bundle), "--frames", "8", "--images", str(sample_dataset / "images"),
+        "--work-dir", str(tmp_path), "--inference-threads", "3", "--one-by-one", "--rounds", "2",
+    ])
+    result = bench.main(args)
+    assert result["rows"] == 8 and result["inference_threads"] == 3
+    assert result["bare_one_by_one_fps"] > 0 and result["ratio_one_by_one"] > 0
+
+
+def test_bench_inference_threads_compares_every_count(tiny_bundle, sample_dataset, capsys):
+    bench = load_script("bench_inference_threads")
+    args = bench.get_args_parser().parse_args([
+        "--model", str(tiny_bundle), "--frames", "8", "--images", str(sample_dataset / "images"),
+        "--counts", "1,2,3", "--rounds", "2",
+    ])
+    result = bench.main(args)
+    assert set(result["station_parts_per_s"]) == set(result["bare_parts_per_s"]) == {1, 2, 3}
+    assert result["station_over_first"][1] == 1.0 and result["frames"] == 8
+    assert json.loads(capsys.readouterr().out)["bench"] == "inference_threads"
+
+
 def test_bench_live_pace_accounts_for_every_part(tiny_bundle, sample_dataset, tmp_path):
     bench = load_script("bench_live_pace")
     args = bench.get_args_parser().parse_args([
