@@ -20,7 +20,7 @@ from inspector.outputs.base import RejectOutput
 from inspector.pipeline.alarms import AlarmWatch
 from inspector.pipeline.archiver import ArchiveWorker
 from inspector.pipeline.buffers import Overflow, Ring
-from inspector.pipeline.inference import InferenceSettings, InferenceWorker, ModelSlot
+from inspector.pipeline.inference import InferenceSettings, InferenceWorker, InOrder, ModelSlot
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
 from inspector.pipeline.records import Job, ModelInfo
 from inspector.pipeline.serial_hook import SerialResolver
@@ -205,11 +205,12 @@ class Station:
         """The inference threads, judging parts side by side with one model slot (a swap reaches
         them all at once); the last to finish closes the queues they feed."""
         s, queues = self.settings, self._queues
+        in_order = InOrder(ctx.emitter.emit)  # verdicts leave in queue order, whoever judged them
         fed = Countdown(max(1, s.inference_threads),
-                        lambda: (queues.results.close(), queues.outputs.close()))
+                        lambda: (in_order.flush(), queues.results.close(), queues.outputs.close()))
         slot = ModelSlot.of(self.parts.classifier)
         settings = InferenceSettings(s.batch_max, self.parts.archive is not None, s.region, s.deadline_s)
-        self._inference = [InferenceWorker(slot, ctx, settings, i, fed)
+        self._inference = [InferenceWorker(slot, ctx, settings, i, fed, in_order)
                            for i in range(max(1, s.inference_threads))]
         return self._inference
 

@@ -265,8 +265,12 @@ class PipelineContext:
 
     def record_failure(self, job: Job, status: Status, error: str) -> None:
         """A part without a model verdict still gets its row (REVIEW), with its frame if any."""
+        self.emitter.emit(self.failure(job, status, error))
+
+    def failure(self, job: Job, status: Status, error: str) -> Outcome:
+        """The row (and frame) of a part without a model verdict, not yet emitted."""
         row = unjudged_row(self.station_id, self.with_serial(job), status, error, self.model,
                            self.routing.verdict(status))
         frame = job.trigger.frame
         pixels = None if frame is None or frame.image.size == 0 else frame.image
-        self.emitter.emit(Outcome(row, pixels))
+        return Outcome(row, pixels)

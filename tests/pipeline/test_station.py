@@ -302,3 +302,53 @@ def test_one_inference_thread_crashing_leaves_the_others_judging(make_station, m
     # one thread); every other part is judged by the thread left, which closes the queues.
     assert m.rows_committed == len(store.rows) == 59
     assert not station.running
+
+
+class UnevenClassifier(FakeClassifier):
+    """Bright (NG) parts take ten times as long as dark ones, like a heatmap's extra work."""
+
+    def predict(self, images, heatmaps=True):
+        time.sleep(0.02 if any(im.mean() >= 128 for im in images) else 0.002)
+        return super().predict(images, heatmaps)
+
+
+class ImmediateOutput(RecordingOutput):
+    when = "immediate"  # the reject path: told as soon as the verdict exists
+
+
+@pytest.mark.parametrize("batch_max", [1, 3])
+def test_the_line_hears_verdicts_in_trigger_order_whichever_thread_judged(make_station, batch_max):
+    # Every third part is NG and slow; some are blank (a bad_image row before the model).
+    images = [gray(200) if i % 3 == 0 else gray(0, 32) if i % 7 == 0 else gray(40 + i)
+              for i in range(90)]
+    output, store = ImmediateOutput(), FakeStore()
+    station = make_station(FakeSource(images), UnevenClassifier(), store=store, outputs=[output],
+                           settings={"batch_max": batch_max, "inference_threads": 2})
+    station.start()
+    assert station.wait(30)
+    assert len(output.seen) == len(store.rows) == 90
+    told = [r.captured_at for r in output.seen]
+    assert told == sorted(told)  # the order the parts were triggered in
+    assert {r.status for r in output.seen} == {Status.OK, Status.BAD_IMAGE}
+
+
+def test_verdicts_held_behind_a_missing_batch_go_out_after_the_wait():
+    from inspector.pipeline.inference import InOrder
+
+    told = []
+    line = InOrder(told.append, wait_s=0.05)
+    first, second, third = line.take(), line.take(), line.take()
+    line.done(second, ["b"])
+    assert told == []  # held: the first batch is still being judged
+    line.done(first, ["a1", "a2"])
+    assert told == ["a1", "a2", "b"]
+    fourth = line.take()
+    line.done(fourth, ["d"])  # the third never comes (its thread died)
+    time.sleep(0.06)
+    line.done(line.take(), ["e"])  # the next batch after the wait lets the held one out
+    assert told == ["a1", "a2", "b", "d", "e"]
+    line.done(third, ["c"])  # the late one goes out at once, out of turn
+    assert told[-1] == "c"
+    line.done(line.take() + 1, ["g"])  # held behind a missing batch when the run ends
+    line.flush()
+    assert told[-1] == "g"
