@@ -26,6 +26,7 @@ import psutil
 from inspector.bench.frames import make_video
 from inspector.config import parse_config
 from inspector.model.loader import load_classifier
+from inspector.pipeline.settings import StationSettings, session_threads
 from inspector.pipeline.station import Station
 from inspector.storage.engine import sqlite_url
 from inspector.storage.store import InspectionStore
@@ -110,7 +111,9 @@ def paced_run(args, classifier, video: Path, data_dir: Path) -> dict:
 def main(args: argparse.Namespace) -> dict:
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="bench-pace-"))
     work.mkdir(parents=True, exist_ok=True)
-    classifier = load_classifier(args.model, args.backend)  # as the station loads it
+    # As the station loads it: one ONNX Runtime thread per inference thread when several.
+    classifier = load_classifier(args.model, args.backend,
+                                 threads=session_threads(StationSettings().inference_threads))
     probe = args.video or make_video(args.images, work / "probe.avi", args.probe_frames, args.fps)
     max_fps = max_sustainable_fps(args, classifier, probe, work)
     if args.pace_factor is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from inspector import machine
 from inspector.errors import ModelError
@@ -100,23 +100,27 @@ class ModelCard:
 
     @property
     def verdict_rule(self) -> dict[str, Any]:
-        """What turns scores into verdicts: the thresholds, and the gate's fusion where fused."""
-        return {"thresholds": asdict(self.thresholds), "fusion": self.fusion}
+        """What turns scores into verdicts: the thresholds, the attached gate (its graph) and its
+        fusion where fused."""
+        gate = None if self.gate is None else self.gate.get("weights_hash") or self.gate.get("data_hash")
+        return {"thresholds": asdict(self.thresholds), "gate": gate, "fusion": self.fusion}
 
-    def with_verdict_rule(self, thresholds: Thresholds, fusion: dict[str, Any] | None) -> ModelCard:
-        """This card with new thresholds and fusion, saved by the tools that re-choose them.
+    def with_verdict_rule(self, thresholds: Thresholds, fusion: dict[str, Any] | None,
+                          gate: dict[str, Any] | Literal["kept"] | None = "kept") -> ModelCard:
+        """This card with new thresholds and fusion (and `gate`: another attached gate's card),
+        saved by the tools that change them.
 
         An INT8 judgment kept the test figures under the rule it was judged at, not under another:
         where the rule changes, every judgment (the classifier's and the gate's) is set aside, so
         the float graph runs until the INT8 one is judged again (`inspector quantize --judge`).
         """
-        new = replace(self, thresholds=thresholds, fusion=fusion)
+        new = replace(self, thresholds=thresholds, fusion=fusion,
+                      gate=self.gate if gate == "kept" else gate)
         if new.verdict_rule == self.verdict_rule:
             return new
-        gate = self.gate
-        if gate is not None and gate.get("int8"):
-            gate = {**gate, "int8": _set_aside(gate["int8"])}
-        return replace(new, int8=_set_aside(self.int8), gate=gate)
+        if new.gate is not None and new.gate.get("int8"):
+            new = replace(new, gate={**new.gate, "int8": _set_aside(new.gate["int8"])})
+        return replace(new, int8=_set_aside(self.int8))
 
     @property
     def judgments_set_aside(self) -> list[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import shutil
@@ -66,7 +65,7 @@ def attach_gate(bundle: str | Path, gate_bundle: str | Path) -> ModelCard:
     if fused is not None and fused.classifier_ng is not None:  # Fusion checks both or neither are set
         ng, review = fused.classifier_ng, fused.classifier_review  # the fused ones meant another score
     thresholds = Thresholds(ng, review, gate.thresholds.anomaly)
-    new = dataclasses.replace(card.with_verdict_rule(thresholds, None), gate=gate_dict)
+    new = card.with_verdict_rule(thresholds, None, gate=gate_dict)
     new.validate()
     new.save(bundle)
     logger.info("attached gate %s (anomaly threshold %.4f) to %s", gate.version,
@@ -88,7 +87,8 @@ def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: Threshold
     unknown = sorted({s.label for s in val_samples} - set(card.classes))
     if unknown:
         raise DatasetError(f"val images have classes the model does not know: {', '.join(unknown)}")
-    scored = score_samples(load_classifier(bundle, "onnx"), val_samples)
+    # On the float graphs, as tune-thresholds: an INT8 graph is judged against what this sets.
+    scored = score_samples(load_classifier(bundle, "onnx", graph="float", gate_graph="float"), val_samples)
     own = scored.classifier_scores if scored.classifier_scores is not None else scored.defect_scores
     is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
     previous = card.fused

@@ -44,6 +44,7 @@ class StationController:
         self._lookup = lookup
         self._manual = manual
         self._lock = threading.Lock()
+        self._swapping = threading.Lock()  # a threshold change reads the model it changes
         self._refs: OrderedDict[str, str] = OrderedDict()
 
     def status(self) -> dict[str, Any]:
@@ -91,18 +92,20 @@ class StationController:
 
     def activate_model(self, bundle: Path) -> ActiveModel:
         classifier = self._load(Path(bundle))  # raises ModelError; the running model stays
-        self.station.swap_model(classifier)
-        self._bundle = Path(bundle)
+        with self._swapping:
+            self.station.swap_model(classifier)
+            self._bundle = Path(bundle)
         return self.active_model()
 
     def set_thresholds(self, thresholds: Thresholds) -> ActiveModel:
-        current = self.station.classifier
-        if current is None:
-            raise ModelError("the station has no model loaded")
-        # The ONNX sessions are shared (thread-safe to run); only the card's thresholds differ.
-        changed = copy.copy(current)
-        changed.card = dataclasses.replace(current.card, thresholds=thresholds)
-        self.station.swap_model(changed)
+        with self._swapping:  # not over a model activated meanwhile
+            current = self.station.classifier
+            if current is None:
+                raise ModelError("the station has no model loaded")
+            # The ONNX sessions are shared (thread-safe to run); only the card's thresholds differ.
+            changed = copy.copy(current)
+            changed.card = dataclasses.replace(current.card, thresholds=thresholds)
+            self.station.swap_model(changed)
         return self.active_model()
 
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -15,13 +14,13 @@ from inspector.errors import ModelError
 from inspector.model.base import Classifier
 from inspector.model.quality import QualityGate
 from inspector.pipeline.buffers import Closed
+from inspector.pipeline.in_order import InOrder
 from inspector.pipeline.records import Job, ModelInfo, Outcome, inspected_row
 from inspector.pipeline.region import InspectRegion
-from inspector.pipeline.workers import POLL_S, Countdown, PipelineContext, Worker
+from inspector.pipeline.workers import POLL_S, Countdown, PipelineContext, Queues, Worker
 
 logger = logging.getLogger(__name__)
 
-TURN_WAIT_S = 1.0  # longest a batch's verdicts are held for a batch taken before it
 
 
 @dataclass(frozen=True)
@@ -53,57 +52,22 @@ class InferenceSettings:
     deadline_s: float | None = None  # a part older than this when its turn comes is `late`
 
 
-class InOrder:
-    """Emits each batch's outcomes in the order the inference threads took the batches, so the
-    line hears verdicts in trigger order however long each batch took beside the others.
+def finish_judging(in_order: InOrder, queues: Queues) -> None:
+    """After the last inference thread: what is held goes out, then the queues they feed close
+    (whatever happened, or the archive and store threads would wait for ever)."""
+    try:
+        in_order.flush()
+    finally:
+        queues.results.close()
+        queues.outputs.close()
 
-    A thread that finished early does not wait: its batch is held until the ones before it are
-    out. A batch held over `wait_s` behind a missing one (a thread that died with it) goes out;
-    the missing one follows when it comes, out of turn. What is still held at the end goes out
-    when the last inference thread finishes (`flush`).
-    """
 
-    def __init__(self, emit: Callable[[Outcome], None], wait_s: float = TURN_WAIT_S) -> None:
-        self.emit, self.wait_s = emit, wait_s
-        self.taking = threading.Lock()  # held while a thread takes a batch and its ticket
-        self._lock = threading.Lock()   # emission under it: one thread's rows never interleave
-        self._issued = 0
-        self._next = 0  # the ticket whose turn it is
-        self._held: dict[int, tuple[float, list[Outcome]]] = {}
+class SharedSlot:
+    """The one ModelSlot every inference thread reads at the start of each batch: a swap is one
+    assignment, so all of them judge their next batch with the new model."""
 
-    def take(self) -> int:
-        """The next ticket (call under `taking`, with the batch just taken)."""
-        ticket, self._issued = self._issued, self._issued + 1
-        return ticket
-
-    def done(self, ticket: int, outcomes: list[Outcome]) -> None:
-        """A batch's outcomes: out now if it is their turn (with any held ones after), else held."""
-        with self._lock:
-            if ticket < self._next:
-                logger.warning("inference: batch %d came after the %.1f s wait: out of turn",
-                               ticket, self.wait_s)
-                self._emit(outcomes)
-                return
-            self._held[ticket] = (time.monotonic(), outcomes)
-            while self._held:
-                if self._next not in self._held and not self._overdue():
-                    break
-                self._next = self._next if self._next in self._held else min(self._held)
-                self._emit(self._held.pop(self._next)[1])
-                self._next += 1
-
-    def flush(self) -> None:
-        """Everything still held, in ticket order (the last inference thread has finished)."""
-        with self._lock:
-            for ticket in sorted(self._held):
-                self._emit(self._held.pop(ticket)[1])
-
-    def _overdue(self) -> bool:
-        return time.monotonic() - min(t for t, _ in self._held.values()) > self.wait_s
-
-    def _emit(self, outcomes: list[Outcome]) -> None:
-        for outcome in outcomes:
-            self.emit(outcome)
+    def __init__(self, slot: ModelSlot) -> None:
+        self.current = slot
 
 
 class InferenceWorker(Worker):
@@ -115,26 +79,24 @@ class InferenceWorker(Worker):
     stop every remaining part is `aborted`. None of these is ever OK.
     """
 
-    def __init__(self, slot: ModelSlot, ctx: PipelineContext,
+    def __init__(self, slot: SharedSlot, ctx: PipelineContext,
                  settings: InferenceSettings | None = None, index: int = 0,
                  finished: Countdown | None = None, in_order: InOrder | None = None) -> None:
         self.name = f"inference-{index}"
         super().__init__()
         self.ctx = ctx
         self.settings = settings or InferenceSettings()
-        self.slot = slot  # shared by the inference threads: a swap reaches them all at once
+        self.shared = slot  # one for all the inference threads (Station.swap_model)
         self._per_image_s = 0.0  # smoothed model time per image: a batch's expected duration
         self._outcomes: list[Outcome] = []  # the batch in hand's rows, emitted in its turn
-        # Several judge side by side: the last to finish closes what they all feed.
-        # Shared by the inference threads: rows leave in queue order, and the last thread to
-        # finish lets out what is held and closes the queues they all feed.
-        self.in_order = in_order or InOrder(ctx.emitter.emit)
-        self.finished = finished or Countdown(1, self._close_outputs)
+        # Shared by the inference threads: rows leave in queue order; the last thread to finish
+        # lets out what is held and closes the queues they all feed.
+        self.in_order = in_order or InOrder(ctx.emitter.emit, ctx.recorder)
+        self.finished = finished or Countdown(1, partial(finish_judging, self.in_order, ctx.queues))
 
-    def swap(self, slot: ModelSlot) -> None:
-        """Judge every batch that starts from now on with this model (any thread)."""
-        self.slot = slot
-        self.ctx.model = slot.info
+    @property
+    def slot(self) -> ModelSlot:
+        return self.shared.current
 
     def run(self) -> None:
         while True:
@@ -144,14 +106,43 @@ class InferenceWorker(Worker):
                 except Closed:
                     break
                 ticket = self.in_order.take() if jobs else None
-            if ticket is not None:
-                self.in_order.done(ticket, self._process(jobs))
+            if ticket is None:
+                self.in_order.release_overdue()
+            else:
+                self.in_order.done(ticket, self._rows_of(jobs), partial(self._late_if_held, jobs))
         self.finished.done()
 
-    def _close_outputs(self) -> None:
-        self.in_order.flush()
-        self.ctx.queues.results.close()
-        self.ctx.queues.outputs.close()
+    def _rows_of(self, jobs: list[Job]) -> list[Outcome]:
+        """Every part's row; a bug on the way costs the parts their verdicts, never their rows."""
+        try:
+            return self._process(jobs)
+        except Exception as exc:  # a bug: the thread carries on with the next batch
+            logger.exception("inference: batch of %d parts failed outside the model", len(jobs))
+            self.ctx.recorder.error(f"inference: {type(exc).__name__}: {exc}")
+            done = {o.row.part_id for o in self._outcomes}
+            failed = [self.ctx.failure(job, Status.ERROR, f"{type(exc).__name__}: {exc}")
+                      for job in jobs if job.trigger.part_id not in done]
+            return self._in_queue_order(jobs, self._outcomes + failed)
+
+    def _late_if_held(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Outcome]:
+        """A batch held behind an earlier one: verdicts now past their deadline become `late`
+        rows, as they would have been had they waited for the model behind it."""
+        deadline = self.settings.deadline_s
+        if deadline is None:
+            return outcomes
+        now, by_part = time.monotonic(), {job.trigger.part_id: job for job in jobs}
+        out = []
+        for outcome in outcomes:
+            job = by_part.get(outcome.row.part_id)
+            age = now - job.trigger.t_mono if job is not None else 0.0
+            if outcome.row.status is Status.OK and age >= deadline:
+                self.ctx.recorder.drop("late")
+                outcome = self.ctx.failure(job, Status.LATE, (
+                    f"judged {outcome.row.verdict.value} (score {outcome.row.defect_score}) but held "
+                    f"behind an earlier part past the {deadline:g} s deadline ({age:.2f} s old)"))
+            out.append(outcome)
+        return out
+
 
     def _process(self, jobs: list[Job]) -> list[Outcome]:
         """Every part's outcome, in the order the parts were queued (emitted by the caller)."""
@@ -166,8 +157,12 @@ class InferenceWorker(Worker):
                 self._outcomes.append(self.ctx.failure(job, *problem))
         if ready:
             self._classify(ready, self.slot)
+        return self._in_queue_order(jobs, self._outcomes)
+
+    @staticmethod
+    def _in_queue_order(jobs: list[Job], outcomes: list[Outcome]) -> list[Outcome]:
         queued = {job.trigger.part_id: i for i, job in enumerate(jobs)}
-        return sorted(self._outcomes, key=lambda o: queued.get(o.row.part_id, len(queued)))
+        return sorted(outcomes, key=lambda o: queued.get(o.row.part_id, len(queued)))
 
     def _unjudgeable(self, job: Job, expected_s: float = 0.0) -> tuple[Status, str] | None:
         """Why this part cannot go to the model, as (status, reason), or None.

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,14 @@ from inspector.outputs.base import RejectOutput
 from inspector.pipeline.alarms import AlarmWatch
 from inspector.pipeline.archiver import ArchiveWorker
 from inspector.pipeline.buffers import Overflow, Ring
-from inspector.pipeline.inference import InferenceSettings, InferenceWorker, InOrder, ModelSlot
+from inspector.pipeline.in_order import InOrder
+from inspector.pipeline.inference import (
+    InferenceSettings,
+    InferenceWorker,
+    ModelSlot,
+    SharedSlot,
+    finish_judging,
+)
 from inspector.pipeline.metrics import MetricsRecorder, StationMetrics
 from inspector.pipeline.records import Job, ModelInfo
 from inspector.pipeline.serial_hook import SerialResolver
@@ -96,6 +104,7 @@ class Station:
         self._alarms: AlarmWatch | None = None
         self._capture: CaptureWorker | None = None
         self._inference: list[InferenceWorker] = []
+        self._slot = SharedSlot(ModelSlot.of(parts.classifier))
         self._started = False
         self._finished = False
 
@@ -204,14 +213,11 @@ class Station:
     def _make_judges(self, ctx: PipelineContext) -> list[InferenceWorker]:
         """The inference threads, judging parts side by side with one model slot (a swap reaches
         them all at once); the last to finish closes the queues they feed."""
-        s, queues = self.settings, self._queues
-        in_order = InOrder(ctx.emitter.emit)  # verdicts leave in queue order, whoever judged them
-        fed = Countdown(max(1, s.inference_threads),
-                        lambda: (in_order.flush(), queues.results.close(), queues.outputs.close()))
-        slot = ModelSlot.of(self.parts.classifier)
+        s, n = self.settings, max(1, self.settings.inference_threads)
+        in_order = InOrder(ctx.emitter.emit, self.recorder)  # rows leave in queue order
+        fed = Countdown(n, partial(finish_judging, in_order, self._queues))
         settings = InferenceSettings(s.batch_max, self.parts.archive is not None, s.region, s.deadline_s)
-        self._inference = [InferenceWorker(slot, ctx, settings, i, fed, in_order)
-                           for i in range(max(1, s.inference_threads))]
+        self._inference = [InferenceWorker(self._slot, ctx, settings, i, fed, in_order) for i in range(n)]
         return self._inference
 
     def _make_archivers(self) -> list[ArchiveWorker]:
@@ -351,16 +357,15 @@ class Station:
     @property
     def classifier(self) -> Classifier | None:
         """The model judging the next batch."""
-        if not self._inference:
-            return self.parts.classifier
-        return self._inference[0].slot.classifier
+        return self._slot.current.classifier
 
     def swap_model(self, classifier: Classifier) -> None:
         """Judge every batch from now on with `classifier`; the one in flight finishes as it was."""
         self.parts.classifier = classifier
         slot = ModelSlot.of(classifier)
-        for worker in self._inference:
-            worker.swap(slot)
+        self._slot.current = slot  # one assignment: every inference thread's next batch
+        if self._ctx is not None:
+            self._ctx.model = slot.info
         logger.info("station %s now judges with %s", self.settings.station_id,
                     getattr(getattr(classifier, "card", None), "version", "?"))
 

@@ -277,31 +277,33 @@ def test_parts_judged_side_by_side_each_get_exactly_one_row(make_station, infere
     assert m.parts == m.triggered == m.rows_committed == 120
 
 
-def test_one_inference_thread_crashing_leaves_the_others_judging(make_station, monkeypatch):
+def test_a_bug_in_an_inference_thread_costs_a_verdict_never_a_row(make_station, monkeypatch):
     from inspector.pipeline.inference import InferenceWorker
 
     store = FakeStore()
-    real = InferenceWorker._process
-    crashed = threading.Event()
+    real = InferenceWorker._classify
+    failed = threading.Event()
 
-    def crash_once(self, jobs):
-        if self.name == "inference-1" and not crashed.is_set():
-            crashed.set()
+    def fail_once(self, jobs, slot):
+        if self.name == "inference-1" and not failed.is_set():
+            failed.set()
             raise RuntimeError("bug in one inference thread")
-        return real(self, jobs)
+        return real(self, jobs, slot)
 
-    monkeypatch.setattr(InferenceWorker, "_process", crash_once)
-    images = [gray(40)] * 60
-    station = make_station(FakeSource(images), FakeClassifier(delay_s=0.002), store=store,
-                           settings={"batch_max": 1, "inference_threads": 2})
+    monkeypatch.setattr(InferenceWorker, "_classify", fail_once)
+    output = ImmediateOutput()
+    station = make_station(FakeSource([gray(40)] * 60), FakeClassifier(delay_s=0.002), store=store,
+                           outputs=[output], settings={"batch_max": 1, "inference_threads": 2})
     station.start()
     assert station.wait(30)
-    assert crashed.is_set()
-    m = station.metrics()
-    # The crashed thread's own part is lost with it (a bug, logged with its traceback, as with
-    # one thread); every other part is judged by the thread left, which closes the queues.
-    assert m.rows_committed == len(store.rows) == 59
-    assert not station.running
+    assert failed.is_set()
+    rows = list(store.rows.values())
+    assert len(rows) == station.metrics().rows_committed == 60  # every part has its row
+    errors = [r for r in rows if r.status is Status.ERROR]
+    assert len(errors) == 1 and "bug in one inference thread" in errors[0].error
+    assert errors[0].verdict is Verdict.REVIEW
+    told = [r.captured_at for r in output.seen]
+    assert len(told) == 60 and told == sorted(told)  # and the line heard them in order
 
 
 class UnevenClassifier(FakeClassifier):
@@ -333,7 +335,7 @@ def test_the_line_hears_verdicts_in_trigger_order_whichever_thread_judged(make_s
 
 
 def test_verdicts_held_behind_a_missing_batch_go_out_after_the_wait():
-    from inspector.pipeline.inference import InOrder
+    from inspector.pipeline.in_order import InOrder
 
     told = []
     line = InOrder(told.append, wait_s=0.05)
@@ -344,11 +346,56 @@ def test_verdicts_held_behind_a_missing_batch_go_out_after_the_wait():
     assert told == ["a1", "a2", "b"]
     fourth = line.take()
     line.done(fourth, ["d"])  # the third never comes (its thread died)
+    line.release_overdue()
+    assert told[-1] == "b"  # not yet: it waits for the third a while
     time.sleep(0.06)
-    line.done(line.take(), ["e"])  # the next batch after the wait lets the held one out
-    assert told == ["a1", "a2", "b", "d", "e"]
+    line.release_overdue()  # an inference thread found no work: the overdue one goes out
+    assert told == ["a1", "a2", "b", "d"]
     line.done(third, ["c"])  # the late one goes out at once, out of turn
     assert told[-1] == "c"
     line.done(line.take() + 1, ["g"])  # held behind a missing batch when the run ends
     line.flush()
     assert told[-1] == "g"
+
+
+def test_only_a_batch_that_was_held_is_checked_again_as_it_goes():
+    from inspector.pipeline.in_order import InOrder
+
+    told, checked = [], []
+
+    def recheck(name):
+        return lambda outcomes: checked.append(name) or [o + "!" for o in outcomes]
+
+    line = InOrder(told.append)
+    first, second = line.take(), line.take()
+    line.done(second, ["b"], recheck("second"))
+    line.done(first, ["a"], recheck("first"))
+    assert told == ["a", "b!"] and checked == ["second"]
+
+
+class StallingClassifier(FakeClassifier):
+    """Judges every part in 2 ms, but one (mean 77) takes 0.5 s: a thread the OS stalls."""
+
+    def predict(self, images, heatmaps=True):
+        time.sleep(0.5 if any(round(im.mean()) == 77 for im in images) else 0.002)
+        return super().predict(images, heatmaps)
+
+
+def test_verdicts_held_past_their_deadline_behind_a_slow_part_are_late(make_station):
+    images = [gray(77) if i == 5 else gray(40) for i in range(40)]
+    output, store = ImmediateOutput(), FakeStore()
+    station = make_station(FakeSource(images, live=True, pace_s=0.01), StallingClassifier(),
+                           store=store, outputs=[output],
+                           settings={"batch_max": 1, "inference_threads": 2, "deadline_s": 0.3,
+                                     "frames_queue": 64})
+    station.start()
+    assert station.wait(30)
+    rows = sorted(store.rows.values(), key=lambda r: r.captured_at)
+    assert len(rows) == len(output.seen) == station.metrics().triggered
+    held = [r for r in rows if r.status is Status.LATE and "held behind an earlier part" in (r.error or "")]
+    # The other thread judged the parts after the slow one in time, but they could only be told
+    # after it: those past 0.3 s are late rows (REVIEW), never a verdict the part has outrun.
+    assert held and all(r.verdict is Verdict.REVIEW for r in held)
+    assert rows[5].status is Status.OK  # the slow part itself: judged, in its turn
+    told = [r.captured_at for r in output.seen]
+    assert told == sorted(told)

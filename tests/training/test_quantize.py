@@ -351,11 +351,18 @@ def test_attaching_a_gate_again_runs_it_float_and_drops_the_old_int8_graph(quant
 
     bundle = _copy(quantized_gated[0], tmp_path)
     _gate_runs_int8_here(bundle)
+    judged = ModelCard.load(bundle).int8["judged"]
     attach_gate(bundle, gate)
     assert not (bundle / GATE_INT8_ONNX_FILE).exists()
     card = ModelCard.load(bundle)
     assert card.gate_card.graph is None and card.gate_card.int8 is None
     assert load_classifier(bundle).gate.onnx_file == GATE_ONNX_FILE
+    # The same gate at the same threshold: the classifier's judgments still hold.
+    assert card.int8["judged"] == judged and card.judgments_set_aside == []
+    # Another gate (other weights), even at the same threshold, judges other parts.
+    other = {**card.gate, "weights_hash": "f" * 64}
+    swapped = card.with_verdict_rule(card.thresholds, card.fusion, gate=other)
+    assert swapped.int8["judged"] == {} and swapped.judgments_set_aside == sorted(judged)
 
 
 def test_a_gate_naming_int8_without_a_record_is_refused_in_the_gates_words(quantized_gated, tmp_path):
