@@ -168,7 +168,7 @@ class ModelSection(_Model):
     inference_threads: int = Field(
         default=2, ge=1, le=16,
         description="Parts judged side by side, each on one ONNX Runtime thread (1: one part at "
-        "a time on two). On 2 cores the station judged 1.3x as many parts a second with 2 as "
+        "a time on two). On 2 cores the station judged 1.2-1.35x as many parts a second with 2 as "
         "with 1, each part taking a little longer (docs/benchmarks.md, issue 32).",
     )
     roi: Roi | None = Field(
