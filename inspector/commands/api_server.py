@@ -117,7 +117,8 @@ def station_control(cfg: StationConfig, station: Station, store=None) -> Station
 
             lookup = _safe(partial(SourceProgress(store.engine).part_for_ref, cfg.station.id))
         control = _controls[station] = StationController(
-            station, cfg.model.bundle, lookup=lookup, manual=cfg.api.manual_trigger)
+            station, cfg.model.bundle, lookup=lookup, manual=cfg.api.manual_trigger,
+            backend=cfg.model.backend)
     return control
 
 

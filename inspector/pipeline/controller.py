@@ -35,12 +35,12 @@ class StationController:
     def __init__(self, station: Station, bundle: Path, *,
                  load: Callable[[Path], Any] | None = None,
                  lookup: Callable[[str], str | None] | None = None,
-                 manual: bool = False) -> None:
+                 manual: bool = False, backend: str = "onnx") -> None:
         self.station = station
         self.station_id = station.settings.station_id
         self._bundle = Path(bundle)
         threads = session_threads(station.settings.inference_threads)  # as the station's own model
-        self._load = load or partial(_load_bundle, threads=threads)
+        self._load = load or partial(_load_bundle, backend=backend, threads=threads)
         self._lookup = lookup
         self._manual = manual
         self._lock = threading.Lock()
@@ -109,7 +109,7 @@ class StationController:
         return self.active_model()
 
 
-def _load_bundle(bundle: Path, threads: int) -> Any:
+def _load_bundle(bundle: Path, backend: str, threads: int) -> Any:
     from inspector.model.loader import load_classifier
 
-    return load_classifier(bundle, threads=threads)
+    return load_classifier(bundle, backend, threads=threads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 
@@ -98,6 +99,7 @@ class CodeReader:
         self._pattern = re.compile(config.pattern) if config.pattern else None
         self.reads = 0
         self.no_reads = 0
+        self._count_lock = threading.Lock()
 
     @classmethod
     def from_config(cls, config: CodeReaderConfig) -> CodeReader:
@@ -116,10 +118,11 @@ class CodeReader:
         image = None if frame is None else frame.image
         result = no_read("no frame for this part") if image is None else self.read_image(image)
         ms = (time.perf_counter() - t0) * 1000.0
-        if result.serial is None:
-            self.no_reads += 1
-        else:
-            self.reads += 1
+        with self._count_lock:  # several inference threads read serials side by side
+            if result.serial is None:
+                self.no_reads += 1
+            else:
+                self.reads += 1
         return SerialRead(result.serial, result.source, result.codes, ms, result.reason)
 
     def read_image(self, image: np.ndarray) -> SerialRead:

@@ -107,3 +107,11 @@ def test_a_model_loads_with_one_onnx_thread_per_part_judged_side_by_side(
     control = StationController(station, Path("fake"))
     assert control.activate_model(tiny_bundle).bundle == tiny_bundle
     assert station.classifier.settings.threads == session_threads
+
+
+def test_a_model_activated_on_a_torch_station_runs_on_torch(make_station, tiny_bundle):
+    pytest.importorskip("torch")
+    station = make_station(FakeSource([gray(40)]))
+    control = StationController(station, Path("fake"), backend="torch")
+    control.activate_model(tiny_bundle)
+    assert type(station.classifier).__name__ == "TorchClassifier"
