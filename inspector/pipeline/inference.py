@@ -22,7 +22,6 @@ from inspector.pipeline.workers import POLL_S, Countdown, PipelineContext, Queue
 logger = logging.getLogger(__name__)
 
 
-
 @dataclass(frozen=True)
 class ModelSlot:
     """The model a batch is judged with, and what every row it scores says about it.
@@ -109,20 +108,24 @@ class InferenceWorker(Worker):
             if ticket is None:
                 self.in_order.release_overdue()
             else:
-                self.in_order.done(ticket, self._rows_of(jobs), partial(self._late_if_held, jobs))
+                jobs, rows = self._rows_of(jobs)
+                self.in_order.done(ticket, rows, partial(self._late_if_held, jobs))
         self.finished.done()
 
-    def _rows_of(self, jobs: list[Job]) -> list[Outcome]:
-        """Every part's row; a bug on the way costs the parts their verdicts, never their rows."""
+    def _rows_of(self, jobs: list[Job]) -> tuple[list[Job], list[Outcome]]:
+        """The parts with their serials read, and every part's row; a bug on the way costs the
+        parts their verdicts, never their rows."""
+        self._outcomes = []
         try:
-            return self._process(jobs)
+            jobs = [self.ctx.with_serial(job) for job in jobs]
+            return jobs, self._process(jobs)
         except Exception as exc:  # a bug: the thread carries on with the next batch
             logger.exception("inference: batch of %d parts failed outside the model", len(jobs))
             self.ctx.recorder.error(f"inference: {type(exc).__name__}: {exc}")
             done = {o.row.part_id for o in self._outcomes}
             failed = [self.ctx.failure(job, Status.ERROR, f"{type(exc).__name__}: {exc}")
                       for job in jobs if job.trigger.part_id not in done]
-            return self._in_queue_order(jobs, self._outcomes + failed)
+            return jobs, self._in_queue_order(jobs, self._outcomes + failed)
 
     def _late_if_held(self, jobs: list[Job], outcomes: list[Outcome]) -> list[Outcome]:
         """A batch held behind an earlier one: verdicts now past their deadline become `late`
@@ -143,13 +146,11 @@ class InferenceWorker(Worker):
             out.append(outcome)
         return out
 
-
     def _process(self, jobs: list[Job]) -> list[Outcome]:
-        """Every part's outcome, in the order the parts were queued (emitted by the caller)."""
-        self._outcomes = []
+        """Every part's outcome (serials read), in the order the parts were queued."""
         ready = []
         expected_s = self._per_image_s * len(jobs)  # a part judged now has its verdict then
-        for job in map(self.ctx.with_serial, jobs):
+        for job in jobs:
             problem = self._unjudgeable(job, expected_s)
             if problem is None:
                 ready.append(job)

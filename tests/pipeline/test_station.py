@@ -381,7 +381,16 @@ class StallingClassifier(FakeClassifier):
         return super().predict(images, heatmaps)
 
 
-def test_verdicts_held_past_their_deadline_behind_a_slow_part_are_late(make_station):
+def test_verdicts_held_past_their_deadline_behind_a_slow_part_are_late(make_station, monkeypatch):
+    from collections import Counter
+
+    reads, real_resolve = Counter(), SerialResolver.resolve
+
+    def counted(self, trigger):
+        reads[trigger.part_id] += 1
+        return real_resolve(self, trigger)
+
+    monkeypatch.setattr(SerialResolver, "resolve", counted)
     images = [gray(77) if i == 5 else gray(40) for i in range(40)]
     output, store = ImmediateOutput(), FakeStore()
     station = make_station(FakeSource(images, live=True, pace_s=0.01), StallingClassifier(),
@@ -397,5 +406,6 @@ def test_verdicts_held_past_their_deadline_behind_a_slow_part_are_late(make_stat
     # after it: those past 0.3 s are late rows (REVIEW), never a verdict the part has outrun.
     assert held and all(r.verdict is Verdict.REVIEW for r in held)
     assert rows[5].status is Status.OK  # the slow part itself: judged, in its turn
+    assert set(reads.values()) == {1}  # a late row keeps the serial read for its part
     told = [r.captured_at for r in output.seen]
     assert told == sorted(told)
