@@ -78,20 +78,17 @@ class InferenceWorker(Worker):
     stop every remaining part is `aborted`. None of these is ever OK.
     """
 
-    def __init__(self, slot: SharedSlot, ctx: PipelineContext,
-                 settings: InferenceSettings | None = None, index: int = 0,
-                 finished: Countdown | None = None, in_order: InOrder | None = None) -> None:
+    def __init__(self, slot: SharedSlot, ctx: PipelineContext, settings: InferenceSettings,
+                 index: int, finished: Countdown, in_order: InOrder) -> None:
         self.name = f"inference-{index}"
         super().__init__()
         self.ctx = ctx
-        self.settings = settings or InferenceSettings()
-        self.shared = slot  # one for all the inference threads (Station.swap_model)
+        self.settings = settings
+        # Shared by the inference threads (Station._make_judges): the model, the order rows leave
+        # in, and the countdown whose last `done` lets out what is held and closes their queues.
+        self.shared, self.in_order, self.finished = slot, in_order, finished
         self._per_image_s = 0.0  # smoothed model time per image: a batch's expected duration
         self._outcomes: list[Outcome] = []  # the batch in hand's rows, emitted in its turn
-        # Shared by the inference threads: rows leave in queue order; the last thread to finish
-        # lets out what is held and closes the queues they all feed.
-        self.in_order = in_order or InOrder(ctx.emitter.emit, ctx.recorder)
-        self.finished = finished or Countdown(1, partial(finish_judging, self.in_order, ctx.queues))
 
     @property
     def slot(self) -> ModelSlot:
@@ -136,8 +133,8 @@ class InferenceWorker(Worker):
         now, by_part = time.monotonic(), {job.trigger.part_id: job for job in jobs}
         out = []
         for outcome in outcomes:
-            job = by_part.get(outcome.row.part_id)
-            age = now - job.trigger.t_mono if job is not None else 0.0
+            job = by_part[outcome.row.part_id]
+            age = now - job.trigger.t_mono
             if outcome.row.status is Status.OK and age >= deadline:
                 self.ctx.recorder.drop("late")
                 outcome = self.ctx.failure(job, Status.LATE, (
