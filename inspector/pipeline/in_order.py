@@ -48,7 +48,7 @@ class InOrder:
         with self._lock:
             if ticket < self._next:
                 self._out_of_turn(ticket)
-                self._emit(recheck(outcomes) if recheck else outcomes)
+                self._emit(self._checked(outcomes, recheck))
                 return
             if ticket == self._next:
                 self._emit(outcomes)
@@ -79,7 +79,20 @@ class InOrder:
 
     def _emit_held(self, ticket: int) -> None:
         _, outcomes, recheck = self._held.pop(ticket)
-        self._emit(recheck(outcomes) if recheck else outcomes)
+        self._emit(self._checked(outcomes, recheck))
+
+    def _checked(self, outcomes: list[Outcome], recheck: Recheck | None) -> list[Outcome]:
+        """A held batch checked again; a check that fails lets its rows out as judged (a bug
+        there must not cost the parts their rows, nor the thread that happens to release them)."""
+        if recheck is None:
+            return outcomes
+        try:
+            return recheck(outcomes)
+        except Exception as exc:
+            logger.exception("inference: checking a held batch again failed; its rows go out as judged")
+            if self.recorder is not None:
+                self.recorder.error(f"inference: held batch not checked again: {type(exc).__name__}: {exc}")
+            return outcomes
 
     def _out_of_turn(self, ticket: int) -> None:
         message = f"inference: batch {ticket} came after the {self.wait_s:g} s wait: out of turn"

@@ -373,6 +373,23 @@ def test_only_a_batch_that_was_held_is_checked_again_as_it_goes():
     assert told == ["a", "b!"] and checked == ["second"]
 
 
+def test_a_held_batch_whose_check_fails_still_goes_out_as_judged():
+    from inspector.pipeline.in_order import InOrder
+    from inspector.pipeline.metrics import MetricsRecorder
+
+    def broken(outcomes):
+        raise RuntimeError("bug in the late check")
+
+    told, recorder = [], MetricsRecorder()
+    line = InOrder(told.append, recorder)
+    first, second, third = line.take(), line.take(), line.take()
+    line.done(second, ["b"], broken)
+    line.done(third, ["c"], lambda outcomes: [o + "!" for o in outcomes])
+    line.done(first, ["a"])  # releases both held batches: the broken check stops neither
+    assert told == ["a", "b", "c!"]
+    assert "bug in the late check" in recorder.last_error
+
+
 class StallingClassifier(FakeClassifier):
     """Judges every part in 2 ms, but one (mean 77) takes 0.5 s: a thread the OS stalls."""
 
