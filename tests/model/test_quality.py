@@ -7,7 +7,7 @@ import pytest
 from inspector.errors import ModelError
 from inspector.model.card import ModelCard, Thresholds
 from inspector.model.decode import decode_file
-from inspector.model.quality import QualityGate, QualityProfile, fit_profile
+from inspector.model.quality import ImageStats, QualityGate, QualityProfile, fit_profile
 from tests.conftest import SAMPLE
 
 REAL = [decode_file(p) for p in sorted(SAMPLE.glob("images/*/*.jpg"))]
@@ -67,3 +67,22 @@ def test_a_part_on_a_plain_background_is_not_a_torn_frame(gate):
     torn = framed.copy()
     torn[h // 2 + h // 4:] = 128  # the transfer stopped part way: a fill to the bottom
     assert "torn" in gate.check(torn)
+
+
+@pytest.mark.parametrize(("top", "bottom"), [(0, 0), (3, 0), (0, 7), (8, 9), (37, 100), (5, 250)])
+def test_image_stats_are_the_plain_definitions_whatever_the_flat_bands(top, bottom):
+    rng = np.random.default_rng(top * 1000 + bottom)
+    image = rng.integers(0, 256, (300, 200), dtype=np.uint8)
+    image[:top] = 60
+    image[image.shape[0] - bottom:] = 0
+    image[top + 1:top + 3, :50] = 255  # some clipped pixels, in the textured rows
+    stats = ImageStats.of(image)
+    assert stats.mean == pytest.approx(image.mean(), rel=1e-12)
+    assert stats.std == pytest.approx(image.std(), rel=1e-12)
+    assert stats.clipped == pytest.approx(((image <= 2) | (image >= 253)).mean(), rel=1e-12)
+    laplacian = cv2.Laplacian(image.astype(np.float32), cv2.CV_32F)
+    assert stats.sharpness == pytest.approx(laplacian.var(), rel=1e-5)
+    flat = image.std(axis=1) < 1.0
+    assert stats.flat == max(0, bottom - top) / len(flat) == (
+        max(0, int(np.argmin(flat[::-1])) - int(np.argmin(flat))) / len(flat))
+    assert ImageStats.of(np.full((40, 30), 9, np.uint8)).flat == 1.0
