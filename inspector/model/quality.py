@@ -43,7 +43,7 @@ class ImageStats:
         laplacian = cv2.Laplacian(_analysis_image(gray), cv2.CV_32F)
         return cls(
             min_side=int(min(h, w)), aspect=w / h, mean=float(mean[0, 0]), std=float(std[0, 0]),
-            clipped=1.0 - unclipped / gray.size,
+            clipped=(gray.size - unclipped) / gray.size,
             sharpness=float(cv2.meanStdDev(laplacian)[1][0, 0] ** 2),
             flat=_torn_share(gray),
         )

@@ -86,3 +86,24 @@ def test_image_stats_are_the_plain_definitions_whatever_the_flat_bands(top, bott
     assert stats.flat == max(0, bottom - top) / len(flat) == (
         max(0, int(np.argmin(flat[::-1])) - int(np.argmin(flat))) / len(flat))
     assert ImageStats.of(np.full((40, 30), 9, np.uint8)).flat == 1.0
+
+
+def test_image_stats_of_colour_crops_reversed_views_and_rows_near_flat():
+    rng = np.random.default_rng(7)
+    frame = rng.integers(0, 256, (800, 1000, 3), dtype=np.uint8)
+    crop = frame[50:750, 40:940]  # 700 x 900 BGR, a view: resized to the analysis size
+    crop[-120:] = 77
+    near = np.full((60, 300), 100, np.uint8)
+    near[:, ::2] = 101     # std 0.5: flat
+    near[:30, ::2] = 102   # std 1.0: not flat (the limit is below 1.0)
+    for image in (crop, crop[::-1, ::-1], near, near[::-1]):
+        gray = image if image.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)
+        stats = ImageStats.of(image)
+        assert stats.mean == pytest.approx(gray.mean(), rel=1e-12)
+        assert stats.std == pytest.approx(gray.std(), rel=1e-12)
+        assert stats.clipped == ((gray <= 2) | (gray >= 253)).mean()
+        flat = gray.std(axis=1) < 1.0
+        expected = max(0, int(np.argmin(flat[::-1])) - int(np.argmin(flat))) / len(flat)
+        assert stats.flat == expected
+    assert ImageStats.of(crop).flat == 120 / 700
+    assert ImageStats.of(near).flat == 30 / 60 and ImageStats.of(near[::-1]).flat == 0.0
