@@ -162,12 +162,7 @@ def attach_gate(
     An OR-rule gate keeps the gate's threshold: re-choose it with `inspector tune-thresholds`
     (needed after --gate-views or --no-window-bank, which change the gate's score).
     """
-    from inspector.datasets import scan_dataset
-    from inspector.model.card import ModelCard
-    from inspector.model.gate import attach_and_fuse
     from inspector.model.gate import attach_gate as attach
-    from inspector.model.retune import retune
-    from inspector.model.thresholds import recorded_rule
 
     figures = {}
     try:
@@ -178,16 +173,8 @@ def attach_gate(
         elif gate_views is not None or not window_bank:
             raise fail("--gate-views and --no-window-bank go with the OR rule, not --fuse-on")
         else:
-            val = scan_dataset(fuse_on, split_csv).split("val")
-            if not val:
-                raise fail(f"{fuse_on} has no val images to fuse the gate on")
-            rule = recorded_rule(ModelCard.load(bundle), target_recall, max_false_reject, frr_confidence)
-            card = attach_and_fuse(bundle, gate, val, rule)
-            # The card's figures were the classifier's alone: measure the fused bundle (same rule,
-            # so the same thresholds) on val, and on test where the dataset has one.
-            result = retune(bundle, fuse_on, split_csv, rule)
-            figures = {"val": result["val"], "test": result["test"]}
-            _warn_budget(result)
+            card, figures = _fuse_gate(bundle, gate, fuse_on, split_csv,
+                                       (target_recall, max_false_reject, frr_confidence))
     except InspectorError as exc:
         raise fail(str(exc)) from exc
     _warn_int8_set_aside(bundle)
@@ -195,6 +182,28 @@ def attach_gate(
                            "fused": card.fusion is not None,
                            "thresholds": {"ng": card.thresholds.ng, "review": card.thresholds.review,
                                           "anomaly": card.thresholds.anomaly}, **figures}))
+
+
+def _fuse_gate(bundle: Path, gate: Path, dataset: Path, split_csv: Path | None,
+               rule_options: tuple) -> tuple:
+    """Attach the gate fused into the defect score on `dataset`'s val split; the card and the
+    fused bundle's figures."""
+    from inspector.datasets import scan_dataset
+    from inspector.model.card import ModelCard
+    from inspector.model.gate import attach_and_fuse
+    from inspector.model.retune import retune
+    from inspector.model.thresholds import recorded_rule
+
+    val = scan_dataset(dataset, split_csv).split("val")
+    if not val:
+        raise fail(f"{dataset} has no val images to fuse the gate on")
+    rule = recorded_rule(ModelCard.load(bundle), *rule_options)
+    card = attach_and_fuse(bundle, gate, val, rule)
+    # The card's figures were the classifier's alone: measure the fused bundle (same rule, so the
+    # same thresholds) on val, and on test where the dataset has one.
+    result = retune(bundle, dataset, split_csv, rule)
+    _warn_budget(result)
+    return card, {"val": result["val"], "test": result["test"]}
 
 
 def _lighter_gate(card, bundle: Path, views: str | None, window_bank: bool):
