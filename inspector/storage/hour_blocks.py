@@ -94,6 +94,30 @@ class Interner:
         return found
 
 
+Latest = dict[tuple[int, int], tuple[tuple[int, int], float | None, str | None]]
+
+
+def _values_read(values: Iterable[ValueRow], ts_of: dict[int, tuple[int, int]],
+                 serial_of: dict[str, int], strings: Interner, names: Interner,
+                 ) -> tuple[Latest, list[tuple[int, int, int]]]:
+    """Each (parameter, serial)'s latest value (by its event's time), and every integer or text
+    value as a setting of its event (the sequence's columns)."""
+    latest: Latest = {}
+    settings = []
+    for serial, event_id, key, kind, num, txt in values:
+        when = ts_of.get(event_id)
+        if when is None or serial not in serial_of:
+            continue
+        k = (strings(key), serial_of[serial])
+        if k not in latest or when > latest[k][0]:
+            latest[k] = (when, num, txt)
+        if kind == "integer" and num is not None:
+            settings.append((event_id, names(key), names(str(int(num)))))
+        elif kind == "text" and txt is not None:
+            settings.append((event_id, names(key), names(txt)))
+    return latest, settings
+
+
 def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow],
                 values: Iterable[ValueRow]) -> HourBlock:
     """A block from the rows of one station-hour: its inspections, and the events and typed
@@ -109,19 +133,7 @@ def build_block(inspections: Sequence[InspectionRow], events: Iterable[EventRow]
     machines: dict[tuple[int, int], set[str]] = {}
     for serial, _, _, machine, step in ev:
         machines.setdefault((strings(step), serial_of[serial]), set()).add(machine)
-    latest: dict[tuple[int, int], tuple[tuple[int, int], float | None, str | None]] = {}
-    settings = []
-    for serial, event_id, key, kind, num, txt in values:
-        when = ts_of.get(event_id)
-        if when is None or serial not in serial_of:
-            continue
-        k = (strings(key), serial_of[serial])
-        if k not in latest or when > latest[k][0]:
-            latest[k] = (when, num, txt)
-        if kind == "integer" and num is not None:
-            settings.append((event_id, names(key), names(str(int(num)))))
-        elif kind == "text" and txt is not None:
-            settings.append((event_id, names(key), names(txt)))
+    latest, settings = _values_read(values, ts_of, serial_of, strings, names)
     serials = list(serial_of)
     hashes = serial_hash(serials)
     main = {
