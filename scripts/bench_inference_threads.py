@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from inspector.bench.frames import prepare_frames  # noqa: E402
-from inspector.bench.runs import bench_bare, run_flat_out  # noqa: E402
+from inspector.bench.runs import bench_bare, decoded, run_flat_out  # noqa: E402
 from inspector.machine import cpu_model  # noqa: E402
 from inspector.model.loader import load_classifier  # noqa: E402
 from inspector.pipeline.settings import session_threads  # noqa: E402
@@ -48,6 +48,7 @@ def main(args: argparse.Namespace) -> dict:
     counts = [int(c) for c in args.counts.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-inference-threads-"))
     files = prepare_frames(args.images, args.frames, work / "frames", args.defect_share)
+    images = decoded(files)  # once, for every round's bare arms
     models = {n: load_classifier(args.model, threads=session_threads(n)) for n in counts}
     station: dict[int, list[float]] = {n: [] for n in counts}
     bare: dict[int, list[float]] = {n: [] for n in counts}
@@ -59,7 +60,7 @@ def main(args: argparse.Namespace) -> dict:
                 raise RuntimeError(f"{n} inference threads stored {run.metrics['rows_committed']} "
                                    f"rows for {len(files)} parts")
             station[n].append(run.parts_per_s)
-            bare[n].append(bench_bare(models[n], files, args.batch_max, n))
+            bare[n].append(bench_bare(models[n], images, args.batch_max, n))
     first = counts[0]
     result = {
         "bench": "inference_threads", "frames": len(files), "rounds": max(1, args.rounds),

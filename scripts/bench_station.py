@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 
 from inspector.bench.frames import prepare_frames
-from inspector.bench.runs import DEFAULT_INFERENCE_THREADS, bench_bare, run_flat_out
+from inspector.bench.runs import DEFAULT_INFERENCE_THREADS, bench_bare, decoded, run_flat_out
 from inspector.machine import cpu_model
 from inspector.model.loader import load_classifier
 from inspector.pipeline.settings import session_threads
@@ -56,11 +56,11 @@ def _station(args: argparse.Namespace, classifier, work: Path, r: int):
                         args.batch_max, args.ok_sample_rate, args.backend, args.inference_threads)
 
 
-def _bare(args: argparse.Namespace, classifier, one_by_one, files: list[Path]) -> dict[str, float]:
+def _bare(args: argparse.Namespace, classifier, one_by_one, images: list) -> dict[str, float]:
     """The bare classifier as the station calls it and, given, one part at a time on 2 threads."""
-    out = {"side_by_side": bench_bare(classifier, files, args.batch_max, args.inference_threads)}
+    out = {"side_by_side": bench_bare(classifier, images, args.batch_max, args.inference_threads)}
     if one_by_one is not None:
-        out["one_by_one"] = bench_bare(one_by_one, files, args.batch_max)
+        out["one_by_one"] = bench_bare(one_by_one, images, args.batch_max)
     return out
 
 
@@ -70,11 +70,12 @@ def main(args: argparse.Namespace) -> dict:
     # As the station loads it: with parts side by side, each on one ONNX Runtime thread.
     classifier = load_classifier(args.model, args.backend, threads=session_threads(args.inference_threads))
     one_by_one = load_classifier(args.model, args.backend) if args.one_by_one else None
+    images = decoded(files)  # once, for every round's bare arms
     bares, runs = [], []
     for r in range(max(1, args.rounds)):  # odd rounds run the station first
         if r % 2:
             runs.append(_station(args, classifier, work, r))
-        bares.append(_bare(args, classifier, one_by_one, files))
+        bares.append(_bare(args, classifier, one_by_one, images))
         if not r % 2:
             runs.append(_station(args, classifier, work, r))
     station = [run.parts_per_s for run in runs]

@@ -22,7 +22,7 @@ from inspector.errors import DatasetError, InspectorError, ModelError
 from inspector.model.card import GATE_GRAPH_FILES, STALE_FAMILIES, ModelCard
 from inspector.model.evaluation import headline, judge, score_samples, summarise
 from inspector.model.feature_bank import image_bank_path
-from inspector.model.loader import load_classifier
+from inspector.model.loader import load_classifier, load_float_graphs
 from inspector.model.onnx_backend import (
     GATE_INT8_ONNX_FILE,
     GATE_ONNX_FILE,
@@ -309,7 +309,7 @@ def main(args: argparse.Namespace) -> dict:
     if args.judge:
         return judge_here(args)
     bundle = args.bundle
-    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
+    float_model = load_float_graphs(bundle, args.threads)
     card = float_model.card
     _quantizable(bundle, card)
     index = _dataset(args, card)
@@ -339,7 +339,7 @@ def judge_here(args: argparse.Namespace) -> dict:
         raise ModelError(f"{bundle} has no INT8 graph to judge: make one with inspector quantize "
                          f"{bundle} DATASET (without --judge)")
     index = _dataset(args, card, calibrate=False)
-    float_model = load_classifier(bundle, "onnx", threads=args.threads, graph="float", gate_graph="float")
+    float_model = load_float_graphs(bundle, args.threads)
     int8_model = load_classifier(bundle, "onnx", threads=args.threads, graph="int8", gate_graph="float")
     record = _judged_here(card.int8, _classifier_figures(float_model, int8_model, index))
     gate = None

@@ -14,6 +14,7 @@ from inspector.bench.runs import (
     StationRun,
     bare_latencies,
     bench_bare,
+    decoded,
     percentile,
     run_flat_out,
     run_paced,
@@ -50,8 +51,9 @@ def run_bench(s: BenchSettings) -> dict:
     files = prepare_frames(s.images, s.frames, work / "frames")
     # As the station loads it, and the bare arm calls it as the station's inference threads do.
     classifier = load_classifier(s.model, threads=session_threads(s.inference_threads))
-    latencies = bare_latencies(classifier, files[: s.latency_parts])
-    bare, runs = _throughput(classifier, s, files, work)
+    images = decoded(files)
+    latencies = bare_latencies(classifier, images[: s.latency_parts])
+    bare, runs = _throughput(classifier, s, images, work)
     flat = runs[-1]
     bare_fps = statistics.median(bare)
     station_fps = statistics.median(r.parts_per_s for r in runs)
@@ -84,14 +86,14 @@ def running_graphs(classifier) -> dict[str, str]:
     return out if gate is None else {**out, "gate": gate.graph}
 
 
-def _throughput(classifier, s: BenchSettings, files: list[Path], work: Path
+def _throughput(classifier, s: BenchSettings, images: list, work: Path
                 ) -> tuple[list[float], list[StationRun]]:
     """Bare parts/s and flat-out station runs, alternated over the rounds (odd rounds station first)."""
     bare, runs = [], []
     for r in range(max(1, s.rounds)):
         if r % 2:
             runs.append(_flat_out(classifier, s, work, r))
-        bare.append(bench_bare(classifier, files, s.batch_max, s.inference_threads))
+        bare.append(bench_bare(classifier, images, s.batch_max, s.inference_threads))
         if not r % 2:
             runs.append(_flat_out(classifier, s, work, r))
     return bare, runs

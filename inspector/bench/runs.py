@@ -26,10 +26,14 @@ DEFAULT_INFERENCE_THREADS = StationSettings().inference_threads
 POLL_S = 0.25
 
 
-def bench_bare(classifier, files: list[Path], batch: int, side_by_side: int = 1) -> float:
-    """Frames per second of predict() alone, in batches (images decoded beforehand), called
-    from `side_by_side` threads at once as the station's inference threads call it."""
-    images = [load_image(f) for f in files]
+def decoded(files: list[Path]) -> list:
+    """The files' images, decoded once for every bare-classifier run of a benchmark."""
+    return [load_image(f) for f in files]
+
+
+def bench_bare(classifier, images: list, batch: int, side_by_side: int = 1) -> float:
+    """Frames per second of predict() alone on decoded images, in batches, called from
+    `side_by_side` threads at once as the station's inference threads call it."""
     classifier.predict(images[:batch])  # warm-up
     share = [images[k::side_by_side] for k in range(side_by_side)]
 
@@ -47,9 +51,8 @@ def bench_bare(classifier, files: list[Path], batch: int, side_by_side: int = 1)
     return len(images) / (time.perf_counter() - t0)
 
 
-def bare_latencies(classifier, files: list[Path]) -> list[float]:
-    """Milliseconds of predict([image]) for each file, one part at a time (decoded beforehand)."""
-    images = [load_image(f) for f in files]
+def bare_latencies(classifier, images: list) -> list[float]:
+    """Milliseconds of predict([image]) for each decoded image, one part at a time."""
     classifier.predict(images[:1])
     out = []
     for image in images:

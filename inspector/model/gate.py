@@ -17,7 +17,7 @@ from inspector.model.card import ModelCard, Thresholds
 from inspector.model.evaluation import score_samples
 from inspector.model.feature_bank import image_bank_path
 from inspector.model.fusion import FUSION_WEIGHT, Fusion
-from inspector.model.loader import load_classifier
+from inspector.model.loader import load_float_graphs
 from inspector.model.onnx_backend import GATE_INT8_ONNX_FILE, GATE_ONNX_FILE, ONNX_FILE, bank_file_for
 from inspector.model.thresholds import ThresholdRule, choose
 
@@ -88,7 +88,7 @@ def fuse_gate(bundle: str | Path, val_samples: Sequence[Sample], rule: Threshold
     if unknown:
         raise DatasetError(f"val images have classes the model does not know: {', '.join(unknown)}")
     # On the float graphs, as tune-thresholds: an INT8 graph is judged against what this sets.
-    scored = score_samples(load_classifier(bundle, "onnx", graph="float", gate_graph="float"), val_samples)
+    scored = score_samples(load_float_graphs(bundle), val_samples)
     own = scored.classifier_scores if scored.classifier_scores is not None else scored.defect_scores
     is_defect = np.array([s.label not in card.good_classes for s in scored.samples], dtype=bool)
     previous = card.fused

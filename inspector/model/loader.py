@@ -42,6 +42,12 @@ def _why_float(int8: dict, here: str, folder: Path) -> tuple[str, str]:
     return f"was judged only on CPUs of INT8 kernel family {families}, not this one's ({here})", judge
 
 
+def load_float_graphs(folder: str | Path, threads: int = 2) -> Classifier:
+    """The bundle on its float graphs, classifier and gate (ONNX Runtime): thresholds and the
+    card's figures are the float model's; an INT8 graph is judged against them."""
+    return load_classifier(folder, "onnx", threads=threads, graph="float", gate_graph="float")
+
+
 def load_classifier(folder: str | Path, backend: str = "onnx", threads: int = 2,
                     max_batch: int = 16, session=None, graph: str | None = None,
                     gate_graph: str | None = None) -> Classifier:

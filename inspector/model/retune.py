@@ -12,13 +12,13 @@ from inspector.datasets import scan_dataset
 from inspector.model.card import ModelCard
 from inspector.model.evaluation import evaluate, headline, score_samples, summarise
 from inspector.model.gate_calibration import left_out_goods, pooled_or_gate_threshold
-from inspector.model.loader import load_classifier
+from inspector.model.loader import load_float_graphs
 from inspector.model.thresholds import ThresholdRule, budget_warning, choose, gate_threshold, val_warning
 
 
 def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdRule) -> dict:
     """Thresholds from the `val` rows only; `test` rows, when present, are evaluated afterwards."""
-    clf = _float_graphs(bundle)
+    clf = load_float_graphs(bundle)
     index = scan_dataset(dataset, split_csv)
     if clf.is_gate:
         # A gate's threshold is a false-reject rate on good parts alone: a line re-sets it on its
@@ -43,12 +43,6 @@ def retune(bundle: Path, dataset: Path, split_csv: Path | None, rule: ThresholdR
     return {**_measure(bundle, index, rule, scored, gate_goods), "warning": warning}
 
 
-def _float_graphs(bundle: Path):
-    """The bundle on its float graphs: thresholds and the card's figures are the float model's; an
-    INT8 graph is judged against them (`inspector quantize`), on each CPU family it runs on."""
-    return load_classifier(bundle, "onnx", graph="float", gate_graph="float")
-
-
 def _or_gate_on_more_goods(clf, index, scored, is_defect: np.ndarray, thresholds, rule: ThresholdRule):
     """(thresholds, the goods counted) with the OR gate's threshold read on val goods plus the
     training goods left out of the gate's image bank one at a time; unchanged where it has none."""
@@ -69,7 +63,7 @@ def _measure(bundle: Path, index, rule: ThresholdRule, val_scored=None,
 
     `val_scored` (the whole val split, scored before) is reused: thresholds do not change scores.
     """
-    clf = _float_graphs(bundle)
+    clf = load_float_graphs(bundle)
     card = clf.card
     val = summarise(clf, val_scored) if val_scored is not None else evaluate(clf, index.split("val"))
     test = evaluate(clf, index.split("test")) if index.split("test") else None

@@ -79,7 +79,7 @@ def test_bench_live_view_polls_like_the_live_page(tiny_bundle, sample_dataset, c
 def test_the_bare_classifier_called_side_by_side_judges_every_image(monkeypatch, tmp_path):
     import threading
 
-    from inspector.bench.runs import bench_bare
+    from inspector.bench.runs import bench_bare, decoded
 
     from .fakes import FakeClassifier, gray
 
@@ -96,5 +96,5 @@ def test_the_bare_classifier_called_side_by_side_judges_every_image(monkeypatch,
             seen.extend(round(float(im.mean())) for im in images)
             return super().predict(images, heatmaps)
 
-    assert bench_bare(Recording(delay_s=0.01), paths, 2, side_by_side=3) > 0
+    assert bench_bare(Recording(delay_s=0.01), decoded(paths), 2, side_by_side=3) > 0
     assert sorted(seen[2:]) == list(range(30, 39)) and len(threads) == 3  # after the warm-up's 2
